@@ -1,0 +1,268 @@
+"""Frozen experiment configuration, loaded strictly from YAML and saved inside every checkpoint.
+
+Strictness is the point: a typo in a key or a wrong type must fail loudly at load time, naming the
+key, instead of silently training the wrong model for hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FORMAT_VERSION = 1
+MODEL_KINDS = ("simclr", "loev", "loevpp")
+ENCODERS = ("compact", "resnet")
+CROPS = ("same", "adjacent", "random")
+
+
+class ConfigError(ValueError):
+    """A configuration is malformed: unknown key, wrong type or impossible value."""
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 16000
+    clip_seconds: float = 3.0
+    n_mels: int = 96
+    n_fft: int = 2048
+    win_length: int = 400
+    hop_length: int = 160
+    f_min: float = 0.0
+    f_max: float = 8000.0
+
+    def validate(self) -> None:
+        _positive(self, "sample_rate", "clip_seconds", "n_mels", "n_fft", "win_length", "hop_length")
+        if self.win_length > self.n_fft:
+            raise ConfigError("audio.win_length must be <= audio.n_fft")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ConfigError("audio.f_min/f_max must satisfy 0 <= f_min < f_max <= sample_rate/2")
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation chains: name -> keyword arguments of the named function in `loev_core.augment`."""
+
+    n_views: int = 2
+    crop: str = "same"
+    base: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "gain": {"p": 0.5}, "polarity": {"p": 0.5}, "colored_noise": {"p": 0.5},
+        "filter": {"p": 0.5}, "reverb": {"p": 0.5}, "delay": {"p": 0.5},
+        "distortion": {"p": 0.5}, "compression": {"p": 0.5},
+    })
+    variant: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "pitch_shift": {"p": 0.5, "low": -4.0, "high": 4.0},
+        "time_stretch": {"p": 0.5, "low": 0.7, "high": 1.3},
+    })
+
+    def validate(self) -> None:
+        _positive(self, "n_views")
+        if self.n_views < 2:
+            raise ConfigError("augment.n_views must be >= 2 (contrastive learning needs pairs)")
+        if self.crop not in CROPS:
+            raise ConfigError(f"augment.crop must be one of {CROPS}, got {self.crop!r}")
+        for chain in ("base", "variant"):
+            for name, kwargs in getattr(self, chain).items():
+                if not isinstance(kwargs, dict):
+                    raise ConfigError(f"augment.{chain}.{name} must be a mapping of arguments")
+                p = kwargs.get("p", 0.5)
+                if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+                    raise ConfigError(f"augment.{chain}.{name}.p must be a probability in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "loev"
+    encoder: str = "compact"
+    width: int = 32
+    variant_augs: tuple[str, ...] = ("pitch_shift", "time_stretch")
+    head_hidden: int = 512
+    head_out: int = 128
+
+    def validate(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ConfigError(f"model.kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"model.encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        _positive(self, "width", "head_hidden", "head_out")
+        if self.kind in ("loev", "loevpp") and not self.variant_augs:
+            raise ConfigError(f"model.variant_augs must not be empty for model.kind={self.kind!r}")
+        if len(set(self.variant_augs)) != len(self.variant_augs):
+            raise ConfigError("model.variant_augs has duplicates")
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Projection heads: the invariant one, plus one per variant augmentation for LOEV/LOEV++."""
+        return ("invariant",) if self.kind == "simclr" else ("invariant", *self.variant_augs)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    temperature: float = 0.1
+    weights: dict[str, float] = field(default_factory=dict)  # head -> weight; missing heads weigh 1
+
+    def validate(self) -> None:
+        if not self.temperature > 0:
+            raise ConfigError(f"loss.temperature must be > 0, got {self.temperature}")
+        for k, w in self.weights.items():
+            if not isinstance(w, (int, float)) or w < 0:
+                raise ConfigError(f"loss.weights.{k} must be a non-negative number")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""
+    batch_size: int = 32
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    accumulate: int = 1
+    num_workers: int = 2
+    checkpoint_every: int = 200
+    log_every: int = 10
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (mixed precision on GPU only)
+    split: str = "train"  # manifest rows used for training ("" = all rows)
+
+    def validate(self) -> None:
+        _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every")
+        if self.warmup_steps < 0 or self.num_workers < 0:
+            raise ConfigError("train.warmup_steps and train.num_workers must be >= 0")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError("train.precision must be auto, fp32, bf16 or fp16")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> ExperimentConfig:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate()
+        if self.model.kind != "simclr":
+            missing = [a for a in self.model.variant_augs if a not in self.augment.variant]
+            if missing:
+                raise ConfigError(f"model.variant_augs {missing} are not in augment.variant")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _positive(cfg: Any, *names: str) -> None:
+    section = type(cfg).__name__.removesuffix("Config").lower()
+    for n in names:
+        if not getattr(cfg, n) > 0:
+            raise ConfigError(f"{section}.{n} must be > 0, got {getattr(cfg, n)!r}")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`; ints are accepted for floats, lists for tuples."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} does not match {tp}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        (inner, _) = typing.get_args(tp)
+        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        kt, vt = typing.get_args(tp)
+        return {_coerce(k, kt, key): _coerce(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is type(None) and value is None:
+        return None
+    if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown config key {where}{unknown[0]} (known: {', '.join(sorted(names))})")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Build and validate a config; unknown keys and wrong types raise `ConfigError` naming the key."""
+    return _build(ExperimentConfig, data, "").validate()
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides (value parsed as YAML) to a plain config dict."""
+    out = _to_plain(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {key}: cannot parse {raw!r}: {e}") from None
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key}: {p} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML experiment config; malformed YAML and bad keys raise `ConfigError` with the file name."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: malformed YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
