@@ -1,0 +1,175 @@
+"""Checkpoints that never execute code: weights in safetensors, config and metadata as JSON.
+
+The JSON rides in the safetensors header, so one file is self-contained (the dashboard accepts it
+as an upload); `export` also writes a readable `model.json` beside it. Writes are atomic (temp file,
+fsync, rename) so a crash or a full disk leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from loev_core.config import FORMAT_VERSION, ConfigError, config_from_dict
+from loev_core.model import LOEVModel, build_model
+
+MODEL_FILE = "model.safetensors"
+META_KEY = "loev"
+MAX_HEADER = 100 * 1024 * 1024
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be loaded; the message names the file and the problem."""
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("loev-explorer")
+    except Exception:
+        return "0+unknown"
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, Any]) -> None:
+    """Write a safetensors file atomically; on any failure the old file at `path` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+        save_file(flat, tmp, metadata={META_KEY: json.dumps(metadata)})
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _resolve(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_FILE
+    if not p.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    return p
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Validate the container and return its JSON metadata without loading any weights."""
+    p = _resolve(path)
+    size = p.stat().st_size
+    with p.open("rb") as f:
+        head = f.read(8)
+        if head[:1] == b"\x80" or head[:2] == b"PK":
+            raise CheckpointError(f"{p}: looks like a pickle / torch.save file; refusing to unpickle it "
+                                  "(LOEV checkpoints are safetensors)")
+        if len(head) < 8:
+            raise CheckpointError(f"{p}: truncated (only {size} bytes)")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(size - 8, MAX_HEADER):
+            raise CheckpointError(f"{p}: not a safetensors checkpoint or truncated (header size {n}, file {size})")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CheckpointError(f"{p}: not a safetensors checkpoint (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{p}: not a safetensors checkpoint (header is not a mapping)")
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if ends and 8 + n + max(ends) > size:
+        raise CheckpointError(f"{p}: truncated (expected {8 + n + max(ends)} bytes, found {size})")
+    raw = (header.get("__metadata__") or {}).get(META_KEY)
+    if raw is None:
+        raise CheckpointError(f"{p}: a safetensors file, but not a LOEV checkpoint (no '{META_KEY}' metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{p}: corrupt LOEV metadata") from None
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{p}: metadata has no format_version")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{p}: format version {version} is newer than this loev-explorer "
+                              f"({FORMAT_VERSION}); upgrade the package to read it")
+    return meta
+
+
+def read_tensors(path: str | Path, prefix: str = "") -> dict[str, torch.Tensor]:
+    p = _resolve(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            return {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    except Exception as e:
+        raise CheckpointError(f"{p}: cannot read tensors ({type(e).__name__}: {e})") from None
+
+
+def model_metadata(model: LOEVModel, **extra: Any) -> dict[str, Any]:
+    cfg = model.config
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_kind": cfg.model.kind,
+        "subspaces": model.subspaces,
+        "variant_augs": list(model.variant_augs),
+        "frontend": {k: v for k, v in cfg.to_dict()["audio"].items()},
+        "sample_rate": model.sample_rate,
+        "clip_seconds": model.clip_seconds,
+        "config": cfg.to_dict(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "package_version": package_version(),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        **extra,
+    }
+
+
+def save_model(model: LOEVModel, path: str | Path, **extra: Any) -> Path:
+    """Write the inference checkpoint: `path` is a folder holding model.safetensors and model.json."""
+    out = Path(path)
+    meta = model_metadata(model, **extra)
+    atomic_save(model.state_dict(), out / MODEL_FILE, meta)
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def model_from_state(meta: dict[str, Any], state: dict[str, torch.Tensor], where: str) -> LOEVModel:
+    try:
+        cfg = config_from_dict(meta["config"])
+    except (ConfigError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{where}: invalid config in checkpoint: {e}") from None
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0:3]
+        raise CheckpointError(f"{where}: weights do not match the config ({' '.join(first)})") from None
+    return model
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LOEVModel:
+    """Load a LOEV checkpoint (folder or .safetensors file) in eval mode. Never unpickles."""
+    meta = read_metadata(path)
+    prefix = "model." if meta.get("kind") == "train_state" else ""
+    state = read_tensors(path, prefix)
+    model = model_from_state(meta, state, str(path))
+    model.metadata = meta
+    return model.to(device).eval()
+
+
+def checkpoint_id(path: str | Path) -> str:
+    """Content hash of a checkpoint: the cache key for embeddings, projections and indexes."""
+    h = hashlib.sha256()
+    with _resolve(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

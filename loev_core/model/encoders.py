@@ -1,0 +1,114 @@
+"""Encoders, described as a shared trunk plus a last stage so LOEV++ can duplicate its tail.
+
+Both encoders keep the frequency axis as features at the end (flatten, not pool): global pooling
+over frequency would make the conv stack nearly pitch-shift invariant by construction, and the
+pitch-variant subspaces must be able to tell keys apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from loev_core.config import AudioConfig, ModelConfig
+
+
+def conv_bn(c_in: int, c_out: int, dim: int = 2, k: int = 3) -> list[nn.Module]:
+    conv = nn.Conv2d if dim == 2 else nn.Conv1d
+    bn = nn.BatchNorm2d if dim == 2 else nn.BatchNorm1d
+    return [conv(c_in, c_out, k, padding=k // 2, bias=False), bn(c_out), nn.ReLU(inplace=True)]
+
+
+class Residual(nn.Module):
+    """Two conv-BN layers with a skip (1x1 projection when the width changes)."""
+
+    def __init__(self, c_in: int, c_out: int, dim: int = 2) -> None:
+        super().__init__()
+        conv = nn.Conv2d if dim == 2 else nn.Conv1d
+        bn = nn.BatchNorm2d if dim == 2 else nn.BatchNorm1d
+        self.body = nn.Sequential(*conv_bn(c_in, c_out, dim), conv(c_out, c_out, 3, padding=1, bias=False),
+                                  bn(c_out))
+        self.skip = nn.Identity() if c_in == c_out else conv(c_in, c_out, 1, bias=False)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(x) + self.skip(x))
+
+
+class FlattenFreq(nn.Module):
+    """[B, C, F, T] -> [B, C*F, T]: keeps where in frequency a pattern is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, t = x.shape
+        return x.reshape(b, c * f, t)
+
+
+class TimePool(nn.Module):
+    """[B, C, T] -> [B, 2C]: mean and max over time."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1)
+
+
+@dataclass
+class EncoderParts:
+    trunk: nn.Module  # log-mel [B,1,F,T] -> features, includes the first block of the last stage
+    make_branch: Callable[[], nn.Module]  # the rest of the last stage + pooling -> [B, out_dim]
+    out_dim: int
+
+
+def _freq_after(n_mels: int, pools: int) -> int:
+    f = n_mels
+    for _ in range(pools):
+        f //= 2
+    return f
+
+
+def compact_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
+    """About 0.5M parameters and ~50M MACs per 3 s clip: trains on a 2-core CPU."""
+    w = m.width
+    trunk = nn.Sequential(
+        nn.BatchNorm2d(1), nn.AvgPool2d((1, 2)),
+        *conv_bn(1, w // 2), nn.MaxPool2d(2),
+        *conv_bn(w // 2, w), nn.MaxPool2d(2),
+        *conv_bn(w, 2 * w), nn.MaxPool2d(2),
+        *conv_bn(2 * w, 2 * w), nn.MaxPool2d((2, 1)),  # shared first block of the last stage
+        FlattenFreq(),
+    )
+    feat = 2 * w * _freq_after(a.n_mels, 4)
+    dim = 8 * w
+
+    def make_branch() -> nn.Module:
+        return nn.Sequential(*conv_bn(feat, dim, dim=1), *conv_bn(dim, dim, dim=1), TimePool())
+
+    return EncoderParts(trunk, make_branch, 2 * dim)
+
+
+def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
+    """ResNet-like, for GPU runs (width 64 -> about 15M parameters)."""
+    w = m.width
+    trunk = nn.Sequential(
+        nn.BatchNorm2d(1), *conv_bn(1, w),
+        Residual(w, w), nn.MaxPool2d(2),
+        Residual(w, 2 * w), nn.MaxPool2d(2),
+        Residual(2 * w, 4 * w), nn.MaxPool2d(2),
+        Residual(4 * w, 4 * w), nn.MaxPool2d((2, 1)),  # shared first block of the last stage
+        FlattenFreq(),
+    )
+    feat = 4 * w * _freq_after(a.n_mels, 4)
+    dim = 8 * w
+
+    def make_branch() -> nn.Module:
+        return nn.Sequential(*conv_bn(feat, dim, dim=1), Residual(dim, dim, dim=1), Residual(dim, dim, dim=1),
+                             TimePool())
+
+    return EncoderParts(trunk, make_branch, 2 * dim)
+
+
+ENCODER_BUILDERS: dict[str, Callable[[ModelConfig, AudioConfig], EncoderParts]] = {
+    "compact": compact_encoder,
+    "resnet": resnet_encoder,
+}

@@ -1,0 +1,124 @@
+"""One model class for SimCLR, LOEV and LOEV++: they differ only in heads and where the net splits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from loev_core.audio import resample
+from loev_core.config import ExperimentConfig
+from loev_core.model.encoders import ENCODER_BUILDERS
+from loev_core.model.frontend import LogMel
+
+
+def projection_head(d_in: int, hidden: int, out: int) -> nn.Module:
+    """Reference head: Linear(no bias) -> ReLU -> Linear(no bias)."""
+    return nn.Sequential(nn.Linear(d_in, hidden, bias=False), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, out, bias=False))
+
+
+class LOEVModel(nn.Module):
+    """Encoder superspace V plus projection heads Z.<head>.
+
+    simclr: one invariant head. loev: invariant head + one head per variant augmentation, all on V.
+    loevpp: the last encoder stage is duplicated per head after its shared first block; branch k
+    gives V.k, V is their concatenation, and head k reads V.k only.
+    """
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        super().__init__()
+        self.config = config
+        m, a = config.model, config.audio
+        self.heads_names: tuple[str, ...] = m.heads
+        self.frontend = LogMel(a)
+        parts = ENCODER_BUILDERS[m.encoder](m, a)
+        self.trunk = parts.trunk
+        self.split = m.kind == "loevpp"
+        names = self.heads_names if self.split else ("shared",)
+        self.branches = nn.ModuleDict({n: parts.make_branch() for n in names})
+        self.heads = nn.ModuleDict({h: projection_head(parts.out_dim, m.head_hidden, m.head_out)
+                                    for h in self.heads_names})
+        self.branch_dim = parts.out_dim
+
+    @property
+    def kind(self) -> str:
+        return self.config.model.kind
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.audio.sample_rate
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.config.audio.clip_seconds
+
+    @property
+    def variant_augs(self) -> tuple[str, ...]:
+        return self.heads_names[1:]
+
+    @property
+    def subspaces(self) -> list[str]:
+        keys = ["V"] + [f"Z.{h}" for h in self.heads_names]
+        if self.split:
+            keys += [f"V.{h}" for h in self.heads_names]
+        return keys
+
+    def forward(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Clips [B, T] at `sample_rate` and training length -> every subspace, un-normalised."""
+        h = self.trunk(self.frontend(wave))
+        out: dict[str, torch.Tensor] = {}
+        if self.split:
+            vs = {n: b(h) for n, b in self.branches.items()}
+            out["V"] = torch.cat([vs[n] for n in self.heads_names], dim=1)
+            for n in self.heads_names:
+                out[f"Z.{n}"] = self.heads[n](vs[n])
+            for n in self.heads_names:
+                out[f"V.{n}"] = vs[n]
+        else:
+            v = self.branches["shared"](h)
+            out["V"] = v
+            for n in self.heads_names:
+                out[f"Z.{n}"] = self.heads[n](v)
+        return out
+
+    @torch.inference_mode()
+    def embed(self, wave: torch.Tensor, sample_rate: int, batch_size: int = 64) -> dict[str, torch.Tensor]:
+        """Embed clips of any length at any rate: [B, T] or [T] -> {subspace: [B, D]} on CPU.
+
+        Clips shorter than the training length are looped to fill it; longer ones are cut into
+        training-length chunks (the last one aligned to the end) whose embeddings are averaged.
+        """
+        if wave.dim() == 1:
+            wave = wave.unsqueeze(0)
+        device = next(self.parameters()).device
+        wave = resample(wave.float().cpu(), int(sample_rate), self.sample_rate)
+        n = self.config.audio.clip_samples
+        chunks, owner = [], []
+        for i, w in enumerate(wave):
+            if w.numel() < n:
+                w = w.repeat(-(-n // max(w.numel(), 1)))[:n]
+            starts = list(range(0, w.numel() - n + 1, n))
+            if starts[-1] + n < w.numel():
+                starts.append(w.numel() - n)
+            chunks += [w[s:s + n] for s in starts]
+            owner += [i] * len(starts)
+        stacked = torch.stack(chunks)
+        outs = [self(stacked[i:i + batch_size].to(device)) for i in range(0, len(stacked), batch_size)]
+        merged = {k: torch.cat([o[k] for o in outs]).float().cpu() for k in outs[0]}
+        idx = torch.tensor(owner)
+        counts = torch.bincount(idx, minlength=len(wave)).unsqueeze(1).float()
+        result = {}
+        for k in self.subspaces:
+            acc = torch.zeros(len(wave), merged[k].shape[1]).index_add_(0, idx, merged[k])
+            result[k] = acc / counts
+        return result
+
+
+def build_model(config: ExperimentConfig) -> LOEVModel:
+    return LOEVModel(config.validate())
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine distance, the metric of the equivariance curves."""
+    return 1.0 - F.cosine_similarity(a, b, dim=-1)
