@@ -1,0 +1,1 @@
+"""Training: data pipeline, distributed helpers, resumable state and the loop."""

@@ -1,0 +1,86 @@
+"""Training data: random crops decoded in worker processes, in an order fixed by (seed, step).
+
+Every batch is a pure function of the seed and the global step, so a resumed run sees exactly the
+batches the uninterrupted run would have seen, and each DDP rank takes its own slice of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from loev_core.audio import AudioError, Clip, audio_info, load_audio
+
+log = logging.getLogger(__name__)
+
+
+class CropDataset(Dataset):
+    """Item (index, crop_seed) -> mono window of `window_seconds` at a random offset, or None if bad."""
+
+    def __init__(self, clips: list[Clip], sample_rate: int, window_seconds: float) -> None:
+        self.clips = clips
+        self.sample_rate = sample_rate
+        self.window_seconds = window_seconds
+        self.n = int(round(window_seconds * sample_rate))
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, item: tuple[int, int]) -> torch.Tensor | None:
+        index, crop_seed = item
+        path = self.clips[index].path
+        rng = random.Random(crop_seed)
+        try:
+            _, duration, _ = audio_info(path)
+            offset = rng.uniform(0.0, max(0.0, duration - self.window_seconds))
+            wave = load_audio(path, self.sample_rate, offset=offset, duration=self.window_seconds)
+        except AudioError as e:
+            log.warning("skipping %s", e)
+            return None
+        if wave.numel() < self.n:  # loop short clips instead of padding with silence
+            wave = wave.repeat(-(-self.n // wave.numel()))
+        return wave[: self.n]
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields, for global steps start..end, this rank's slice of that step's global batch."""
+
+    def __init__(self, n_items: int, global_batch: int, start_step: int, end_step: int, seed: int,
+                 rank: int = 0, world: int = 1) -> None:
+        if n_items < 1:
+            raise ValueError("no training clips")
+        if global_batch % world:
+            raise ValueError(f"global batch {global_batch} is not divisible by {world} processes")
+        self.n, self.gb, self.start, self.end = n_items, global_batch, start_step, end_step
+        self.seed, self.rank, self.world = seed, rank, world
+
+    def batch_for_step(self, step: int) -> list[tuple[int, int]]:
+        per_epoch = max(1, self.n // self.gb) if self.n >= self.gb else 1
+        epoch, pos = divmod(step, per_epoch)
+        perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        if self.n < self.gb:
+            perm = np.resize(perm, self.gb)
+        idx = perm[pos * self.gb:(pos + 1) * self.gb]
+        local = self.gb // self.world
+        mine = idx[self.rank * local:(self.rank + 1) * local]
+        return [(int(i), hash((self.seed, step, int(i))) & 0x7FFFFFFF) for i in mine]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.end):
+            yield self.batch_for_step(step)
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def collate_crops(items: list[torch.Tensor | None]) -> tuple[torch.Tensor, int]:
+    """Stack good windows; return them with the number of bad files dropped from this batch."""
+    good = [w for w in items if w is not None]
+    if not good:
+        return torch.empty(0), len(items)
+    return torch.stack(good), len(items) - len(good)

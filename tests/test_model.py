@@ -1,0 +1,73 @@
+"""One model class for SimCLR / LOEV / LOEV++, and the `embed` public API."""
+
+import pytest
+import torch
+
+from loev_core import ExperimentConfig, build_model
+from loev_core.config import ModelConfig
+
+KINDS = ["simclr", "loev", "loevpp"]
+
+
+def make(kind: str, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(ExperimentConfig(model=ModelConfig(kind=kind, **kw))).eval()
+
+
+@pytest.mark.parametrize("kind, keys", [
+    ("simclr", ["V", "Z.invariant"]),
+    ("loev", ["V", "Z.invariant", "Z.pitch_shift", "Z.time_stretch"]),
+    ("loevpp", ["V", "Z.invariant", "Z.pitch_shift", "Z.time_stretch", "V.invariant", "V.pitch_shift",
+                "V.time_stretch"]),
+])
+def test_subspaces(kind: str, keys: list[str]) -> None:
+    m = make(kind)
+    assert m.subspaces == keys
+    out = m.embed(torch.randn(2, 48000) * 0.1, 16000)
+    assert list(out) == keys
+    assert all(v.shape[0] == 2 and torch.isfinite(v).all() for v in out.values())
+
+
+def test_compact_encoder_is_compact() -> None:
+    for kind in KINDS:
+        assert sum(p.numel() for p in make(kind).parameters()) <= 3_000_000
+
+
+def test_loevpp_superspace_is_concatenation_of_branches() -> None:
+    m = make("loevpp")
+    out = m.embed(torch.randn(3, 48000) * 0.1, 16000)
+    cat = torch.cat([out["V.invariant"], out["V.pitch_shift"], out["V.time_stretch"]], dim=1)
+    assert torch.allclose(out["V"], cat)
+
+
+def test_loevpp_shares_first_block_and_duplicates_the_rest() -> None:
+    m = make("loevpp")
+    assert set(m.branches) == {"invariant", "pitch_shift", "time_stretch"}
+    a, b = m.branches["invariant"], m.branches["pitch_shift"]
+    assert a is not b and all(pa.data_ptr() != pb.data_ptr() for pa, pb in zip(a.parameters(), b.parameters(),
+                                                                                  strict=True))
+
+
+def test_embed_resamples_and_averages_chunks() -> None:
+    m = make("loev")
+    x = torch.randn(1, 48000 * 2) * 0.1
+    long = m.embed(x, 16000)
+    parts = [m.embed(x[:, :48000], 16000), m.embed(x[:, 48000:], 16000)]
+    for k in m.subspaces:
+        assert torch.allclose(long[k], (parts[0][k] + parts[1][k]) / 2, atol=1e-5)
+    # 1-D input, other sample rate, shorter than a clip
+    out = m.embed(torch.randn(22050) * 0.1, 44100)
+    assert out["V"].shape == (1, m.branch_dim)
+    assert m.sample_rate == 16000 and m.clip_seconds == 3.0
+
+
+def test_train_forward_backward_all_heads_get_gradients() -> None:
+    m = make("loevpp").train()
+    out = m(torch.randn(4, 48000) * 0.1)
+    sum(out[f"Z.{h}"].pow(2).mean() for h in m.heads_names).backward()
+    assert all(p.grad is not None for p in m.parameters())
+
+
+def test_resnet_builds() -> None:
+    m = make("loev", encoder="resnet", width=16)
+    assert m(torch.randn(2, 48000))["Z.pitch_shift"].shape == (2, 128)
