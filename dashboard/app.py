@@ -1,0 +1,47 @@
+"""LOEV Explorer dashboard: entry point. `loev dashboard` or `streamlit run dashboard/app.py`.
+
+Navigation uses st.navigation/st.Page; each page is a script in `pages/`. The page's own name is in
+the URL path and the rest of the selection in the query string, so any view can be bookmarked.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for p in (HERE, HERE.parent):  # page modules import `ui*`; loev_core may run uninstalled from a checkout
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import streamlit as st  # noqa: E402
+import ui  # noqa: E402
+from ui_state import active_models, corpus_source  # noqa: E402
+
+st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:", layout="wide")
+st.markdown("""<style>
+.st-key-intro p {font-size: 1.02rem; line-height: 1.55; opacity: .88; max-width: 72rem;}
+div[data-testid="stAudio"] audio {height: 36px;}
+[data-testid="stMetricValue"] {font-size: 1.6rem;}
+</style>""", unsafe_allow_html=True)
+
+PAGES = [
+    st.Page(HERE / "pages" / "models.py", title="Models", icon=":material/model_training:", url_path="models",
+            default=True),
+    st.Page(HERE / "pages" / "explorer.py", title="Embedding explorer", icon=":material/scatter_plot:",
+            url_path="explorer"),
+    st.Page(HERE / "pages" / "equivariance.py", title="Equivariance", icon=":material/show_chart:",
+            url_path="equivariance"),
+    st.Page(HERE / "pages" / "retrieval.py", title="Retrieval", icon=":material/manage_search:",
+            url_path="retrieval"),
+    st.Page(HERE / "pages" / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+]
+
+page = st.navigation(PAGES)
+ui.one_player()
+with st.sidebar:
+    st.caption("**LOEV Explorer** · what contrastive music models keep and what they throw away")
+    models = active_models()
+    st.caption(f"Models: {', '.join(models) if models else 'none yet'}")
+    st.caption(f"Corpus: `{Path(corpus_source()).name}`")
+page.run()

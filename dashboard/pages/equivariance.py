@@ -1,0 +1,62 @@
+"""Equivariance: how far each subspace moves when a clip is transformed; hear every step."""
+
+from __future__ import annotations
+
+import streamlit as st
+import ui
+import ui_data
+import ui_plots
+from ui_state import remember, synced
+
+from loev_core.evaluation.transforms import IDENTITY, UNITS
+from loev_core.explore.transforms import TRAJECTORY_VALUES
+
+ui.intro("Equivariance", """Take a clip, change it by a known amount (shift its pitch by a few semitones, play it
+faster, make it louder) and measure how far its vector moves: 0 means "the model did not notice". An
+**invariant** subspace stays flat near 0 whatever you do; an **equivariant** one moves more the bigger the change,
+so it still knows the key or the tempo. The band is the 95 % interval over clips of the corpus. This is the
+figure of the LOEV paper, computed live on your models. Below, listen to what each step sounds like.""")
+
+models = ui.need_models()
+c1, c2 = st.columns([3, 2])
+with c1:
+    chosen = st.multiselect("Models", models, default=[m for m in (st.session_state.get("_sel.eq_models") or models)
+                                                      if m in models][:3] or models[:1], key="w.eq_models")
+    remember("eq_models", chosen, url=False)
+with c2:
+    transform = synced(st.segmented_control, "Transform", list(IDENTITY), "transform", default="pitch_shift",
+                       required=True, format_func=lambda t: t.replace("_", " "))
+if not chosen:
+    st.info("Choose at least one model.")
+    st.stop()
+values = tuple(TRAJECTORY_VALUES[transform])
+curves = {}
+with ui.guard():
+    for label in chosen:
+        data = ui_data.get_corpus(label)
+        curves[label] = ui_data.get_curves(label, data, transform, values)
+all_subs = list(dict.fromkeys(s for c in curves.values() for s in c))
+default_subs = [s for s in all_subs if s.startswith("Z.")] or all_subs
+subs = st.multiselect("Subspaces", all_subs, default=default_subs, key="w.eq_subs",
+                      help="Z.* are the heads the losses act on; V and V.* are the encoder outputs.")
+st.plotly_chart(ui_plots.curves_figure(curves, subs, UNITS[transform]), key="curves")
+st.caption("Mean over a fixed sample of up to 24 corpus clips (test split when there is one); solid, dashed "
+           "and dotted lines are the first, second and third model.")
+
+st.subheader("Listen to each step")
+with ui.guard():
+    data = ui_data.get_corpus(chosen[0])
+    clip = ui.pick_clip(data)
+    sr = ui_data.get_model(chosen[0]).sample_rate
+    step = [v for i, v in enumerate(values) if i % 2 == 0 or v == IDENTITY[transform]]
+    versions = ui_data.get_versions(data, clip, sr, transform, tuple(step))
+st.markdown(ui.clip_title(data, clip))
+per_row = 4
+for start in range(0, len(step), per_row):
+    cols = st.columns(per_row)
+    for col, (v, wave) in zip(cols, list(zip(step, versions, strict=True))[start:start + per_row], strict=False):
+        with col:
+            tag = ("original" if v == IDENTITY[transform] else f"×{v:g} speed" if transform == "time_stretch"
+                   else f"{v:+g} {UNITS[transform]}")
+            st.caption(f"**{tag}**")
+            ui.play_wave(wave, sr)

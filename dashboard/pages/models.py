@@ -1,0 +1,122 @@
+"""Models page: choose checkpoints and the corpus; model cards, training curves, evaluation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import ui
+import ui_data
+import ui_plots
+from ui_state import active_models, add_model, corpus_source, model_paths, remember, settings
+
+from loev_core.checkpoint import CheckpointError, read_metadata
+from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
+from loev_core.explore.runinfo import find_evaluation, find_metrics, flatten_scores, model_card, read_metrics
+from loev_core.explore.session import checkpoint_label
+from loev_core.explore.uploads import UploadError, save_checkpoint_upload
+
+ui.intro("Models", """A **model** turns a few seconds of music into vectors. A plain contrastive model (SimCLR)
+learns to ignore everything its training augmentations change, so it forgets key and tempo. **LOEV** adds one
+extra head per augmentation that is *allowed* to notice it (pitch shift, time stretch), and **LOEV++** gives each
+head its own encoder branch, so the vectors split into parts that keep key, keep tempo, or ignore both. Pick the
+models and the music collection (corpus) to explore; the other pages use what you choose here.""")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Checkpoints")
+    known = model_paths()
+    if not known:
+        st.warning("The bundled demo models are missing (assets/checkpoints/demo-simclr, demo-loev, demo-loevpp). "
+                   "Add a checkpoint by path or upload one below, or start `loev dashboard --checkpoint PATH`.",
+                   icon=":material/warning:")
+    chosen = st.multiselect("Models in this session", list(known), default=active_models(), key="w.models",
+                            help="Every page offers these models.")
+    remember("models", chosen)
+    with st.form("add-path", border=False):
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        typed = c1.text_input("Add a checkpoint by path", placeholder="runs/my-run/model or file.safetensors",
+                              help="Folders allowed: " + ", ".join(str(r) for r in settings().roots))
+        if c2.form_submit_button("Add") and typed.strip():
+            try:
+                path = resolve_allowed(typed, settings().roots, "checkpoint path")
+                read_metadata(path)
+                st.success(f"Added **{add_model(checkpoint_label(path), path)}**.")
+            except (PathRefused, CheckpointError) as e:
+                st.error(str(e), icon=":material/block:")
+    upload = st.file_uploader("…or upload a checkpoint (.safetensors)", type=["safetensors"], key="ckpt-upload")
+    if upload is not None:
+        try:
+            folder = save_checkpoint_upload(upload.name, upload.getvalue(), settings().upload_dir,
+                                            ui_data.settings_upload_mb())
+            label = add_model(f"upload-{upload.name.removesuffix('.safetensors')}", folder)
+            st.success(f"Uploaded checkpoint available as **{label}**.")
+        except UploadError as e:
+            st.error(str(e), icon=":material/block:")
+
+with right:
+    st.subheader("Corpus")
+    current = corpus_source()
+    with st.form("corpus", border=False):
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        typed = c1.text_input("Audio folder, manifest.csv, or an index built by `loev index`", value=current)
+        if c2.form_submit_button("Use") and typed.strip() != current:
+            try:
+                path = resolve_allowed(typed, settings().roots, "corpus")
+                if not is_index_folder(path):
+                    corpus_clips(path, settings().roots)
+                remember("corpus", str(path))
+                current = str(path)
+                st.success("Corpus changed; pages will embed it on first use.")
+            except PathRefused as e:
+                st.error(str(e), icon=":material/block:")
+    try:
+        src = resolve_allowed(current, settings().roots, "corpus")
+        if is_index_folder(src):
+            st.info(f"Prebuilt index `{src.name}`: search uses every item; maps use a sample.")
+        else:
+            clips = corpus_clips(src, settings().roots)
+            labels = sorted({k for c in clips for k in c.labels})
+            st.metric("Clips", f"{len(clips):,}")
+            if labels:
+                st.caption("Labels: " + ", ".join(labels))
+            else:
+                st.warning("This corpus has no labels (no manifest.csv): colouring and P@k will not be available.",
+                           icon=":material/label_off:")
+    except PathRefused as e:
+        st.error(str(e), icon=":material/error:")
+
+st.divider()
+if not chosen:
+    st.info("Choose at least one model above.")
+for label in chosen:
+    path = model_paths()[label]
+    with st.container(border=True):
+        st.subheader(label)
+        try:
+            card = model_card(path)
+        except CheckpointError as e:
+            st.error(str(e), icon=":material/error:")
+            continue
+        cols = st.columns([2, 3], gap="large")
+        with cols[0]:
+            st.dataframe(pd.DataFrame({"": list(card.values())}, index=list(card), dtype=str),
+                         height=min(460, 36 * (len(card) + 1)))
+            st.caption(f"`{path}`")
+        with cols[1]:
+            metrics = find_metrics(path)
+            if metrics is not None:
+                st.markdown("**Training curves**")
+                st.plotly_chart(ui_plots.metrics_figure(read_metrics(metrics)), key=f"metrics-{label}")
+            else:
+                st.caption("No training curves: the run folder (metrics.csv) is not next to this checkpoint.")
+            try:
+                ev = find_evaluation(path, ui_data.model_id(label))
+            except OSError:
+                ev = None
+            if ev:
+                st.markdown(f"**Evaluation** (from `{ev['file']}`)")
+                probes = flatten_scores(ev["model"].get("probes", {}))
+                if probes:
+                    st.dataframe(pd.Series(probes, name="score").to_frame())
+            else:
+                st.caption("No evaluation yet: run `loev eval --checkpoint ... --out DIR` to see scores here.")

@@ -1,0 +1,117 @@
+"""Retrieval: find the clips nearest to a query in a chosen subspace, and see why they are neighbours."""
+
+from __future__ import annotations
+
+import streamlit as st
+import ui
+import ui_data
+import ui_plots
+from ui_state import synced
+
+from loev_core.evaluation.transforms import moved_labels
+from loev_core.explore.cache import CorpusData
+from loev_core.explore.retrieval import breakdown, neighbour_table, precision_at_k, presets_for, query_from_row, search
+from loev_core.explore.transforms import transformed
+from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, UploadError
+
+SOURCES = ("Corpus clip", "Upload a file", "Record")
+
+ui.intro("Retrieval", """Give the model a piece of music (a clip of the corpus, your own file, or a recording) and
+it returns the most similar clips. *Similar* depends on the **subspace**: search `V.pitch_shift` (or the preset
+**same key**) to find music in the same key whatever the tempo, `V.time_stretch` (**same tempo**) for the same
+speed, `Z.invariant` for the same material regardless of key and tempo. Move the sliders to transpose or speed up
+your query and hear it; the table on the right explains each neighbour by its distance in every subspace.""")
+
+label = ui.pick_model()
+with ui.guard():
+    model = ui_data.get_model(label)
+    data: CorpusData = ui_data.get_corpus(label)
+sr = model.sample_rate
+q_col, s_col = st.columns([1, 1], gap="large")
+with q_col:
+    source = synced(st.segmented_control, "Query", SOURCES, "source", default=SOURCES[0], required=True)
+    wave, row, labels = None, None, {}
+    with ui.guard():
+        if source == SOURCES[0]:
+            row = ui.pick_clip(data, label="Query clip")
+            labels = {c: data.meta.iloc[row][c] for c in data.label_columns}
+            ui.play_row(data, row)
+        elif source == SOURCES[1]:
+            up = st.file_uploader("Audio file (wav, flac, ogg, mp3)", type=list(AUDIO_UPLOAD_TYPES), key="q-upload")
+            if up is not None:
+                try:
+                    wave = ui_data.decode_upload(up.name, up.getvalue(), sr)
+                except UploadError as e:
+                    st.error(str(e), icon=":material/block:")
+        else:
+            rec = st.audio_input("Record a query", sample_rate=sr, key="q-record")
+            if rec is not None:
+                try:
+                    wave = ui_data.decode_upload("recording.wav", rec.getvalue(), sr)
+                except UploadError as e:
+                    st.error(str(e), icon=":material/block:")
+    p1, p2 = st.columns(2)
+    pitch = p1.slider("Transpose the query (semitones)", -6, 6, 0, key="q-pitch")
+    rate = p2.slider("Tempo of the query (× speed)", 0.7, 1.3, 1.0, 0.05, key="q-rate")
+with s_col:
+    presets = presets_for(data.subspaces)
+    mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
+                  required=True, help="Presets combine LOEV++ branches: the score is the mean similarity over them.")
+    if mode == "subspace":
+        subspaces = [ui.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
+    else:
+        subspaces = presets[mode]
+        st.caption(f"Searching {' + '.join(f'`{s}`' for s in subspaces)}")
+    k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
+    pk_label = synced(st.selectbox, "P@k counts a hit when this label matches", data.label_columns or ["(none)"],
+                      "pk_label", default="key")
+
+if row is None and wave is None:
+    st.info("Choose a query: upload a file or record one.", icon=":material/library_music:")
+    st.stop()
+with ui.guard("Search failed: "):
+    moved = pitch != 0 or rate != 1.0
+    if moved:
+        base = ui_data.get_wave(data, row, sr) if wave is None else wave
+        if pitch:
+            base = transformed(base, sr, "pitch_shift", [float(pitch)])[0]
+        if rate != 1.0:
+            base = transformed(base, sr, "time_stretch", [float(rate)])[0]
+        wave = base
+        labels = moved_labels("time_stretch", moved_labels("pitch_shift", labels, pitch), rate) if labels else {}
+    query = ui_data.embed_query(label, wave) if wave is not None and (moved or row is None) \
+        else query_from_row(data, row)
+    hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
+    table = neighbour_table(data, hits, data.label_columns)
+    dist = breakdown(data, query, hits["row"].tolist())
+if moved:
+    with q_col:
+        st.caption(f"Transformed query ({pitch:+d} semitones, ×{rate:g} speed)")
+        ui.play_wave(wave.numpy(), sr)
+
+st.divider()
+m1, m2, m3 = st.columns(3)
+target = labels.get(pk_label) if labels else None
+if target is not None and pk_label in table.columns:
+    m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(table[pk_label], target):.2f}",
+              help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
+else:
+    m1.metric(f"P@{len(table)}", "n/a", help="The query has no label to compare with (uploads and recordings).")
+m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")
+m3.metric("Corpus searched", f"{len(data):,} clips")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.markdown("**Neighbours**")
+    for _, h in table.iterrows():
+        c_a, c_b = st.columns([3, 2], vertical_alignment="center")
+        c_a.markdown(f"{int(h['rank'])}. {ui.clip_title(data, int(h['row']))} · similarity **{h['score']:.3f}**")
+        with c_b:
+            ui.play_row(data, int(h["row"]))
+with right:
+    st.markdown("**Why is this a neighbour?** Cosine distance to the query in every subspace (dark = close)")
+    names = [f"{int(r)}. {n}" for r, n in zip(table["rank"], table["name"], strict=True)]
+    st.plotly_chart(ui_plots.breakdown_figure(dist.round(3), names), key="breakdown",
+                    config={"displayModeBar": False})
+    st.download_button("Download the results (CSV)", table.join(dist, on="row").to_csv(index=False).encode(),
+                       "neighbours.csv", "text/csv", icon=":material/download:")

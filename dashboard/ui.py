@@ -1,0 +1,151 @@
+"""Shared widgets: page intro, error guard, pickers bound to the URL, audio players, selections.
+
+Widgets return plain values; pages call loev_core for everything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from ui_state import active_models, settings, synced
+
+from loev_core.audio import AudioError
+from loev_core.checkpoint import CheckpointError
+from loev_core.config import ConfigError
+from loev_core.explore.cache import CorpusData
+from loev_core.explore.paths import PathRefused, check_clip_path
+from loev_core.explore.uploads import UploadError
+
+log = logging.getLogger("loev.dashboard")
+EXPECTED = (CheckpointError, PathRefused, UploadError, AudioError, ConfigError, FileNotFoundError)
+MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
+        ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
+
+# Pause every other <audio> when one starts: `play` does not bubble, so listen in the capture phase.
+ONE_PLAYER_JS = """
+<script>
+if (!window.__loevOnePlayer) {
+  window.__loevOnePlayer = true;
+  document.addEventListener("play", (e) => {
+    document.querySelectorAll("audio").forEach((a) => { if (a !== e.target && !a.paused) a.pause(); });
+  }, true);
+}
+</script>
+"""
+
+
+def one_player() -> None:
+    """Only one audio player plays at a time (on every page)."""
+    st.html(ONE_PLAYER_JS, unsafe_allow_javascript=True)
+
+
+def intro(title: str, text: str) -> None:
+    """Page title plus the short plain-language explanation used for teaching."""
+    st.title(title)
+    with st.container(key="intro"):
+        st.markdown(text)
+
+
+@contextlib.contextmanager
+def guard(what: str = "") -> Iterator[None]:
+    """Turn any problem into a message on the page (never a traceback) and stop this run."""
+    try:
+        yield
+    except EXPECTED as e:
+        st.error(f"{what}{e}" if what else str(e), icon=":material/error:")
+        st.stop()
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        log.exception("dashboard problem")
+        st.error(f"{what}{type(e).__name__}: {e}", icon=":material/error:")
+        st.stop()
+
+
+def need_models() -> list[str]:
+    """The session's models, or a clear message when there are none."""
+    models = active_models()
+    if not models:
+        st.warning("No model available: the bundled models (assets/checkpoints/demo-simclr, demo-loev, "
+                   "demo-loevpp) are missing. Start `loev dashboard --checkpoint PATH`, or add or upload a "
+                   "checkpoint on the **Models** page.", icon=":material/warning:")
+        st.stop()
+    return models
+
+
+def pick_model(name: str = "model", label: str = "Model", options: Sequence[str] | None = None,
+               default: str | None = None) -> str:
+    opts = list(options or need_models())
+    prefer = default or next((m for m in opts if "loevpp" in m), opts[0])
+    return synced(st.selectbox, label, opts, name, default=prefer)
+
+
+def pick_subspace(subspaces: Sequence[str], name: str = "subspace", label: str = "Subspace",
+                  default: str | None = None) -> str:
+    help_ = ("V: the encoder output. Z.invariant: ignores every augmentation. Z.<aug>: keeps what that "
+             "augmentation changes. V.<aug> (LOEV++): the encoder branch of that head.")
+    return synced(st.selectbox, label, subspaces, name, default=default or subspaces[0], help=help_)
+
+
+def pick_color(labels: Sequence[str], name: str = "color") -> str:
+    opts = ["(none)", *labels]
+    default = next((c for c in ("key", "instrument", "tempo") if c in labels), opts[0])
+    return synced(st.selectbox, "Colour by", opts, name, default=default)
+
+
+def clip_title(data: CorpusData, row: int, labels: Sequence[str] | None = None) -> str:
+    r = data.meta.iloc[int(row)]
+    parts = [f"{c}: {r[c]}" for c in (labels or data.label_columns)[:4] if c in r and str(r[c]) not in ("nan", "")]
+    return f"**{r['name']}**" + (f" · {' · '.join(parts)}" if parts else "")
+
+
+def play_row(data: CorpusData, row: int, autoplay: bool = False) -> None:
+    """Player for a corpus clip (its original file, served as-is); a message if it cannot be played."""
+    r = data.meta.iloc[int(row)]
+    try:
+        path = check_clip_path(r["path"], settings().roots)
+    except PathRefused as e:
+        st.caption(f"Cannot play: {e}")
+        return
+    offset = float(r.get("offset") or 0.0)
+    end = offset + float(r["duration"]) if offset and float(r.get("duration") or 0) else None
+    st.audio(str(path), format=MIME.get(Path(path).suffix.lower(), "audio/wav"), start_time=offset,
+             end_time=end, autoplay=autoplay)
+
+
+def play_wave(wave: Any, sample_rate: int) -> None:
+    arr = np.asarray(wave, dtype=np.float32)
+    peak = float(np.abs(arr).max()) if arr.size else 0.0
+    st.audio(arr / peak * 0.9 if peak > 1.0 else arr, sample_rate=int(sample_rate))
+
+
+def selected_rows(event: Any) -> list[int]:
+    """Corpus rows of the points picked in a map (click, box or lasso), in pick order, no repeats."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    rows: list[int] = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)) and cd:
+            cd = cd[0]
+        if cd is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                rows.append(int(cd))
+    return list(dict.fromkeys(rows))
+
+
+def clip_options(data: CorpusData, limit: int = 5000) -> list[int]:
+    """Rows offered in clip pickers (the first `limit` for huge corpora; the map reaches the rest)."""
+    return list(range(min(len(data), limit)))
+
+
+def pick_clip(data: CorpusData, name: str = "clip", label: str = "Clip") -> int:
+    opts = clip_options(data)
+    names = data.meta["name"].tolist()
+    return synced(st.selectbox, label, opts, name, default=0, cast=int, format_func=lambda r: names[r])

@@ -1,0 +1,97 @@
+"""Selections that survive page changes and live in the URL, so a view can be shared or bookmarked.
+
+Streamlit forgets a widget's value when a page without that widget runs, and clears the query
+string when the page changes. Each selection therefore has a canonical copy in `st.session_state`
+(`_sel.<name>`) that seeds its widget, and is mirrored into `st.query_params` on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from loev_core.explore.session import Settings, load_settings
+
+
+@st.cache_resource
+def settings() -> Settings:
+    """Read once per server process: the CLI sets the environment before Streamlit starts."""
+    return load_settings()
+
+
+def _canon(name: str) -> str:
+    return f"_sel.{name}"
+
+
+def remember(name: str, value: Any, url: bool = True) -> None:
+    """Store a selection (and put it in the URL unless it is a list or None)."""
+    st.session_state[_canon(name)] = value
+    if not url:
+        return
+    if value is None or value == []:
+        st.query_params.pop(name, None)
+    elif isinstance(value, (list, tuple)):
+        st.query_params[name] = ",".join(map(str, value))
+    else:
+        st.query_params[name] = str(value)
+
+
+def recall(name: str, default: Any = None) -> Any:
+    """A selection: from the URL first (a bookmark), else this session, else `default`."""
+    if name in st.query_params:
+        return st.query_params[name]
+    return st.session_state.get(_canon(name), default)
+
+
+def synced(widget: Callable[..., Any], label: str, options: Sequence[Any], name: str, default: Any = None,
+           cast: Callable[[str], Any] = str, **kwargs: Any) -> Any:
+    """A selectbox/radio-like widget whose value is seeded from URL/session and written back to both."""
+    options = list(options)
+    if not options:
+        return None
+    key = f"w.{name}"
+    if key not in st.session_state or st.session_state[key] not in options:
+        wanted = recall(name, default)
+        if isinstance(wanted, str) and not isinstance(options[0], str):
+            try:
+                wanted = cast(wanted)
+            except (TypeError, ValueError):
+                wanted = None
+        st.session_state[key] = wanted if wanted in options else (default if default in options else options[0])
+    value = widget(label, options, key=key, **kwargs)
+    remember(name, value)
+    return value
+
+
+def model_paths() -> dict[str, Path]:
+    """Every checkpoint known to this session: the CLI's/bundled ones plus those added on the Models page."""
+    reg = st.session_state.setdefault("_models", dict(settings().checkpoints))
+    return reg
+
+
+def add_model(label: str, path: Path) -> str:
+    reg = model_paths()
+    base, n = label, 2
+    while label in reg and reg[label] != path:
+        label, n = f"{base}-{n}", n + 1
+    reg[label] = path
+    chosen = active_models()
+    if label not in chosen:
+        remember("models", [*chosen, label])
+    return label
+
+
+def active_models() -> list[str]:
+    """Models chosen on the Models page (all known ones until the user picks)."""
+    known = model_paths()
+    raw = recall("models")
+    names = raw.split(",") if isinstance(raw, str) else list(raw or [])
+    names = [n for n in names if n in known]
+    return names or list(known)
+
+
+def corpus_source() -> str:
+    return str(recall("corpus", str(settings().corpus)))

@@ -1,0 +1,152 @@
+"""Corpus embeddings and indexes built once per (checkpoint, corpus) and kept on disk.
+
+The key is the checkpoint's content hash plus a hash of the corpus listing, so a retrained model
+or an edited manifest gets fresh embeddings while a restart of the dashboard reuses everything.
+Everything downstream reads vectors back from the FAISS index (L2-normalised: cosine is the metric
+everywhere), so a prebuilt 100k-item index from `loev index` serves exactly like a cached corpus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pandas as pd
+
+from loev_core.audio import Clip
+from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
+from loev_core.index import Index, build_index
+
+Progress = Callable[[float, str], None]
+EMBED_STEPS = 10  # progress updates while embedding a corpus
+
+
+def _quiet(_: float, __: str) -> None:
+    return None
+
+
+def corpus_hash(source: Path, clips: Sequence[Clip]) -> str:
+    """Hash of what a corpus holds: its file list with sizes and labels (not mtimes, so copies match)."""
+    h = hashlib.sha256(str(source).encode())
+    if is_index_folder(source):
+        h.update((source / "index.json").read_bytes())
+        return h.hexdigest()[:16]
+    for c in clips:
+        p = Path(c.path)
+        size = p.stat().st_size if p.exists() else -1
+        h.update(f"{c.path}\0{size}\0{json.dumps(c.labels, sort_keys=True, default=str)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """One builder per cache folder, across sessions and processes (others wait, then reuse)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@dataclass
+class CorpusData:
+    """A corpus as the dashboard sees it: an index (vectors) plus one metadata row per item."""
+
+    index: Index
+    meta: pd.DataFrame
+    key: str  # checkpoint id + corpus hash: the prefix of every derived cache entry
+    source: Path
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def subspaces(self) -> list[str]:
+        return self.index.subspaces
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def vectors(self, subspace: str, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """Unit vectors of `rows` (all when None) in one subspace, read back from the index."""
+        ix = self.index.faiss_index(subspace)
+        if isinstance(ix, faiss.IndexIVF):
+            ix.make_direct_map()
+        if rows is None:
+            return ix.reconstruct_n(0, ix.ntotal)
+        return ix.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+
+    @property
+    def label_columns(self) -> list[str]:
+        """Metadata columns usable as labels (colour, P@k), in a stable order."""
+        skip = {"path", "offset", "duration", "labels", "name", "row"}
+        return [c for c in self.meta.columns if c not in skip]
+
+
+def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
+    """Add `row` and `name`, and make numeric label columns numeric (tempo from a CSV is text)."""
+    out = meta.reset_index(drop=True).copy()
+    out.insert(0, "row", np.arange(len(out)))
+    out.insert(1, "name", [Path(p).name for p in out["path"]])
+    for c in out.columns:
+        if c in ("row", "name", "path", "labels") or out[c].dtype != object:
+            continue
+        num = pd.to_numeric(out[c], errors="coerce")
+        if num.notna().all():
+            out[c] = num
+    return out
+
+
+def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, progress: Progress) -> list:
+    """`embed_corpus` in slices (it resumes, so each call embeds only the new slice) for a live progress bar."""
+    from loev_core.embed import embed_corpus
+
+    step = max(1, -(-len(clips) // EMBED_STEPS))
+    report = None
+    for end in range(step, len(clips) + step, step):
+        progress(min(end - step, len(clips)) / len(clips), f"Embedding the corpus: {min(end - step, len(clips))}"
+                 f" of {len(clips)} clips (once per model and corpus)")
+        report = embed_corpus(model, clips[:end], out, workers=0, progress=False, checkpoint=checkpoint)
+    return report.skipped if report else []
+
+
+def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | Path, roots: Sequence[Path],
+                cache_dir: Path, progress: Progress = _quiet) -> CorpusData:
+    """Embeddings + index of `source` (audio folder, manifest, or `loev index` folder) for one model."""
+    src = resolve_allowed(source, roots, "corpus")
+    if is_index_folder(src):
+        index = Index(src)
+        made_by = index.info.get("checkpoint_id")
+        if made_by and made_by != checkpoint_id:
+            raise PathRefused(f"The index {src} was built with another checkpoint ({made_by}); "
+                              f"this model is {checkpoint_id}. Rebuild it with `loev index`.")
+        missing = [s for s in model.subspaces if s not in index.subspaces]
+        if missing:
+            raise PathRefused(f"The index {src} has no {', '.join(missing)}: it was built for another model.")
+        return CorpusData(index, enrich_meta(index.meta), f"{checkpoint_id}-{corpus_hash(src, [])}", src)
+    clips = corpus_clips(src, roots)
+    key = f"{checkpoint_id}-{corpus_hash(src, clips)}"
+    folder = Path(cache_dir) / "corpora" / key
+    with folder_lock(folder):
+        skipped_file = folder / "skipped.json"
+        if not (folder / "index" / "index.json").is_file():
+            skipped = _embed_in_steps(model, clips, folder / "embeddings", str(checkpoint), progress)
+            progress(1.0, "Building the search index")
+            from loev_core.embed_store import load_embeddings
+
+            vectors, meta = load_embeddings(folder / "embeddings")
+            if not len(meta):
+                raise PathRefused(f"No clip of {src} could be decoded ({len(skipped)} skipped).")
+            build_index((vectors, meta), folder / "index", exact_threshold=200_000)
+            skipped_file.write_text(json.dumps(skipped))
+        index = Index(folder / "index")
+        skipped = [tuple(s) for s in json.loads(skipped_file.read_text())] if skipped_file.exists() else []
+    return CorpusData(index, enrich_meta(index.meta), key, src, skipped)

@@ -1,0 +1,94 @@
+"""Retrieval in a chosen subspace, LOEV++ presets, and "why is this a neighbour?" breakdowns.
+
+A preset searches several subspaces at once: candidates come from each subspace's index (so a
+100k-item approximate index still answers fast) and are re-scored exactly by their mean cosine
+similarity over the preset's subspaces. Per-subspace distances of each neighbour to the query show
+which aspect (key, tempo, everything else) made it a neighbour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from loev_core.explore.cache import CorpusData
+from loev_core.index import normalize
+
+# preset -> the heads whose subspaces must agree. The pitch-variant head keeps key, the
+# tempo-variant head keeps tempo, and all heads together keep everything.
+PRESET_HEADS: dict[str, tuple[str, ...]] = {
+    "same key": ("pitch_shift",),
+    "same tempo": ("time_stretch",),
+    "same everything": ("invariant", "pitch_shift", "time_stretch"),
+}
+CANDIDATE_FACTOR = 10
+
+
+def presets_for(subspaces: Sequence[str]) -> dict[str, list[str]]:
+    """Presets a model supports: LOEV++ branches `V.<head>`, else LOEV heads `Z.<head>`."""
+    out: dict[str, list[str]] = {}
+    for name, heads in PRESET_HEADS.items():
+        for prefix in ("V.", "Z."):
+            subs = [f"{prefix}{h}" for h in heads]
+            if all(s in subspaces for s in subs):
+                out[name] = subs
+                break
+    return out
+
+
+def query_from_row(data: CorpusData, row: int) -> dict[str, np.ndarray]:
+    """A corpus item as a query: its unit vector in every subspace."""
+    return {s: data.vectors(s, [row])[0] for s in data.subspaces}
+
+
+def unit_query(vectors: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """`model.embed` output (tensors, [1, D] or [D]) -> unit float32 [D] per subspace."""
+    return {k: normalize(v)[0] for k, v in vectors.items()}
+
+
+def search(data: CorpusData, query: Mapping[str, np.ndarray], subspaces: Sequence[str], k: int = 10,
+           exclude: int | None = None) -> pd.DataFrame:
+    """Top-k rows by mean cosine similarity over `subspaces`; `exclude` drops the query's own row."""
+    subspaces = list(subspaces)
+    extra = 1 if exclude is not None else 0
+    if len(subspaces) == 1:
+        scores, ids = data.index.search(query[subspaces[0]], subspaces[0], min(k + extra, len(data)))
+        cand = pd.DataFrame({"row": ids[0], "score": scores[0]})
+    else:
+        pool: set[int] = set()
+        for s in subspaces:
+            _, ids = data.index.search(query[s], s, min(k * CANDIDATE_FACTOR + extra, len(data)))
+            pool.update(int(i) for i in ids[0] if i >= 0)
+        rows = np.array(sorted(pool), dtype=np.int64)
+        sims = np.mean([data.vectors(s, rows) @ normalize(query[s])[0] for s in subspaces], axis=0)
+        cand = pd.DataFrame({"row": rows, "score": sims}).sort_values("score", ascending=False, kind="stable")
+    cand = cand[cand["row"] >= 0]
+    if exclude is not None:
+        cand = cand[cand["row"] != exclude]
+    cand = cand.head(k)
+    cand.insert(0, "rank", np.arange(1, len(cand) + 1))
+    return cand.reset_index(drop=True)
+
+
+def breakdown(data: CorpusData, query: Mapping[str, np.ndarray], rows: Sequence[int]) -> pd.DataFrame:
+    """Cosine distance (0 = same direction, 2 = opposite) of each row to the query, per subspace."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = {s: 1.0 - data.vectors(s, rows) @ normalize(query[s])[0] for s in data.subspaces if s in query}
+    return pd.DataFrame(cols, index=rows)
+
+
+def precision_at_k(labels: Sequence[object], target: object) -> float:
+    """Share of the retrieved items whose label equals the query's (P@k, k = len(labels))."""
+    labels = list(labels)
+    if not labels:
+        return float("nan")
+    return float(np.mean([str(v) == str(target) for v in labels]))
+
+
+def neighbour_table(data: CorpusData, hits: pd.DataFrame, label_columns: Sequence[str]) -> pd.DataFrame:
+    """Hits joined with their metadata (name, labels) for display."""
+    meta = data.meta.set_index("row")
+    cols = ["name", *[c for c in label_columns if c in meta.columns]]
+    return hits.join(meta[cols], on="row")

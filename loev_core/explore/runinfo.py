@@ -1,0 +1,100 @@
+"""What we know about a checkpoint without loading its weights: card, training curves, evaluation.
+
+The model card comes from the JSON inside the safetensors file; training curves from the run's
+`metrics.csv` (an exported model sits in `RUN/model/`, so the run folder is its parent); evaluation
+results from a `results.json` written by `loev eval` that names this checkpoint's hash.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from loev_core.checkpoint import read_metadata
+from loev_core.explore.session import REPO_ROOT
+
+KIND_NAMES = {"simclr": "SimCLR (invariant only)", "loev": "LOEV (variant heads on a shared V)",
+              "loevpp": "LOEV++ (one encoder branch per head)"}
+EVAL_SEARCH_DEPTH = 3
+
+
+def model_card(path: str | Path) -> dict[str, Any]:
+    """Plain facts for the Models page: kind, subspaces, audio settings, size, training summary."""
+    meta = read_metadata(path)
+    cfg = meta.get("config", {})
+    train = cfg.get("train", {})
+    card = {
+        "kind": KIND_NAMES.get(meta.get("model_kind", ""), meta.get("model_kind", "?")),
+        "subspaces": ", ".join(meta.get("subspaces", [])),
+        "variant augmentations": ", ".join(meta.get("variant_augs", [])) or "none",
+        "encoder": f"{cfg.get('model', {}).get('encoder', '?')} (width {cfg.get('model', {}).get('width', '?')})",
+        "parameters": f"{meta.get('n_parameters', 0):,}",
+        "audio": f"{meta.get('sample_rate', '?')} Hz, {meta.get('clip_seconds', '?')} s clips",
+        "trained steps": meta.get("steps", train.get("steps", "?")),
+        "batch size": train.get("batch_size", "?"),
+        "temperature": cfg.get("loss", {}).get("temperature", "?"),
+        "created": meta.get("created", "?"),
+        "package version": meta.get("package_version", "?"),
+    }
+    data = meta.get("data") or {}
+    if data:
+        card["training data"] = f"{data.get('clips', '?')} clips from {data.get('source', '?')}"
+    losses = meta.get("last_losses") or {}
+    if losses:
+        card["final loss"] = ", ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
+    return card
+
+
+def find_metrics(path: str | Path) -> Path | None:
+    """`metrics.csv` of the run that produced a checkpoint, when that folder is present."""
+    p = Path(path)
+    folder = p.parent if p.is_file() else p
+    for cand in (folder, folder.parent, folder.parent.parent):
+        if (cand / "metrics.csv").is_file():
+            return cand / "metrics.csv"
+    return None
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """Training curves as a long table: step, series, value (loss terms and learning rate)."""
+    df = pd.read_csv(path)
+    keep = [c for c in df.columns if c == "loss" or c.startswith("loss.") or c == "lr"]
+    long = df.melt(id_vars=["step"], value_vars=keep, var_name="series", value_name="value")
+    return long.dropna()
+
+
+def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Path, ...] = ()) -> dict | None:
+    """The newest `loev eval` results.json that evaluated this checkpoint (matched by content hash)."""
+    p = Path(path)
+    folder = p.parent if p.is_file() else p
+    roots = [folder, folder.parent, REPO_ROOT / "assets", REPO_ROOT / "runs", *extra_roots]
+    found: list[tuple[float, dict, Path]] = []
+    for root in dict.fromkeys(r for r in roots if r.is_dir()):
+        for depth in range(EVAL_SEARCH_DEPTH + 1):
+            for f in root.glob("/".join(["*"] * depth + ["results.json"])):
+                try:
+                    results = json.loads(f.read_text())
+                except (OSError, ValueError):
+                    continue
+                models = results.get("models") if isinstance(results, dict) else None
+                if not isinstance(models, dict):
+                    continue
+                for name, m in models.items():
+                    if isinstance(m, dict) and m.get("checkpoint_id") == checkpoint_id:
+                        found.append((f.stat().st_mtime, {"name": name, "model": m, "file": f,
+                                                          "results": results}, f))
+    return max(found, key=lambda t: t[0])[1] if found else None
+
+
+def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:
+    """Nested {probe: {metric: value}} -> {"probe / metric": value} for a table (numbers only)."""
+    out: dict[str, float] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(flatten_scores(v, f"{prefix} / {k}" if prefix else str(k)))
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        out[prefix] = float(node)
+    return out

@@ -1,0 +1,98 @@
+"""Transformed audio for the dashboard: hear a transform, trace a clip's trajectory, cached curves.
+
+Everything goes through `loev_core.evaluation` (itself a thin layer over `loev_core.augment`), so
+what the dashboard plays and plots is exactly the signal processing used for training and
+evaluation. Equivariance curves are cached on disk as JSON, keyed like every other derived result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from loev_core.audio import AudioError, load_audio
+from loev_core.embed_store import atomic_write_text
+from loev_core.explore.cache import CorpusData
+from loev_core.explore.paths import check_clip_path
+from loev_core.explore.projection import projection_key
+from loev_core.index import normalize
+
+TRANSFORM_LABELS = {"pitch_shift": "Pitch shift (semitones)", "time_stretch": "Time stretch (rate)",
+                    "gain": "Gain (dB)"}
+TRAJECTORY_VALUES = {"pitch_shift": [float(v) for v in range(-6, 7)],
+                     "time_stretch": [round(0.7 + 0.05 * i, 2) for i in range(13)],
+                     "gain": [float(v) for v in range(-12, 7, 3)]}
+CURVE_CLIPS = 24
+
+
+def clip_wave(data: CorpusData, row: int, sample_rate: int, roots: Sequence[Path]) -> torch.Tensor:
+    """Decoded mono audio of one corpus row (only inside the allowed folders)."""
+    r = data.meta.iloc[int(row)]
+    path = check_clip_path(r["path"], roots)
+    duration = float(r.get("duration") or 0.0)
+    offset = float(r.get("offset") or 0.0)
+    return load_audio(path, sample_rate, offset=offset, duration=duration if offset else None)
+
+
+def transformed(wave: torch.Tensor, sample_rate: int, transform: str, values: Sequence[float]) -> torch.Tensor:
+    """One row per value: [len(values), T] copies of a mono wave, each transformed by that amount."""
+    from loev_core.evaluation.transforms import apply_transform
+
+    batch = wave.reshape(1, -1).expand(len(values), -1).contiguous()
+    return apply_transform(transform, batch, sample_rate, np.asarray(values, dtype=np.float32))
+
+
+def embed_unit(model: Any, waves: torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+    """Unit vectors per subspace for [B, T] (or [T]) waves, embedded as the corpus was."""
+    out = model.embed(waves if waves.dim() == 2 else waves.unsqueeze(0), sample_rate)
+    return {k: normalize(v) for k, v in out.items()}
+
+
+def trajectory(model: Any, wave: torch.Tensor, sample_rate: int, transform: str,
+               values: Sequence[float]) -> dict[str, np.ndarray]:
+    """Where one clip goes in every subspace as the transform sweeps `values`: {subspace: [V, D]}."""
+    return embed_unit(model, transformed(wave, sample_rate, transform, values), sample_rate)
+
+
+def curve_rows(data: CorpusData, n: int = CURVE_CLIPS, seed: int = 0) -> np.ndarray:
+    """A fixed sample of rows for the curves, from the test split when the corpus has one."""
+    meta = data.meta
+    pool = meta.index[meta["split"].astype(str) == "test"] if "split" in meta.columns else meta.index
+    if len(pool) < 2:
+        pool = meta.index
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(np.asarray(pool), size=min(n, len(pool)), replace=False))
+
+
+def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float],
+                  roots: Sequence[Path], cache_dir: Path, n_clips: int = CURVE_CLIPS) -> dict[str, dict]:
+    """Equivariance curves of one model on a fixed corpus sample, computed once then read from disk."""
+    from loev_core.evaluation.embedding import stack_common
+    from loev_core.evaluation.equivariance import equivariance_curve
+
+    values = [float(v) for v in values]
+    key = projection_key("curves", checkpoint_id, data.key, transform, values, n_clips)
+    path = Path(cache_dir) / f"curves-{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())["curves"]
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)
+    waves = []
+    for r in curve_rows(data, n_clips):
+        try:
+            waves.append(clip_wave(data, int(r), model.sample_rate, roots))
+        except (AudioError, ValueError):
+            continue
+    if not waves:
+        raise AudioError(str(data.source), "no clip of the corpus could be decoded for the curves")
+    window = int(round(model.clip_seconds * model.sample_rate))
+    curves = equivariance_curve(model, stack_common(waves), model.sample_rate, transform, values,
+                                window=window, n_boot=500, progress=False)
+    atomic_write_text(path, json.dumps({"curves": curves, "n_clips": len(waves)}))
+    return curves
