@@ -1,6 +1,7 @@
 """LOEV Explorer dashboard: entry point. `loev dashboard` or `streamlit run dashboard/app.py`.
 
-Navigation uses st.navigation/st.Page; each page is a script in `pages/`. The page's own name is in
+Navigation uses st.navigation/st.Page; each page is a script in `views/` (a folder named `pages/`
+would switch Streamlit to its legacy multipage mode, which bypasses this entry point). The page's own name is in
 the URL path and the rest of the selection in the query string, so any view can be bookmarked.
 """
 
@@ -26,15 +27,15 @@ div[data-testid="stAudio"] audio {height: 36px;}
 </style>""", unsafe_allow_html=True)
 
 PAGES = [
-    st.Page(HERE / "pages" / "models.py", title="Models", icon=":material/model_training:", url_path="models",
+    st.Page(HERE / "views" / "models.py", title="Models", icon=":material/model_training:", url_path="models",
             default=True),
-    st.Page(HERE / "pages" / "explorer.py", title="Embedding explorer", icon=":material/scatter_plot:",
+    st.Page(HERE / "views" / "explorer.py", title="Embedding explorer", icon=":material/scatter_plot:",
             url_path="explorer"),
-    st.Page(HERE / "pages" / "equivariance.py", title="Equivariance", icon=":material/show_chart:",
+    st.Page(HERE / "views" / "equivariance.py", title="Equivariance", icon=":material/show_chart:",
             url_path="equivariance"),
-    st.Page(HERE / "pages" / "retrieval.py", title="Retrieval", icon=":material/manage_search:",
+    st.Page(HERE / "views" / "retrieval.py", title="Retrieval", icon=":material/manage_search:",
             url_path="retrieval"),
-    st.Page(HERE / "pages" / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page(HERE / "views" / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
 ]
 
 page = st.navigation(PAGES)
