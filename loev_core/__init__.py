@@ -12,3 +12,8 @@ __all__ = [
     "AudioError", "CheckpointError", "ConfigError", "ExperimentConfig", "LOEVModel", "build_model",
     "checkpoint_id", "load_audio", "load_config", "load_model", "save_model",
 ]
+
+from loev_core.embed import embed_corpus, load_embeddings  # noqa: E402
+from loev_core.index import build_index, load_index  # noqa: E402
+
+__all__ += ["build_index", "embed_corpus", "load_embeddings", "load_index"]

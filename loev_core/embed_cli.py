@@ -1,0 +1,70 @@
+"""`loev embed`: embeddings of every clip of a folder or manifest, resumable and sharded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from loev_core.embed import EmbedReport
+
+
+def add_embed_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `loev index`, which embeds first."""
+    parser.add_argument("--batch-size", type=int, default=64, help="clips per model call (default 64)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes (default: half the CPU cores, at most 4; 0 = none)")
+    parser.add_argument("--chunk-seconds", type=float, default=None,
+                        help="one row per chunk of this length instead of one per file")
+    parser.add_argument("--split", default=None, help="only manifest rows with this split")
+    parser.add_argument("--no-resume", action="store_true", help="discard earlier shards and start over")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def embed_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"batch_size": args.batch_size, "workers": args.workers, "chunk_seconds": args.chunk_seconds,
+            "split": args.split, "resume": not args.no_resume, "progress": not args.quiet}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="model checkpoint (folder or .safetensors)")
+    parser.add_argument("--audio", required=True, help="audio folder (recursive) or CSV/JSONL manifest")
+    parser.add_argument("--out", required=True, help="output folder of shards, or a single FILE.npz")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_embed_options(parser)
+
+
+def print_report(report: EmbedReport, as_json: bool = False) -> None:
+    if as_json:
+        d = {k: (str(v) if k in ("out", "skipped_csv") else v) for k, v in asdict(report).items()}
+        d["realtime_factor"] = report.realtime_factor
+        print(json.dumps(d, indent=2))
+        return
+    print(f"embedded {report.n_embedded} file(s) ({report.n_rows} rows) into {report.out}; "
+          f"{report.n_new} decoded now, {report.n_resumed} done earlier; "
+          f"{report.audio_seconds:.0f} s of audio in {report.wall_seconds:.1f} s "
+          f"({report.realtime_factor:.0f}x real time)")
+    if report.n_duplicates:
+        print(f"{report.n_duplicates} duplicate path(s) in the source were embedded once")
+    if report.n_skipped:
+        print(f"skipped {report.n_skipped} bad file(s), listed in {report.skipped_csv}:")
+        for path, reason in report.skipped[:10]:
+            print(f"  {path}: {reason}")
+        if report.n_skipped > 10:
+            print(f"  ... and {report.n_skipped - 10} more")
+
+
+def run(args: argparse.Namespace) -> int:
+    from loev_core.checkpoint import CheckpointError, load_model
+    from loev_core.embed import embed_corpus
+
+    try:
+        model = load_model(args.checkpoint)
+        report = embed_corpus(model, args.audio, args.out, checkpoint=args.checkpoint, **embed_kwargs(args))
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"loev embed: error: {e}", file=sys.stderr)
+        return 2
+    print_report(report, args.json)
+    return 0 if report.n_embedded else 1

@@ -1,0 +1,233 @@
+"""Sharded, crash-safe storage for corpus embeddings (the on-disk half of `loev_core.embed`).
+
+Each shard `shard-NNNNN.npz` is self-contained: one float32 array per subspace (`emb:<name>`), the
+rows' metadata as JSON strings (`__meta__`), the files found bad while it was filled (`__skipped__`),
+and the producing model's id (`__info__`). A shard appears only through `os.replace` of a fsynced
+temp file, so after a kill -9 every visible shard is complete and a rerun resumes from them.
+Everything is plain arrays (numbers and unicode); loading uses `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SHARD_PATTERN = re.compile(r"^shard-(\d{5,})\.npz$")
+EMB_PREFIX = "emb:"
+META_KEY, SKIP_KEY, INFO_KEY = "__meta__", "__skipped__", "__info__"
+RESERVED_COLUMNS = ("path", "offset", "duration", "labels")
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call `write(fileobj)` on a temp file beside `path`, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def _json_array(items: Iterable[Any]) -> np.ndarray:
+    strings = [json.dumps(x, default=str) for x in items]
+    return np.array(strings, dtype=str) if strings else np.zeros(0, dtype="<U1")
+
+
+def shard_paths(directory: Path) -> list[Path]:
+    """Complete shards of a folder, in write order (temp files never match)."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := SHARD_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete half-written temp files left by a killed run; returns how many."""
+    stale = [p for p in directory.glob(".shard-*.tmp")] if directory.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
+def write_shard(path: Path, rows: list[dict[str, Any]], vectors: dict[str, list[np.ndarray]],
+                skipped: list[tuple[str, str]], info: dict[str, Any]) -> None:
+    """Write one shard atomically; `vectors[name]` holds one [D] array per row of `rows`."""
+    arrays: dict[str, np.ndarray] = {
+        META_KEY: _json_array(rows),
+        SKIP_KEY: _json_array([list(s) for s in skipped]),
+        INFO_KEY: np.array(json.dumps(info)),
+    }
+    for name, vs in vectors.items():
+        arrays[EMB_PREFIX + name] = (np.stack(vs).astype(np.float32) if vs
+                                     else np.zeros((0, 0), np.float32))
+    atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def read_shard_index(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str]], dict[str, Any]]:
+    """Rows, skipped files and info of a shard without reading its vectors."""
+    with np.load(path, allow_pickle=False) as z:
+        rows = [json.loads(s) for s in z[META_KEY].tolist()]
+        skipped = [(str(p), str(r)) for p, r in (json.loads(s) for s in z[SKIP_KEY].tolist())]
+        info = json.loads(str(z[INFO_KEY]))
+    return rows, skipped, info
+
+
+def read_vectors(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k[len(EMB_PREFIX):]: z[k] for k in z.files if k.startswith(EMB_PREFIX)}
+
+
+def meta_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows -> DataFrame: path, offset, duration, labels (dict) and one column per label key."""
+    flat = []
+    for r in rows:
+        labels = r.get("labels") or {}
+        extra = {(f"label_{k}" if k in RESERVED_COLUMNS else k): v for k, v in labels.items()}
+        flat.append({"path": r["path"], "offset": float(r.get("offset", 0.0)),
+                     "duration": float(r.get("duration", 0.0)), "labels": labels, **extra})
+    if not flat:
+        return pd.DataFrame({c: [] for c in RESERVED_COLUMNS})
+    return pd.DataFrame(flat)
+
+
+def merge_shards(directory: Path) -> tuple[dict[str, np.ndarray], list[dict[str, Any]], list[tuple[str, str]]]:
+    """Concatenate every shard of `directory` in write order."""
+    parts: dict[str, list[np.ndarray]] = {}
+    rows: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
+    for p in shard_paths(directory):
+        r, s, _ = read_shard_index(p)
+        rows += r
+        skipped += s
+        for name, arr in read_vectors(p).items():
+            if arr.shape[0]:
+                parts.setdefault(name, []).append(arr)
+    vectors = {k: np.concatenate(v) for k, v in parts.items()}
+    for name, arr in vectors.items():
+        if arr.shape[0] != len(rows):
+            raise ValueError(f"{directory}: subspace {name} has {arr.shape[0]} rows, metadata has {len(rows)}")
+    return vectors, rows, skipped
+
+
+def write_merged(path: Path, vectors: dict[str, np.ndarray], rows: list[dict[str, Any]],
+                 skipped: list[tuple[str, str]], info: dict[str, Any]) -> None:
+    """The single-file form (`--out FILE.npz`): same keys as a shard, all rows."""
+    arrays = {META_KEY: _json_array(rows), SKIP_KEY: _json_array([list(s) for s in skipped]),
+              INFO_KEY: np.array(json.dumps(info))}
+    arrays.update({EMB_PREFIX + k: np.ascontiguousarray(v, np.float32) for k, v in vectors.items()})
+    atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
+
+
+def parts_dir(out: Path) -> Path:
+    """Where shards live: `out` itself, or `<out>.parts/` when `out` names a single .npz file."""
+    return out.with_name(out.name + ".parts") if out.suffix == ".npz" else out
+
+
+def load_embeddings(path: str | Path) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Embeddings written by `embed_corpus`: ({subspace: float32 [N, D]}, metadata with N rows).
+
+    Accepts the shard folder, or the single .npz file (falling back to its `.parts/` folder when the
+    merged file has not been written yet, e.g. the run was interrupted).
+    """
+    path = Path(path)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            rows = [json.loads(s) for s in z[META_KEY].tolist()]
+            vectors = {k[len(EMB_PREFIX):]: z[k] for k in z.files if k.startswith(EMB_PREFIX)}
+        return vectors, meta_frame(rows)
+    folder = parts_dir(path)
+    if not shard_paths(folder):
+        raise FileNotFoundError(f"{path}: no embeddings here (no shard-*.npz files)")
+    vectors, rows, _ = merge_shards(folder)
+    return vectors, meta_frame(rows)
+
+
+class ShardWriter:
+    """Collects finished files and writes a shard every `shard_size` files or `shard_seconds`
+    (so a kill -9 loses at most that much work)."""
+
+    def __init__(self, folder: Path, info: dict[str, Any], shard_size: int, shard_seconds: float) -> None:
+        self.folder, self.info, self.size, self.seconds = folder, info, shard_size, shard_seconds
+        existing = shard_paths(folder)
+        self.next = int(SHARD_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.vectors: dict[str, list[np.ndarray]] = {k: [] for k in self.info["subspaces"]}
+        self.skipped: list[tuple[str, str]] = []
+        self.files, self.last = 0, time.monotonic()
+
+    def add(self, rows: list[tuple[dict[str, Any], dict[str, np.ndarray]]]) -> None:
+        """All rows of one finished file (one row, or one per chunk)."""
+        for meta, vec in rows:
+            self.rows.append(meta)
+            for k, lst in self.vectors.items():
+                lst.append(vec[k])
+        self.files += 1
+        self._maybe_flush()
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped.append((path, reason))
+        self.files += 1
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if self.files >= self.size or time.monotonic() - self.last >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.files:
+            write_shard(self.folder / f"shard-{self.next:05d}.npz", self.rows, self.vectors, self.skipped,
+                        self.info)
+            self.next += 1
+        self._reset()
+
+
+def finished_paths(folder: Path, info: dict[str, Any], resume: bool) -> set[str]:
+    """Paths finished by earlier runs (embedded or skipped). Shards of another model or setting are
+    refused rather than mixed in; `resume=False` deletes them."""
+    remove_stale_temps(folder)
+    shards = shard_paths(folder)
+    if not resume:
+        for p in shards:
+            p.unlink()
+        return set()
+    done: set[str] = set()
+    for p in shards:
+        rows, skipped, old = read_shard_index(p)
+        for key in ("model_id", "chunk_seconds", "subspaces"):
+            if old.get(key) != info[key]:
+                raise ValueError(f"{p}: written with a different {key} ({old.get(key)!r} != {info[key]!r}); "
+                                 "use another output, or resume=False (--no-resume) to start over")
+        done.update(r["path"] for r in rows)
+        done.update(s[0] for s in skipped)
+    return done
+
+
+def write_skipped_csv(path: Path, skipped: list[tuple[str, str]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "reason"])
+    w.writerows(sorted(skipped))
+    atomic_write_text(path, buf.getvalue())

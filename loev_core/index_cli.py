@@ -1,0 +1,51 @@
+"""`loev index`: embed a corpus (resumably) and build one FAISS index per subspace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from loev_core.embed_cli import add_embed_options, embed_kwargs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="model checkpoint (folder or .safetensors)")
+    parser.add_argument("--audio", help="audio folder (recursive) or CSV/JSONL manifest")
+    parser.add_argument("--embeddings", help="index existing `loev embed` output instead of embedding")
+    parser.add_argument("--out", required=True, help="index folder")
+    parser.add_argument("--exact-threshold", type=int, default=50_000,
+                        help="exact search up to this many items, approximate above (default 50000)")
+    parser.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivf"), default="auto",
+                        help="force an index type (default: auto from --exact-threshold)")
+    parser.add_argument("--ef-search", type=int, default=None, help="HNSW efSearch (recall/speed trade-off)")
+    add_embed_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from loev_core.checkpoint import CheckpointError
+    from loev_core.index import IndexParams, build_index
+
+    if bool(args.embeddings) == bool(args.checkpoint and args.audio):
+        print("loev index: error: give --checkpoint and --audio, or --embeddings", file=sys.stderr)
+        return 2
+    params = IndexParams() if args.ef_search is None else replace(IndexParams(), ef_search=args.ef_search)
+    t0 = time.perf_counter()
+    try:
+        if args.embeddings:
+            index = build_index(args.embeddings, args.out, exact_threshold=args.exact_threshold,
+                                kind=args.kind, params=params, checkpoint=args.checkpoint)
+        else:
+            index = build_index(args.checkpoint, args.out, args.audio, exact_threshold=args.exact_threshold,
+                                kind=args.kind, params=params, **embed_kwargs(args))
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"loev index: error: {e}", file=sys.stderr)
+        return 2
+    types = sorted({e["type"] for e in index.info["subspaces"].values()})
+    print(f"indexed {len(index)} item(s) x {len(index.subspaces)} subspace(s) ({', '.join(types)}) "
+          f"into {args.out} in {time.perf_counter() - t0:.1f} s")
+    if index.info.get("n_skipped"):
+        print(f"skipped {index.info['n_skipped']} bad file(s), listed in {args.out}/embeddings/skipped.csv")
+    return 0
