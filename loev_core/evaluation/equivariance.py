@@ -1,0 +1,124 @@
+"""Equivariance curves: how far each subspace moves when the input is transformed by a known amount.
+
+For every transform value v, each clip x gives d(v) = 1 - cos(f(x), f(T_v x)) in each subspace; the
+curve is the mean over clips with a 95 % interval. An invariant subspace stays flat near 0; a subspace
+that is equivariant to the transform rises with |v| (the paper's pitch-shift figure).
+
+Public, stable API (also used by the dashboard):
+    equivariance_curve(model, waves, sample_rate, transform, values) -> {subspace: curve}
+    curve = {"values": [v...], "mean": [...], "lo": [...], "hi": [...]}   (lists of floats, same length)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from loev_core.evaluation.embedding import centre_crop
+from loev_core.evaluation.transforms import IDENTITY, apply_transform
+
+DEFAULT_VALUES: dict[str, list[float]] = {
+    "pitch_shift": [float(v) for v in range(-6, 7)],
+    "time_stretch": [round(0.7 + 0.1 * i, 2) for i in range(7)],
+    "gain": [float(v) for v in range(-12, 7, 3)],
+}
+Curve = dict[str, list[float]]
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise 1 - cosine similarity of two [N, D] arrays."""
+    num = np.sum(a * b, axis=1, dtype=np.float64)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return 1.0 - num / np.maximum(den, 1e-12)
+
+
+def mean_interval(d: np.ndarray, interval: str = "bootstrap", n_boot: int = 2000,
+                  rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+    """Mean of `d` and its 95 % interval: percentile bootstrap of the mean, or Student t."""
+    d = np.asarray(d, dtype=np.float64)
+    m = float(d.mean())
+    if d.size < 2:
+        return m, m, m
+    if interval == "t":
+        from scipy import stats
+
+        half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+        return m, m - half, m + half
+    if interval != "bootstrap":
+        raise ValueError(f"interval must be 'bootstrap' or 't', got {interval!r}")
+    rng = rng or np.random.default_rng(0)
+    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return m, float(lo), float(hi)
+
+
+def _embed(model: Any, waves: torch.Tensor, sample_rate: int, batch_size: int) -> dict[str, np.ndarray]:
+    return {k: v.numpy() for k, v in model.embed(waves, sample_rate, batch_size=batch_size).items()}
+
+
+def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_rate: int, transform: str,
+                        values: Sequence[float], *, window: int | None = None, batch_size: int = 32,
+                        interval: str = "bootstrap", n_boot: int = 2000, seed: int = 0,
+                        progress: bool = True) -> dict[str, dict[str, Curve]]:
+    """Curves for several models at once: each transformed batch is computed once and embedded by
+    every model. `window` (samples) centre-crops clean and transformed waves *after* the transform,
+    so a time stretch does not leave padded silence inside the window. Returns {model: {subspace: curve}}.
+    """
+    if transform not in IDENTITY:
+        raise ValueError(f"unknown transform {transform!r}; expected one of {tuple(IDENTITY)}")
+    if waves.dim() != 2 or waves.shape[0] == 0:
+        raise ValueError(f"waves must be a non-empty [N, T] tensor, got shape {tuple(waves.shape)}")
+    values = [float(v) for v in values]
+    n = waves.shape[0]
+    chunks = [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    clean = {name: [_embed(m, centre_crop(waves[c], window), sample_rate, batch_size) for c in chunks]
+             for name, m in models.items()}
+    dist: dict[str, dict[str, np.ndarray]] = {
+        name: {k: np.zeros((len(values), n)) for k in clean[name][0]} for name in models}
+    todo = [i for i, v in enumerate(values) if v != IDENTITY[transform]]  # identity: distance exactly 0
+    with tqdm(total=len(todo) * len(chunks), desc=f"curves {transform}", unit="batch",
+              disable=not progress, leave=False) as bar:
+        for i in todo:
+            for j, c in enumerate(chunks):
+                moved = centre_crop(apply_transform(transform, waves[c], sample_rate, values[i]), window)
+                for name, m in models.items():
+                    emb = _embed(m, moved, sample_rate, batch_size)
+                    for k, v in emb.items():
+                        dist[name][k][i, c] = cosine_distance(clean[name][j][k], v)
+                bar.update(1)
+    out: dict[str, dict[str, Curve]] = {}
+    for name, per_space in dist.items():
+        out[name] = {}
+        for k, d in per_space.items():
+            rng = np.random.default_rng(seed)
+            stats = [mean_interval(row, interval, n_boot, rng) for row in d]
+            out[name][k] = {"values": list(values), "mean": [s[0] for s in stats],
+                            "lo": [s[1] for s in stats], "hi": [s[2] for s in stats]}
+    return out
+
+
+def equivariance_curve(model: Any, waves: torch.Tensor, sample_rate: int, transform: str,
+                       values: Sequence[float] | None = None, *, window: int | None = None,
+                       batch_size: int = 32, interval: str = "bootstrap", n_boot: int = 2000, seed: int = 0,
+                       progress: bool = True) -> dict[str, Curve]:
+    """Mean and 95 % interval of the cosine distance between each clip and its transformed copy.
+
+    model: anything with `embed(wave [B, T], sample_rate, batch_size=...) -> {subspace: Tensor [B, D]}`
+        (a `LOEVModel`).
+    waves: [N, T] float tensor of clips at `sample_rate` (N >= 1; N >= 2 for a non-degenerate interval).
+    transform: "pitch_shift" (semitones), "time_stretch" (rate, > 1 faster) or "gain" (dB).
+    values: transform amounts; default `DEFAULT_VALUES[transform]` (-6..6 st step 1, 0.7..1.3 step 0.1,
+        -12..6 dB step 3).
+    window: optional crop length in samples taken from the centre after transforming.
+    interval: "bootstrap" (percentile, `n_boot` resamples, seeded) or "t" (Student t).
+    Returns {subspace: {"values", "mean", "lo", "hi"}} in `model.subspaces` order; the identity value
+    (0 st, rate 1, 0 dB) has distance exactly 0.
+    """
+    vals = DEFAULT_VALUES[transform] if values is None else values
+    return equivariance_curves({"model": model}, waves, sample_rate, transform, vals, window=window,
+                               batch_size=batch_size, interval=interval, n_boot=n_boot, seed=seed,
+                               progress=progress)["model"]

@@ -1,0 +1,140 @@
+"""Label handling for evaluation: 24 key classes, key transposition, tempo matching and tempo bins.
+
+Labels arrive as manifest strings ("C major", "A minor", "120", ...). Everything here is pure and
+vectorised so the probes, retrieval and the summary agree on one definition of "same key" and
+"same tempo" (within 4 %, the MIREX acc1 tolerance).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MODES = ("major", "minor")
+KEY_NAMES = tuple(f"{p} {m}" for m in MODES for p in PITCH_NAMES)  # index = tonic + 12 * is_minor
+TEMPO_TOLERANCE = 0.04
+OCTAVE_FACTORS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
+TEMPO_BIN_RATIO = 1.08  # bin centre is within sqrt(1.08) - 1 < 4 % of every tempo in its bin
+
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_MODE_ALIASES = {"major": "major", "maj": "major", "": "major", "minor": "minor", "min": "minor", "m": "minor"}
+_KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#b♯♭]*)\s*[:\s]?\s*([A-Za-z]*)\s*$")
+
+
+def parse_key(label: str) -> tuple[int, str]:
+    """'C major', 'c# minor', 'Db', 'A:min', 'Am' -> (tonic pitch class, mode); ValueError otherwise."""
+    m = _KEY_RE.match(str(label))
+    mode_raw = m.group(3) if m else ""
+    mode = None if m is None else "major" if mode_raw == "M" else _MODE_ALIASES.get(
+        mode_raw if mode_raw == "m" else mode_raw.lower())
+    if m is None or mode is None:
+        raise ValueError(f"not a key label: {label!r} (expected e.g. 'C major' or 'A minor')")
+    tonic = _LETTERS[m.group(1).upper()] + sum(1 if c in "#♯" else -1 for c in m.group(2))
+    return tonic % 12, mode
+
+
+def key_index(label: str) -> int:
+    """Class index 0..23 of a key label (majors 0..11 from C, minors 12..23)."""
+    tonic, mode = parse_key(label)
+    return tonic + 12 * MODES.index(mode)
+
+
+def key_name(index: int) -> str:
+    """Canonical label of a class index ('Eb major'); mir_eval accepts these spellings."""
+    return KEY_NAMES[int(index)]
+
+
+def normalize_key(label: str) -> str:
+    return key_name(key_index(label))
+
+
+def transpose_key(label: str, semitones: float) -> str:
+    """Key of a clip pitch-shifted by `semitones`: tonic moves by round(semitones) mod 12, mode kept."""
+    tonic, mode = parse_key(label)
+    return f"{PITCH_NAMES[(tonic + int(round(float(semitones)))) % 12]} {mode}"
+
+
+def stretch_tempo(bpm: float | np.ndarray, rate: float | np.ndarray) -> float | np.ndarray:
+    """Tempo after time stretching by `rate` (> 1 is faster, as in `loev_core.augment`)."""
+    return np.asarray(bpm, dtype=float) * np.asarray(rate, dtype=float)
+
+
+def tempo_match(estimate: np.ndarray | float, reference: np.ndarray | float,
+                tol: float = TEMPO_TOLERANCE) -> np.ndarray:
+    """acc1 criterion: |estimate - reference| <= tol * reference (broadcasts)."""
+    est, ref = np.asarray(estimate, dtype=float), np.asarray(reference, dtype=float)
+    return np.abs(est - ref) <= tol * ref
+
+
+def tempo_match_octave(estimate: np.ndarray | float, reference: np.ndarray | float,
+                       tol: float = TEMPO_TOLERANCE) -> np.ndarray:
+    """acc2 criterion: within tol of reference x 1, 2, 1/2, 3 or 1/3 (octave errors forgiven)."""
+    est, ref = np.asarray(estimate, dtype=float), np.asarray(reference, dtype=float)
+    return np.any([tempo_match(est, ref * f, tol) for f in OCTAVE_FACTORS], axis=0)
+
+
+def tempo_accuracy(estimate: Sequence[float], reference: Sequence[float]) -> dict[str, float]:
+    """Share of clips meeting acc1 and acc2."""
+    return {"acc1": float(np.mean(tempo_match(estimate, reference))),
+            "acc2": float(np.mean(tempo_match_octave(estimate, reference)))}
+
+
+def tempo_bins(train_bpm: Iterable[float], ratio: float = TEMPO_BIN_RATIO) -> tuple[np.ndarray, np.ndarray]:
+    """Log-spaced bin edges covering the train tempi, and each bin's geometric centre.
+
+    Built from the train split only. With ratio 1.08 a probe that picks the right bin is always
+    within 4 % (acc1), so bin classification turns into BPM without a systematic error.
+    """
+    bpm = np.asarray(list(train_bpm), dtype=float)
+    if bpm.size == 0 or not np.all(bpm > 0):
+        raise ValueError("tempo bins need positive train tempi")
+    lo, hi = bpm.min() / math.sqrt(ratio), bpm.max() * math.sqrt(ratio)
+    n = max(1, math.ceil(math.log(hi / lo) / math.log(ratio)))
+    edges = lo * ratio ** np.arange(n + 1)
+    return edges, np.sqrt(edges[:-1] * edges[1:])
+
+
+def tempo_to_bin(bpm: Sequence[float], edges: np.ndarray) -> np.ndarray:
+    """Bin index of each tempo (tempi outside the edges go to the first / last bin)."""
+    idx = np.searchsorted(edges, np.asarray(bpm, dtype=float), side="right") - 1
+    return np.clip(idx, 0, len(edges) - 2)
+
+
+def parse_tempo(value: object) -> float:
+    """Manifest tempo cell -> BPM (float); ValueError for empty or non-positive values."""
+    bpm = float(str(value).strip())
+    if not bpm > 0 or not math.isfinite(bpm):
+        raise ValueError(f"not a tempo: {value!r}")
+    return bpm
+
+
+def label_arrays(rows: Sequence[dict[str, object]]) -> dict[str, np.ndarray]:
+    """Per-clip label dicts -> aligned arrays: key class (-1 if missing), tempo BPM (nan if missing),
+    instrument string ('' if missing). Bad cells count as missing, so one typo cannot stop a run."""
+    keys, tempi, instruments = [], [], []
+    for r in rows:
+        try:
+            keys.append(key_index(str(r["key"])))
+        except (KeyError, ValueError):
+            keys.append(-1)
+        try:
+            tempi.append(parse_tempo(r["tempo"]))
+        except (KeyError, ValueError):
+            tempi.append(math.nan)
+        instruments.append(str(r.get("instrument") or ""))
+    return {"key": np.asarray(keys, dtype=int), "tempo": np.asarray(tempi, dtype=float),
+            "instrument": np.asarray(instruments, dtype=object)}
+
+
+def has_label(task: str, labels: dict[str, np.ndarray]) -> np.ndarray:
+    """Mask of clips that carry a usable label for `task` (key, tempo or instrument)."""
+    arr = labels[task]
+    if task == "key":
+        return arr >= 0
+    if task == "tempo":
+        return np.isfinite(arr)
+    return arr != ""

@@ -1,0 +1,165 @@
+"""Write an evaluation's results: JSON, markdown tables, PNG plots, one interactive HTML page, and
+optionally the README block between `<!-- eval:start -->` and `<!-- eval:end -->`, so the numbers in
+the README always come from a run of `loev eval`, never from hand-typing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loev_core.evaluation.plots import curves_plotly, curves_png, probes_plotly, probes_png
+from loev_core.evaluation.summary import distance_at
+
+README_START, README_END = "<!-- eval:start -->", "<!-- eval:end -->"
+PROBE_COLUMNS = (("key", "accuracy", "key acc"), ("key", "weighted_score", "key wscore"),
+                 ("tempo", "acc1", "tempo acc1"), ("tempo", "acc2", "tempo acc2"),
+                 ("instrument", "accuracy", "instr. acc"), ("pitch_shift", "accuracy", "shift acc"),
+                 ("pitch_shift", "mae", "shift MAE (st)"))
+QUERIES = (("clean", "clean queries"), ("pitch_shift", "pitch-shifted queries (key transposed)"),
+           ("time_stretch", "time-stretched queries (tempo x rate)"))
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null, tuples lists, numpy scalars floats."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    rows = [[r["target"], r["model"], _f(r["measured"]), _f(r["reference"]),
+             {True: "**pass**", False: "**FAIL**", None: "n/a"}[r["passed"]], r["detail"]]
+            for r in results.get("summary", [])]
+    return _table(["target", "model", "measured", "SimCLR", "result", "detail"], rows) if rows else "(no targets)"
+
+
+def probes_table(results: dict[str, Any]) -> str:
+    kinds = list(results["options"]["probes"])
+    rows = []
+    for name, m in results["models"].items():
+        for space, by_kind in m["probes"].items():
+            cells = [" / ".join(_f(by_kind.get(k, {}).get(t, {}).get(metric)) for k in kinds)
+                     for t, metric, _ in PROBE_COLUMNS]
+            rows.append([name, space, *cells])
+    return _table(["model", "subspace", *[c[2] for c in PROBE_COLUMNS]], rows)
+
+
+def retrieval_table(results: dict[str, Any], query: str) -> str:
+    ks = results["options"]["ks"]
+    tasks = ("key", "tempo", "instrument")
+    rows = [[name, space, *[_f(r.get(query, {}).get(t, {}).get(f"P@{k}")) for t in tasks for k in ks]]
+            for name, m in results["models"].items() for space, r in m["retrieval"].items()]
+    return _table(["model", "subspace", *[f"{t} P@{k}" for t in tasks for k in ks]], rows)
+
+
+def curve_points(results: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """Which curve points the tables show: pitch +-2/4/6, and the ends of the other ranges."""
+    opts = results["options"]["curve_values"]
+    shifts = {abs(v) for v in opts.get("pitch_shift", [])}
+    pts = [("pitch_shift", v, f"pitch ±{v:g} st") for v in (2.0, 4.0, 6.0) if v in shifts]
+    for t, unit in (("time_stretch", "x"), ("gain", " dB")):
+        for v in sorted({min(opts.get(t, [0])), max(opts.get(t, [0]))} & set(opts.get(t, []))):
+            pts.append((t, v, f"{t.replace('_', ' ')} {v:g}{unit}"))
+    return pts
+
+
+def curves_table(results: dict[str, Any]) -> str:
+    pts = curve_points(results)
+    rows = []
+    for name, m in results["models"].items():
+        for space in m["subspaces"]:
+            cells = []
+            for t, v, _ in pts:
+                c = m["curves"].get(t, {}).get(space)
+                cells.append(_f(distance_at(c, v) if t == "pitch_shift" and c else
+                                c["mean"][c["values"].index(v)] if c else None, 4))
+            rows.append([name, space, *cells])
+    return _table(["model", "subspace", *[p[2] for p in pts]], rows)
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    kinds = " / ".join(results["options"]["probes"])
+    parts = [
+        "# LOEV evaluation", "",
+        f"Corpus `{results['corpus']}`: {results['n_train']} train / {results['n_test']} test clips. "
+        f"Probes fit on train, scored on test; pitch-shift probe on {results['n_shift_clips']} clips "
+        f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} test clips; "
+        f"{results['n_query_clips']} transformed queries per transform; {results['seconds']} s.", "",
+        "## Targets", "", targets_table(results), "",
+        f"## Probes on frozen embeddings (test split; cells: {kinds})", "", probes_table(results), "",
+        "## Retrieval P@k (cosine k-NN in the clean test split, query clip excluded)", "",
+    ]
+    for q, title in QUERIES:
+        parts += [f"### {title}", "", retrieval_table(results, q), ""]
+    parts += ["## Equivariance: mean cosine distance to the clean clip", "", curves_table(results), ""]
+    return "\n".join(parts)
+
+
+def readme_block(results: dict[str, Any], image: str) -> str:
+    """Compact README section: targets, probes, curve points and the pitch-shift figure."""
+    return "\n".join([
+        f"Generated by `loev eval` on `{results['corpus']}` ({results['n_train']} train / {results['n_test']} test "
+        "clips); full tables, JSON and interactive plots are written next to the figure.", "",
+        targets_table(results), "", f"Probes (test split; cells: {' / '.join(results['options']['probes'])}):", "",
+        probes_table(results), "", "Mean cosine distance to the clean clip:", "", curves_table(results), "",
+        f"![pitch-shift equivariance]({image})",
+    ])
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def update_readme(readme: str | Path, block: str) -> None:
+    """Replace what lies between the eval markers; refuse if they are missing (never append blindly)."""
+    path = Path(readme)
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{path}: needs '{README_START}' followed by '{README_END}'")
+    _atomic_write(path, text[:start + len(README_START)] + "\n" + block.strip() + "\n" + text[end:])
+
+
+def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | None = None) -> dict[str, str]:
+    """results.json, results.md, <transform>.png, probes.png and report.html in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {t: curves_png(results, t, out_dir / f"{t}.png")
+             for t in results["options"]["curve_values"]}
+    files["probes"] = probes_png(results, out_dir / "probes.png")
+    figs = [curves_plotly(results, t) for t in results["options"]["curve_values"]] + [probes_plotly(results)]
+    body = "\n".join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs))
+    files["html"] = out_dir / "report.html"
+    _atomic_write(files["html"], f"<!doctype html><html><head><meta charset='utf-8'><title>LOEV evaluation</title>"
+                  f"</head><body>{body}</body></html>")
+    files["markdown"] = out_dir / "results.md"
+    _atomic_write(files["markdown"], markdown_report(results))
+    files["json"] = out_dir / "results.json"
+    results["files"] = {k: str(v) for k, v in files.items()}
+    _atomic_write(files["json"], json.dumps(_plain(results), indent=1))
+    if readme is not None:
+        figure = Path(files.get("pitch_shift", files["probes"])).resolve()
+        image = Path(os.path.relpath(figure, Path(readme).resolve().parent))
+        update_readme(readme, readme_block(results, image.as_posix()))
+    return results["files"]
