@@ -1,8 +1,9 @@
 """LOEV Explorer dashboard: entry point. `loev dashboard` or `streamlit run dashboard/app.py`.
 
 Navigation uses st.navigation/st.Page; each page is a script in `views/` (a folder named `pages/`
-would switch Streamlit to its legacy multipage mode, which bypasses this entry point). The page's own name is in
-the URL path and the rest of the selection in the query string, so any view can be bookmarked.
+would switch Streamlit to its legacy multipage mode, which bypasses this entry point). The page's
+name is in the URL path and the rest of the selection in the query string, so any view can be
+bookmarked.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 from ui_state import corpus_source, model_paths, settings
 
-from loev_core.checkpoint import checkpoint_id, load_model
+from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model
 from loev_core.explore.cache import CorpusData, load_corpus
 from loev_core.explore.projection import compute_projection, point_budget, sample_rows, stored_projection
 from loev_core.explore.transforms import cached_curves, clip_wave, embed_unit, trajectory, transformed
@@ -35,6 +35,8 @@ def model_id(label: str) -> str:
     """Content hash of a known checkpoint (cached on size + mtime, so editing the file is noticed)."""
     p = Path(model_paths()[label])
     f = p / "model.safetensors" if p.is_dir() else p
+    if not f.is_file():
+        raise CheckpointError(f"{p}: checkpoint not found (model {label!r})")
     st_ = f.stat()
     return _checkpoint_id(str(p), st_.st_size, st_.st_mtime_ns)
 

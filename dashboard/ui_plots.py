@@ -15,7 +15,7 @@ HOVER_COLUMNS = 4
 
 
 def _layout(fig: go.Figure, height: int = 560, legend: bool = True) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso", showlegend=legend,
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=legend,
                       legend=dict(itemsizing="constant", font=dict(size=11)), hoverlabel=dict(font_size=12),
                       uirevision="keep")
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)

@@ -25,11 +25,12 @@ look at `Z.pitch_shift` (keys form groups), then at `Z.invariant` (keys are mixe
 to ignore pitch). **Click** a dot to hear it and see its nearest neighbours, **lasso** a group to list and export
 it, and switch on the **trajectory** to watch one clip being pitch-shifted across the map.""")
 
-label = ui.pick_model()
+c0, c1, c2, c3 = st.columns([2, 2, 2, 2])
+with c0:
+    label = ui.pick_model()
 with ui.guard():
     model = ui_data.get_model(label)
     data: CorpusData = ui_data.get_corpus(label)
-c1, c2, c3 = st.columns([2, 2, 2])
 with c1:
     subspace = ui.pick_subspace(data.subspaces)
 with c2:

@@ -1,0 +1,137 @@
+"""`loev dashboard`: start the Streamlit app on loopback, on the bundled models and demo corpus.
+
+Options reach the app as `LOEV_DASHBOARD_*` environment variables (see loev_core.explore.session),
+so `streamlit run dashboard/app.py` alone behaves like `loev dashboard` with no options. numba
+compiles UMAP on first use (about half a minute); a background process fills NUMBA_CACHE_DIR once
+while the server starts, so the first map is not the one that pays for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from loev_core.explore.session import (
+    DEMO_CORPUS,
+    ENV_CACHE,
+    ENV_CHECKPOINTS,
+    ENV_CORPUS,
+    ENV_ROOTS,
+    REPO_ROOT,
+    bundled_checkpoints,
+)
+
+APP = REPO_ROOT / "dashboard" / "app.py"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", action="append", default=[], metavar="PATH",
+                   help="checkpoint folder or .safetensors (repeatable; default: the bundled demo models)")
+    p.add_argument("--corpus", default=None, help="audio folder, manifest, or `loev index` folder "
+                   "(default: assets/demo)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1", help="bind address (default loopback only)")
+    p.add_argument("--cache-dir", default=None, help="where embeddings, maps and indexes are kept")
+    p.add_argument("--allow", action="append", default=[], metavar="DIR",
+                   help="extra folder that paths typed in the dashboard may point into (repeatable)")
+    p.add_argument("--no-warm", action="store_true", help="do not pre-compile UMAP in the background")
+    p.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
+
+
+def numba_cache_dir() -> Path:
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or REPO_ROOT / ".cache" / "numba")
+
+
+def warm_marker() -> Path:
+    import importlib.metadata as md
+
+    versions = "-".join(md.version(p) for p in ("umap-learn", "numba", "pynndescent"))
+    return numba_cache_dir() / f".loev-warm-{versions}-py{sys.version_info.major}{sys.version_info.minor}"
+
+
+def warm_numba() -> None:
+    """Fit a tiny UMAP once so numba writes its compiled functions to NUMBA_CACHE_DIR."""
+    import numpy as np
+    import umap
+
+    x = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
+    umap.UMAP(n_neighbors=10, random_state=0, n_jobs=1).fit_transform(x)
+    warm_marker().touch()
+
+
+def start_warming(env: dict[str, str]) -> None:
+    """Compile in a background process, once per numba/umap version (marker file in the cache)."""
+    try:
+        if warm_marker().exists():
+            return
+    except Exception:
+        return
+    print(f"Compiling UMAP once in the background (cache: {numba_cache_dir()})", file=sys.stderr)
+    subprocess.Popen([sys.executable, "-m", "loev_core.cli", "dashboard", "--warm-only"], env=env,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
+def build_env(args: argparse.Namespace) -> dict[str, str]:
+    """The app's environment: checkpoints, corpus, allowed folders, caches."""
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+    Path(env["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+    if args.checkpoint:
+        env[ENV_CHECKPOINTS] = os.pathsep.join(str(Path(c).resolve()) for c in args.checkpoint)
+    if args.corpus:
+        env[ENV_CORPUS] = str(Path(args.corpus).resolve())
+    if args.cache_dir:
+        env[ENV_CACHE] = str(Path(args.cache_dir).resolve())
+    if args.allow:
+        env[ENV_ROOTS] = os.pathsep.join(str(Path(a).resolve()) for a in args.allow)
+    env.setdefault("PYTHONPATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env["PYTHONPATH"]) if p)
+    return env
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """A readable problem with the options, or None."""
+    from loev_core.checkpoint import CheckpointError, read_metadata
+
+    for c in args.checkpoint:
+        try:
+            read_metadata(c)
+        except CheckpointError as e:
+            return str(e)
+    corpus = Path(args.corpus) if args.corpus else DEMO_CORPUS
+    if args.corpus and not corpus.exists():
+        return f"{corpus}: no such corpus folder or manifest"
+    if not args.checkpoint and not bundled_checkpoints():
+        print("note: the bundled models are missing (assets/checkpoints); the dashboard will say how to add one",
+              file=sys.stderr)
+    if not corpus.exists():
+        print(f"note: the demo corpus is missing ({corpus}); choose a corpus on the Models page", file=sys.stderr)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.warm_only:
+        warm_numba()
+        return 0
+    problem = check(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.address not in LOOPBACK:
+        print(f"warning: binding to {args.address}: anyone who can reach this machine can use the dashboard",
+              file=sys.stderr)
+    env = build_env(args)
+    if not args.no_warm:
+        start_warming(env)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+           "--server.address", args.address, "--server.port", str(args.port),
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    print(f"LOEV Explorer on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
+    os.chdir(REPO_ROOT)  # .streamlit/config.toml (theme, upload limit) is read from the working directory
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # not reached

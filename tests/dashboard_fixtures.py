@@ -1,0 +1,135 @@
+"""Fixtures for the dashboard tests: tiny untrained checkpoints, an environment for the app, a big index.
+
+The models are untrained (the tests check the app's behaviour, not what a model learned) and tiny,
+so a whole corpus embeds in about a second on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loev_core import ExperimentConfig, build_model, save_model
+from loev_core.config import AudioConfig, ModelConfig
+from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, REPO_ROOT
+
+APP = REPO_ROOT / "dashboard" / "app.py"
+
+
+def tiny_checkpoint(folder: Path, kind: str) -> Path:
+    """An untrained model small enough to embed a corpus in about a second."""
+    import torch
+
+    torch.manual_seed(0)
+    cfg = ExperimentConfig(model=ModelConfig(kind=kind, width=8, head_hidden=32, head_out=16),
+                           audio=AudioConfig(n_mels=32))
+    return save_model(build_model(cfg), folder)
+
+
+@dataclass
+class DashEnv:
+    root: Path
+    checkpoints: dict[str, Path]
+    corpus: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def dash_env(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> DashEnv:
+    """Two tiny checkpoints (SimCLR, LOEV++), the shared tiny corpus and a private cache folder."""
+    root = tmp_path_factory.mktemp("dash")
+    ckpts = {k: tiny_checkpoint(root / f"ckpt-{k}", k) for k in ("simclr", "loevpp")}
+    env = {ENV_CHECKPOINTS: os.pathsep.join(str(p) for p in ckpts.values()), ENV_CORPUS: str(tiny_corpus),
+           ENV_CACHE: str(root / "cache"), ENV_ROOTS: str(root)}
+    return DashEnv(root, ckpts, tiny_corpus, env)
+
+
+@contextlib.contextmanager
+def app_environment(env: dict[str, str]) -> Iterator[None]:
+    """Set the app's environment for AppTest (same process) and forget cached settings/data."""
+    import streamlit as st
+
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+def big_index(folder: Path, checkpoint: Path, corpus: Path, n: int, seed: int = 0) -> Path:
+    """An index of `n` items for `checkpoint`'s subspaces, built like `loev index` does, whose items
+    point at the corpus' real clips (cycled), so every neighbour is playable."""
+    import torch
+
+    from loev_core import load_model
+    from loev_core.audio import resolve_corpus
+    from loev_core.index import build_index
+
+    model = load_model(checkpoint)
+    clips = resolve_corpus(corpus)
+    rng = np.random.default_rng(seed)
+    probe = model.embed(torch.zeros(1, model.sample_rate), model.sample_rate)
+    vectors = {k: rng.standard_normal((n, v.shape[1])).astype(np.float32) for k, v in probe.items()}
+    meta = pd.DataFrame({"path": [clips[i % len(clips)].path for i in range(n)], "offset": 0.0, "duration": 3.5,
+                         "labels": [clips[i % len(clips)].labels for i in range(n)]})
+    build_index((vectors, meta), folder, exact_threshold=10 * n)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
+    """The dashboard as a real server on a free loopback port; yields its URL, stops it afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]
+    log = open(Path(env[ENV_CACHE]).parent / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"dashboard did not start (see {log.name})")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,0 +1,162 @@
+"""Every dashboard page under Streamlit's AppTest: no exception, the expected widgets, URL state,
+and problems (bad checkpoint, refused paths, bad uploads) shown as messages, never tracebacks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import numpy as np
+import pytest
+from dashboard_fixtures import APP, DashEnv, app_environment, big_index, dash_env  # noqa: F401
+from streamlit.testing.v1 import AppTest
+
+PAGES = {
+    "models": ("views/models.py", {"multiselect": ["Models in this session"],
+                                   "text_input": ["Add a checkpoint by path"]}),
+    "explorer": ("views/explorer.py", {"selectbox": ["Model", "Subspace", "Colour by"]}),
+    "equivariance": ("views/equivariance.py", {"multiselect": ["Models", "Subspaces"], "selectbox": ["Clip"]}),
+    "retrieval": ("views/retrieval.py", {"selectbox": ["Model", "Query clip", "Subspace"]}),
+    "compare": ("views/compare.py", {"selectbox": ["Model A", "Subspace A", "Model B", "Subspace B"]}),
+}
+CHARTS = {"models": 0, "explorer": 1, "equivariance": 1, "retrieval": 1, "compare": 3}
+
+
+def open_page(page: str, timeout: float = 180, **params: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.query_params.update({"method": "PCA", **params})
+    at.run()
+    if page != "models":
+        at.switch_page(PAGES[page][0])
+        at.run()
+    return at
+
+
+def problems(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(field: object) -> np.ndarray:
+    """A Plotly array, plain or binary-encoded ({"dtype", "bdata"})."""
+    if isinstance(field, dict) and "bdata" in field:
+        return np.frombuffer(base64.b64decode(field["bdata"]), dtype=np.dtype(field["dtype"]))
+    return np.asarray(field)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_renders_with_expected_widgets(dash_env: DashEnv, page: str) -> None:  # noqa: F811
+    with app_environment(dash_env.env):
+        at = open_page(page)
+        assert not at.exception, at.exception
+        assert not problems(at), problems(at)
+        for kind, labels in PAGES[page][1].items():
+            present = [w.label for w in getattr(at, kind)]
+            for label in labels:
+                assert label in present, f"{page}: no {kind} {label!r} in {present}"
+        assert len(at.get("plotly_chart")) >= CHARTS[page]
+        assert at.title[0].value and len(at.markdown) >= 1  # the plain-language introduction
+
+
+def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:  # noqa: F811
+    with app_environment(dash_env.env):
+        at = open_page("explorer", model="ckpt-loevpp", subspace="V", color="(none)")
+        before = chart_specs(at)[0]["data"][0]
+        sub = at.selectbox(key="w.subspace")
+        assert sub.value == "V"
+        sub.set_value("Z.invariant").run()
+        assert not at.exception
+        after = chart_specs(at)[0]["data"][0]
+        assert not np.array_equal(values(after["x"]), values(before["x"]))
+        assert at.query_params["subspace"] in ("Z.invariant", ["Z.invariant"])
+
+
+def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:  # noqa: F811
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", model="ckpt-loevpp", subspace="Z.time_stretch", clip="3", k="5")
+        assert not at.exception
+        assert at.selectbox(key="w.subspace").value == "Z.time_stretch"
+        assert at.selectbox(key="w.clip").value == 3
+        assert [m.value for m in at.metric if m.label.startswith("P@")]
+        assert at.metric[0].label == "P@5 for key"
+
+
+def test_presets_search_several_subspaces(dash_env: DashEnv) -> None:  # noqa: F811
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", model="ckpt-loevpp", mode="same everything")
+        assert not at.exception and not problems(at)
+        assert any("V.invariant" in c.value and "V.time_stretch" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("/etc", "outside the allowed folders"),
+    ("../../../../../../etc/passwd", "outside the allowed folders"),
+    ("{corpus}/manifest.csv", "not a safetensors checkpoint"),
+])
+def test_bad_checkpoint_paths_are_messages(dash_env: DashEnv, typed: str, message: str) -> None:  # noqa: F811
+    with app_environment(dash_env.env):
+        at = open_page("models")
+        box = next(t for t in at.text_input if t.label == "Add a checkpoint by path")
+        box.input(typed.format(corpus=dash_env.corpus))
+        at.button[0].click().run()
+        assert not at.exception
+        assert any(message in p for p in problems(at)), problems(at)
+
+
+def test_corpus_outside_roots_or_escaping_manifest_is_refused(dash_env: DashEnv, tmp_path) -> None:  # noqa: F811
+    bad = dash_env.root / "escaping"
+    bad.mkdir(exist_ok=True)
+    (bad / "manifest.csv").write_text("path,key\n../../../etc/hostname,C major\n")
+    with app_environment(dash_env.env):
+        for typed, message in ((str(tmp_path), "outside the allowed folders"), (str(bad), "points outside")):
+            at = open_page("models")
+            box = next(t for t in at.text_input if t.label.startswith("Audio folder"))
+            box.input(typed)
+            at.button[1].click().run()
+            assert not at.exception
+            assert any(message in p for p in problems(at)), problems(at)
+
+
+def test_missing_checkpoint_is_a_message(dash_env: DashEnv) -> None:  # noqa: F811
+    env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": str(dash_env.root / "no-such-model")}
+    with app_environment(env):
+        for page in ("explorer", "retrieval", "compare", "equivariance"):
+            at = open_page(page)
+            assert not at.exception, (page, at.exception)
+            assert any("checkpoint not found" in p for p in problems(at)), (page, problems(at))
+
+
+def test_bad_uploads_are_messages(dash_env: DashEnv) -> None:  # noqa: F811
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", source="Upload a file")
+        up = at.get("file_uploader")[0]
+        up.upload("song.wav", b"this is not audio at all, just text" * 10, "audio/wav").run()
+        assert not at.exception
+        assert any("not a real WAV file" in p for p in problems(at)), problems(at)
+        with open(next(dash_env.corpus.glob("audio/*.ogg")), "rb") as f:
+            ogg = f.read()
+        at.get("file_uploader")[0].upload("renamed.mp3", ogg, "audio/mpeg").run()
+        assert any("contains Ogg audio" in p for p in problems(at)), problems(at)
+        at.get("file_uploader")[0].upload("good.ogg", ogg, "audio/ogg").run()
+        assert not at.exception and not problems(at)
+        assert [m for m in at.metric if m.label == "Corpus searched"]
+
+
+@pytest.mark.slow
+def test_pages_stay_usable_on_a_100k_index(dash_env: DashEnv) -> None:  # noqa: F811
+    folder = big_index(dash_env.root / "index-100k", dash_env.checkpoints["simclr"], dash_env.corpus, 100_000)
+    env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": str(dash_env.checkpoints["simclr"]),
+           "LOEV_DASHBOARD_CORPUS": str(folder)}
+    with app_environment(env):
+        at = open_page("explorer", timeout=300)
+        assert not at.exception and not problems(at), problems(at)
+        assert any("20,000 of 100,000" in c.value for c in at.caption)
+        assert sum(len(values(t["x"])) for t in chart_specs(at)[0]["data"]) == 20_000
+        at = open_page("retrieval")
+        assert not at.exception and not problems(at)
+        assert any(m.value == "100,000 clips" for m in at.metric)
+    assert os.path.isdir(folder)
