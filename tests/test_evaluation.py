@@ -29,7 +29,7 @@ from loev_core.evaluation.probes import key_scores, probe_instrument, probe_key,
 from loev_core.evaluation.report import README_END, README_START, update_readme
 from loev_core.evaluation.retrieval import cosine_knn, retrieval_scores
 from loev_core.evaluation.summary import distance_at
-from loev_core.evaluation.transforms import apply_transform, moved_labels
+from loev_core.evaluation.transforms import apply_transform, moved_labels, transform_waves
 
 SR = 16000
 
@@ -125,6 +125,8 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     assert gain["V"]["mean"][0] == 0.0 and gain["V"]["values"] == [0.0, -6.0]
     assert torch.equal(apply_transform("time_stretch", waves, SR, 1.0), waves)
     assert apply_transform("time_stretch", waves, SR, [0.8, 1.0, 1.25]).shape == waves.shape
+    faster = transform_waves("time_stretch", list(waves), SR, [0.8, 1.0, 1.25])
+    assert [w.shape[-1] for w in faster] == [SR, SR, int(SR / 1.25)]  # the zero padding is trimmed
     assert distance_at(curves["V"], 2.0) == pytest.approx((curves["V"]["mean"][0] + curves["V"]["mean"][2]) / 2)
 
 

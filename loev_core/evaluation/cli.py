@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="95%% interval of the curves")
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch default; 1 is fastest on a busy shared CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

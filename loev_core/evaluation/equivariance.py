@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from loev_core.evaluation.embedding import centre_crop
-from loev_core.evaluation.transforms import IDENTITY, apply_transform
+from loev_core.evaluation.transforms import IDENTITY, apply_transform, valid_length
 
 DEFAULT_VALUES: dict[str, list[float]] = {
     "pitch_shift": [float(v) for v in range(-6, 7)],
@@ -84,7 +84,8 @@ def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_r
               disable=not progress, leave=False) as bar:
         for i in todo:
             for j, c in enumerate(chunks):
-                moved = centre_crop(apply_transform(transform, waves[c], sample_rate, values[i]), window)
+                moved = apply_transform(transform, waves[c], sample_rate, values[i])
+                moved = centre_crop(moved[:, :valid_length(transform, moved.shape[-1], values[i])], window)
                 for name, m in models.items():
                     emb = _embed(m, moved, sample_rate, batch_size)
                     for k, v in emb.items():
@@ -113,7 +114,9 @@ def equivariance_curve(model: Any, waves: torch.Tensor, sample_rate: int, transf
     transform: "pitch_shift" (semitones), "time_stretch" (rate, > 1 faster) or "gain" (dB).
     values: transform amounts; default `DEFAULT_VALUES[transform]` (-6..6 st step 1, 0.7..1.3 step 0.1,
         -12..6 dB step 3).
-    window: optional crop length in samples taken from the centre after transforming.
+    window: optional crop length in samples taken from the centre after transforming. A time stretch
+        with rate > 1 is first trimmed to the audio it holds (the augmentation pads it with silence
+        back to T; that silence, not the tempo change, would dominate the distance).
     interval: "bootstrap" (percentile, `n_boot` resamples, seeded) or "t" (Student t).
     Returns {subspace: {"values", "mean", "lo", "hi"}} in `model.subspaces` order; the identity value
     (0 st, rate 1, 0 dB) has distance exactly 0.

@@ -201,6 +201,8 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     c_idx = _subset(len(test.waves), opts.max_curve_clips, rng)
     curve_waves = stack_common([test.waves[i] for i in c_idx])
     for transform, values in opts.curve_values.items():
+        if not values:
+            continue
         curves = equivariance_curves(models, curve_waves, sr, transform, values, window=window, batch_size=bs,
                                      interval=opts.interval, seed=opts.seed, progress=prog)
         for name in models:

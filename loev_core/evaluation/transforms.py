@@ -50,9 +50,21 @@ def apply_transform(name: str, waves: torch.Tensor, sample_rate: int,
     return y
 
 
+def valid_length(name: str, length: int, value: float) -> int:
+    """Samples of a transformed wave that hold audio: a speed-up (rate > 1) is zero-padded back to the
+    input length by the augmentation, and that digital silence would dominate any distance."""
+    if name == "time_stretch" and value > 1.0:
+        return max(1, int(length / value))
+    return length
+
+
 def transform_waves(name: str, waves: Sequence[torch.Tensor], sample_rate: int,
                     values: Sequence[float] | np.ndarray, batch_size: int = 32) -> list[torch.Tensor]:
-    """Transform a ragged list of 1-D waves, one value each, batching waves of equal length."""
+    """Transform a ragged list of 1-D waves, one value each, batching waves of equal length.
+
+    Outputs are trimmed to `valid_length` (a sped-up clip is shorter, not padded with silence);
+    `model.embed` loops clips shorter than its training length.
+    """
     if len(values) != len(waves):
         raise ValueError(f"{name}: got {len(values)} values for {len(waves)} waves")
     groups: dict[int, list[int]] = defaultdict(list)
@@ -65,7 +77,7 @@ def transform_waves(name: str, waves: Sequence[torch.Tensor], sample_rate: int,
             y = apply_transform(name, torch.stack([waves[i] for i in rows]), sample_rate,
                                 np.asarray([values[i] for i in rows]))
             for j, i in enumerate(rows):
-                out[i] = y[j]
+                out[i] = y[j, :valid_length(name, y.shape[-1], float(values[i]))]
     return [w for w in out if w is not None]
 
 
