@@ -8,6 +8,7 @@ bookmarked.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -46,4 +47,9 @@ with st.sidebar:
     models = active_models()
     st.caption(f"Models: {', '.join(models) if models else 'none yet'}")
     st.caption(f"Corpus: `{Path(corpus_source()).name}`")
-page.run()
+try:
+    page.run()
+except Exception as e:  # last resort: a message on the page, never a traceback (details go to the log)
+    logging.getLogger("loev.dashboard").exception("page failed")
+    st.error(f"This page hit an unexpected problem ({type(e).__name__}: {e}). Other pages still work; "
+             "the server log has the details.", icon=":material/error:")

@@ -24,6 +24,7 @@ from loev_core.explore.uploads import UploadError
 
 log = logging.getLogger("loev.dashboard")
 EXPECTED = (CheckpointError, PathRefused, UploadError, AudioError, ConfigError, FileNotFoundError)
+PREFERRED = ("key", "tempo", "instrument", "piece")
 MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
         ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
 
@@ -97,9 +98,15 @@ def pick_color(labels: Sequence[str], name: str = "color") -> str:
     return synced(st.selectbox, "Colour by", opts, name, default=default)
 
 
+def shown_labels(data: CorpusData, n: int = 3) -> list[str]:
+    """The few labels worth printing next to a clip: musical ones first, bookkeeping (split) never."""
+    cols = [c for c in data.label_columns if c != "split"]
+    return sorted(cols, key=lambda c: (PREFERRED.index(c) if c in PREFERRED else len(PREFERRED), cols.index(c)))[:n]
+
+
 def clip_title(data: CorpusData, row: int, labels: Sequence[str] | None = None) -> str:
     r = data.meta.iloc[int(row)]
-    parts = [f"{c}: {r[c]}" for c in (labels or data.label_columns)[:4] if c in r and str(r[c]) not in ("nan", "")]
+    parts = [f"{c}: {r[c]}" for c in (labels or shown_labels(data)) if c in r and str(r[c]) not in ("nan", "")]
     return f"**{r['name']}**" + (f" · {' · '.join(parts)}" if parts else "")
 
 
@@ -149,3 +156,37 @@ def pick_clip(data: CorpusData, name: str = "clip", label: str = "Clip") -> int:
     opts = clip_options(data)
     names = data.meta["name"].tolist()
     return synced(st.selectbox, label, opts, name, default=0, cast=int, format_func=lambda r: names[r])
+
+
+def bar_table(df: Any, bars: Sequence[str], top: float, highlight: str | None = None) -> None:
+    """A light HTML table whose `bars` columns are drawn as bars (no heavy grid or chart bundle).
+
+    The retrieval page must render fast for several users at once; a table of divs costs nothing.
+    """
+    import html
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for _, r in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            if c in bars:
+                w = 0.0 if top <= 0 else max(0.0, min(1.0, float(v) / top))
+                cells.append(f"<td><div class='b'><span>{float(v):.3f}</span>"
+                             f"<i style='width:calc((100% - 3.6em) * {w:.3f})'></i></div></td>")
+            elif isinstance(v, bool) or c == highlight:
+                cells.append(f"<td>{'✔' if v is True else '·' if v is False else html.escape(str(v))}</td>")
+            elif isinstance(v, float):
+                cells.append(f"<td>{v:.3f}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    st.html(f"""<style>
+.loev-t {{border-collapse: collapse; width: 100%; font-size: .86rem;}}
+.loev-t th {{text-align: left; font-weight: 600; opacity: .75; padding: 4px 8px; border-bottom: 1px solid #444;}}
+.loev-t td {{padding: 3px 8px; border-bottom: 1px solid #2a2a2a; white-space: nowrap;}}
+.loev-t .b {{display: flex; align-items: center; gap: .4em; min-width: 7.5em;}}
+.loev-t .b span {{width: 3.2em; font-variant-numeric: tabular-nums; opacity: .85;}}
+.loev-t .b i {{display: block; height: .7em; min-width: 1px; background: #ff7f50; opacity: .75; border-radius: 2px;}}
+</style><table class='loev-t'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>""")

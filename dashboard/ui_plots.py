@@ -108,17 +108,6 @@ def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspa
     return fig
 
 
-def breakdown_figure(table: pd.DataFrame, names: Sequence[str], height: int | None = None) -> go.Figure:
-    """Neighbours x subspaces heat map of cosine distances: dark = close to the query there."""
-    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(names), colorscale="Magma",
-                               zmin=0, zmax=max(1.0, float(np.nanmax(table.to_numpy())) if table.size else 1.0),
-                               colorbar=dict(title="distance", thickness=12),
-                               texttemplate="%{z:.2f}", hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(height=height or 80 + 28 * len(names), margin=dict(l=10, r=10, t=10, b=10))
-    fig.update_yaxes(autorange="reversed")
-    return fig
-
-
 def metrics_figure(long: pd.DataFrame) -> go.Figure:
     """Training curves: every loss term against the step (learning rate on its own axis)."""
     fig = go.Figure()

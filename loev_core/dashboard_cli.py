@@ -87,11 +87,35 @@ def build_env(args: argparse.Namespace) -> dict[str, str]:
         env[ENV_CORPUS] = str(Path(args.corpus).resolve())
     if args.cache_dir:
         env[ENV_CACHE] = str(Path(args.cache_dir).resolve())
-    if args.allow:
-        env[ENV_ROOTS] = os.pathsep.join(str(Path(a).resolve()) for a in args.allow)
+    allow = [Path(a).resolve() for a in args.allow]
+    if args.corpus:
+        allow += index_audio_roots(Path(args.corpus))
+    if allow:
+        env[ENV_ROOTS] = os.pathsep.join(str(a) for a in dict.fromkeys(allow))
     env.setdefault("PYTHONPATH", "")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env["PYTHONPATH"]) if p)
     return env
+
+
+def index_audio_roots(corpus: Path, sample: int = 2000) -> list[Path]:
+    """For a `loev index` folder given on the command line, the folder its audio lives in, so its
+    neighbours can be played (the operator chose this index; paths typed in the app stay confined)."""
+    import json
+
+    meta = corpus / "meta.jsonl"
+    if not (corpus / "index.json").is_file() or not meta.is_file():
+        return []
+    parents = set()
+    with meta.open() as f:
+        for _, line in zip(range(sample), f, strict=False):
+            if line.strip():
+                parents.add(str(Path(json.loads(line)["path"]).resolve().parent))
+    common = Path(os.path.commonpath(sorted(parents))) if parents else None
+    if common is None or common == Path(common.anchor):
+        print("note: the index's audio files share no folder; pass --allow DIR to play them", file=sys.stderr)
+        return []
+    print(f"allowing the index's audio under {common}", file=sys.stderr)
+    return [common]
 
 
 def check(args: argparse.Namespace) -> str | None:

@@ -150,7 +150,7 @@ def test_bad_uploads_are_messages(dash_env: DashEnv) -> None:  # noqa: F811
 def test_pages_stay_usable_on_a_100k_index(dash_env: DashEnv) -> None:  # noqa: F811
     folder = big_index(dash_env.root / "index-100k", dash_env.checkpoints["simclr"], dash_env.corpus, 100_000)
     env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": str(dash_env.checkpoints["simclr"]),
-           "LOEV_DASHBOARD_CORPUS": str(folder)}
+           "LOEV_DASHBOARD_CORPUS": str(folder), "LOEV_DASHBOARD_ROOTS": str(dash_env.corpus)}
     with app_environment(env):
         at = open_page("explorer", timeout=300)
         assert not at.exception and not problems(at), problems(at)

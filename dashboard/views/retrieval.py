@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 import ui
 import ui_data
-import ui_plots
 from ui_state import synced
 
 from loev_core.evaluation.transforms import moved_labels
@@ -20,15 +19,15 @@ ui.intro("Retrieval", """Give the model a piece of music (a clip of the corpus, 
 it returns the most similar clips. *Similar* depends on the **subspace**: search `V.pitch_shift` (or the preset
 **same key**) to find music in the same key whatever the tempo, `V.time_stretch` (**same tempo**) for the same
 speed, `Z.invariant` for the same material regardless of key and tempo. Move the sliders to transpose or speed up
-your query and hear it; the table on the right explains each neighbour by its distance in every subspace.""")
+your query and hear it; the table of results explains each neighbour by its distance in every subspace.""")
 
-label = ui.pick_model()
-with ui.guard():
-    model = ui_data.get_model(label)
-    data: CorpusData = ui_data.get_corpus(label)
-sr = model.sample_rate
 q_col, s_col = st.columns([1, 1], gap="large")
 with q_col:
+    label = ui.pick_model()
+    with ui.guard():
+        model = ui_data.get_model(label)
+        data: CorpusData = ui_data.get_corpus(label)
+    sr = model.sample_rate
     source = synced(st.segmented_control, "Query", SOURCES, "source", default=SOURCES[0], required=True)
     wave, row, labels = None, None, {}
     with ui.guard():
@@ -82,7 +81,7 @@ with ui.guard("Search failed: "):
     query = ui_data.embed_query(label, wave) if wave is not None and (moved or row is None) \
         else query_from_row(data, row)
     hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
-    table = neighbour_table(data, hits, data.label_columns)
+    table = neighbour_table(data, hits, ui.shown_labels(data))
     dist = breakdown(data, query, hits["row"].tolist())
 if moved:
     with q_col:
@@ -92,26 +91,31 @@ if moved:
 st.divider()
 m1, m2, m3 = st.columns(3)
 target = labels.get(pk_label) if labels else None
-if target is not None and pk_label in table.columns:
-    m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(table[pk_label], target):.2f}",
+hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
+if target is not None and hit_labels is not None:
+    m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target):.2f}",
               help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
 else:
     m1.metric(f"P@{len(table)}", "n/a", help="The query has no label to compare with (uploads and recordings).")
 m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")
 m3.metric("Corpus searched", f"{len(data):,} clips")
 
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.markdown("**Neighbours**")
-    for _, h in table.iterrows():
-        c_a, c_b = st.columns([3, 2], vertical_alignment="center")
-        c_a.markdown(f"{int(h['rank'])}. {ui.clip_title(data, int(h['row']))} · similarity **{h['score']:.3f}**")
-        with c_b:
+st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a short bar means "
+            "close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in `V.time_stretch` "
+            "shares the key, not the tempo.")
+shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True))
+if target is not None and hit_labels is not None:
+    shown.insert(3, f"same {pk_label}", [str(v) == str(target) for v in hit_labels])
+top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
+ui.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
+st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",
+                   icon=":material/download:")
+
+st.markdown("**Listen to the neighbours**")
+per_row = 3
+for start in range(0, len(table), per_row):
+    cols = st.columns(per_row, gap="medium")
+    for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
+        with col:
+            st.caption(f"{int(h['rank'])}. {ui.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
             ui.play_row(data, int(h["row"]))
-with right:
-    st.markdown("**Why is this a neighbour?** Cosine distance to the query in every subspace (dark = close)")
-    names = [f"{int(r)}. {n}" for r, n in zip(table["rank"], table["name"], strict=True)]
-    st.plotly_chart(ui_plots.breakdown_figure(dist.round(3), names), key="breakdown",
-                    config={"displayModeBar": False})
-    st.download_button("Download the results (CSV)", table.join(dist, on="row").to_csv(index=False).encode(),
-                       "neighbours.csv", "text/csv", icon=":material/download:")

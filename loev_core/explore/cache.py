@@ -97,7 +97,7 @@ def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "row", np.arange(len(out)))
     out.insert(1, "name", [Path(p).name for p in out["path"]])
     for c in out.columns:
-        if c in ("row", "name", "path", "labels") or out[c].dtype != object:
+        if c in ("row", "name", "path", "labels") or pd.api.types.is_numeric_dtype(out[c]):
             continue
         num = pd.to_numeric(out[c], errors="coerce")
         if num.notna().all():

@@ -32,7 +32,7 @@ def resolve_allowed(text: str | Path, roots: Sequence[Path], what: str = "path")
     if not any(p == r or p.is_relative_to(r) for r in (Path(r).resolve() for r in roots)):
         allowed = ", ".join(str(r) for r in roots)
         raise PathRefused(f"Refused {what} {raw!r}: it is outside the allowed folders ({allowed}). "
-                          "Start `loev dashboard` with --checkpoint/--corpus (or LOEV_DASHBOARD_ROOTS) to allow it.")
+                          "Start `loev dashboard` with --checkpoint/--corpus/--allow DIR to allow it.")
     if not p.exists():
         raise PathRefused(f"The {what} {raw!r} does not exist.")
     return p

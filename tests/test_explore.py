@@ -1,0 +1,180 @@
+"""loev_core.explore without a browser: stored projections, alignment, path guards, uploads, retrieval."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from dashboard_fixtures import DashEnv, dash_env, tiny_checkpoint  # noqa: F401
+
+from loev_core import load_model
+from loev_core.checkpoint import checkpoint_id
+from loev_core.explore import projection as P
+from loev_core.explore.cache import load_corpus
+from loev_core.explore.paths import PathRefused, corpus_clips, resolve_allowed
+from loev_core.explore.retrieval import breakdown, precision_at_k, presets_for, query_from_row, search
+from loev_core.explore.runinfo import find_metrics, model_card, read_metrics
+from loev_core.explore.session import load_settings
+from loev_core.explore.uploads import UploadError, save_checkpoint_upload, sniff_audio, validate_audio_upload
+
+
+def clustered(n: int = 90, d: int = 24, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((3, d)) * 4
+    x = centres[np.arange(n) % 3] + rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", P.METHODS)
+def test_projection_is_deterministic_and_stored(tmp_path: Path, method: str) -> None:
+    x = clustered()
+    calls = []
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        calls.append(1)
+        return np.arange(len(x)), P.compute_projection(x, method)
+
+    key = ("ckpt", "corpus", "V", method)
+    rows, first = P.stored_projection(tmp_path, key, compute)
+    _, again = P.stored_projection(tmp_path, key, compute)
+    assert len(calls) == 1 and np.array_equal(first, again) and first.shape == (len(x), 2)
+    assert np.array_equal(P.compute_projection(x, method), first)  # same seed, same map, even recomputed
+    _, other = P.stored_projection(tmp_path, ("ckpt", "corpus", "Z.invariant", method), compute)
+    assert len(calls) == 2 and len(list(tmp_path.glob("proj-*.npz"))) == 2
+    (next(tmp_path.glob("proj-*.npz"))).write_bytes(b"damaged")  # a damaged entry is recomputed, not trusted
+    P.stored_projection(tmp_path, key, compute)
+    P.stored_projection(tmp_path, ("ckpt", "corpus", "Z.invariant", method), compute)
+    assert len(calls) == 3
+
+
+def test_sampling_is_fixed_and_bounded() -> None:
+    rows = P.sample_rows(100_000, 20_000)
+    assert len(rows) == 20_000 and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, P.sample_rows(100_000, 20_000))
+    assert np.array_equal(P.sample_rows(50), np.arange(50))
+    assert P.point_budget("t-SNE") == P.MAX_TSNE_POINTS
+
+
+def test_procrustes_recovers_a_rotated_scaled_map() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((200, 2))
+    theta = 1.1
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    b = 3.0 * a @ rot * np.array([1, -1]) + np.array([5.0, -2.0])  # rotated, mirrored, scaled, shifted
+    aligned, disparity = P.procrustes_align(a, b)
+    assert disparity < 1e-8 and np.allclose(aligned, a, atol=1e-4)
+    _, unrelated = P.procrustes_align(a, rng.standard_normal((200, 2)))
+    assert unrelated > 0.8
+    with pytest.raises(ValueError):
+        P.procrustes_align(a, a[:10])
+
+
+def test_new_points_land_next_to_their_neighbours() -> None:
+    x = clustered()
+    coords = P.compute_projection(x, "PCA")
+    placed = P.place_points(x[:5], x, coords, k=5)
+    assert np.allclose(placed, coords[:5], atol=0.35 * np.ptp(coords))
+
+
+def test_paths_outside_roots_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "allowed"
+    (root / "a").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (root / "link").symlink_to(tmp_path / "secret")
+    assert resolve_allowed(root / "a", [root]) == (root / "a").resolve()
+    for bad in ("/etc", str(tmp_path / "secret"), str(root / ".." / "secret"), str(root / "link"), "", "a\x00b"):
+        with pytest.raises(PathRefused):
+            resolve_allowed(bad, [root])
+    with pytest.raises(PathRefused, match="does not exist"):
+        resolve_allowed(root / "missing", [root])
+
+
+def test_manifest_pointing_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "manifest.csv").write_text("path,key\n../outside.wav,C\n")
+    with pytest.raises(PathRefused, match="points outside"):
+        corpus_clips(tmp_path / "c", [tmp_path])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PathRefused, match="no audio files"):
+        corpus_clips(tmp_path / "empty", [tmp_path])
+
+
+def wav_bytes(seconds: float = 1.0, sr: int = 16000, fmt: str = "WAV") -> bytes:
+    t = np.arange(int(seconds * sr)) / sr
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr, format=fmt)
+    return buf.getvalue()
+
+
+def test_uploads_are_validated() -> None:
+    wave = validate_audio_upload("tone.wav", wav_bytes(sr=44100), 16000)
+    assert abs(wave.numel() - 16000) < 10
+    assert sniff_audio(wav_bytes(fmt="FLAC")[:16]) == "flac"
+    cases = [("big.wav", wav_bytes(seconds=40), "upload limit", 1.0), ("empty.wav", b"", "empty", 50),
+             ("notes.wav", b"hello, this is a text file\n" * 20, "not a real WAV file: it looks like text", 50),
+             ("flac.wav", wav_bytes(fmt="FLAC"), "contains FLAC audio", 50), ("x.exe", b"MZ" * 100, "unsupported", 50),
+             ("cut.wav", wav_bytes()[:60], "cannot use this audio", 50)]
+    for name, data, message, limit in cases:
+        with pytest.raises(UploadError, match=message):
+            validate_audio_upload(name, data, 16000, max_mb=limit)
+
+
+def test_checkpoint_uploads_are_checked(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
+    data = (dash_env.checkpoints["simclr"] / "model.safetensors").read_bytes()
+    folder = save_checkpoint_upload("mine.safetensors", data, tmp_path)
+    assert checkpoint_id(folder) == checkpoint_id(dash_env.checkpoints["simclr"])
+    for name, blob, message in (("model.pt", data, "safetensors"),
+                                ("evil.safetensors", b"\x80\x04\x95" + b"\0" * 64, "pickle"),
+                                ("cut.safetensors", data[:100], "not a usable checkpoint")):
+        with pytest.raises(UploadError, match=message):
+            save_checkpoint_upload(name, blob, tmp_path / "u")
+
+
+def test_settings_default_to_bundled_assets_and_read_the_cli_environment(tmp_path: Path) -> None:
+    s = load_settings({})
+    assert s.corpus.name == "demo" and s.corpus.parent.name == "assets"
+    env = {"LOEV_DASHBOARD_CHECKPOINTS": f"{tmp_path / 'a' / 'run1'}{os.pathsep}{tmp_path / 'b' / 'run1'}",
+           "LOEV_DASHBOARD_CORPUS": str(tmp_path / "music"), "LOEV_DASHBOARD_ROOTS": str(tmp_path / "extra")}
+    s = load_settings(env)
+    assert list(s.checkpoints) == ["run1", "run1-2"]
+    assert (tmp_path / "extra").resolve() in s.roots and (tmp_path / "a").resolve() in s.roots
+
+
+def test_corpus_cache_retrieval_and_breakdown(dash_env: DashEnv) -> None:  # noqa: F811
+    ckpt = dash_env.checkpoints["loevpp"]
+    model, cid = load_model(ckpt), checkpoint_id(ckpt)
+    seen: list[float] = []
+    roots = [dash_env.root, dash_env.corpus]
+    cache = dash_env.root / "explore-cache"
+    data = load_corpus(model, ckpt, cid, dash_env.corpus, roots, cache, lambda f, _: seen.append(f))
+    assert len(data) == 24 and seen and seen[-1] == 1.0
+    assert {"key", "tempo", "instrument"} <= set(data.label_columns) and data.meta["tempo"].dtype.kind in "if"
+    again = load_corpus(model, ckpt, cid, dash_env.corpus, roots, cache, lambda f, _: seen.append(-1))
+    assert -1 not in seen and again.key == data.key  # second load reads the disk cache
+    q = query_from_row(data, 0)
+    hits = search(data, q, ["Z.invariant"], 5, exclude=0)
+    assert len(hits) == 5 and 0 not in hits["row"].tolist() and hits["score"].is_monotonic_decreasing
+    presets = presets_for(data.subspaces)
+    assert presets["same key"] == ["V.pitch_shift"] and len(presets["same everything"]) == 3
+    multi = search(data, q, presets["same everything"], 5)
+    assert multi["row"].iloc[0] == 0 and abs(multi["score"].iloc[0] - 1.0) < 1e-4
+    table = breakdown(data, q, multi["row"].tolist())
+    assert list(table.columns) == data.subspaces and np.allclose(table.loc[0].to_numpy(), 0.0, atol=1e-4)
+    assert precision_at_k(["C", "C", "D", "E"], "C") == 0.5
+    assert presets_for(["V", "Z.invariant"]) == {}
+
+
+def test_model_card_and_training_curves(tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "run" / "model", "loev")
+    (tmp_path / "run" / "metrics.csv").write_text("step,lr,loss,loss.invariant,seconds\n10,0.001,4.2,4.1,1\n"
+                                                   "20,0.001,3.9,3.8,2\n")
+    card = model_card(ckpt)
+    assert card["kind"].startswith("LOEV") and "Z.pitch_shift" in card["subspaces"]
+    found = find_metrics(ckpt)
+    assert found == tmp_path / "run" / "metrics.csv"
+    curves = read_metrics(found)
+    assert set(curves["series"]) == {"lr", "loss", "loss.invariant"} and len(curves) == 6
