@@ -188,7 +188,8 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "plotly" in (out / "report.html").read_text()[:5_000_000].lower()
     md = (out / "results.md").read_text()
-    assert "| tiny-loevpp | V.pitch_shift |" in md and "## Targets" in md
+    assert "| tiny-loevpp | V.pitch_shift |" in md and "## Targets" in md and "with \\|shift\\|" in md
+    assert all(len(line.split(" | ")) == 6 for line in md.splitlines() if "Spearman" in line)  # pipes escaped
     text = readme.read_text()
     assert "placeholder" not in text and "![pitch-shift equivariance](eval/pitch_shift.png)" in text
     assert main(["eval", "--checkpoint", str(tmp_path / "missing"), "--corpus", str(corpus), "--out", str(out)]) == 1

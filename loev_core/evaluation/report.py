@@ -42,7 +42,7 @@ def _f(v: Any, digits: int = 3) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows])
 
 
 def targets_table(results: dict[str, Any]) -> str:
@@ -125,10 +125,11 @@ def readme_block(results: dict[str, Any], image: str) -> str:
     ])
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, mode)  # mkstemp makes 0600; these are reports meant to be read and committed
     os.replace(tmp, path)
 
 
@@ -139,7 +140,8 @@ def update_readme(readme: str | Path, block: str) -> None:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{path}: needs '{README_START}' followed by '{README_END}'")
-    _atomic_write(path, text[:start + len(README_START)] + "\n" + block.strip() + "\n" + text[end:])
+    _atomic_write(path, text[:start + len(README_START)] + "\n" + block.strip() + "\n" + text[end:],
+                  mode=path.stat().st_mode & 0o777)
 
 
 def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | None = None) -> dict[str, str]:
