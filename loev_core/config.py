@@ -133,6 +133,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (mixed precision on GPU only)
     split: str = "train"  # manifest rows used for training ("" = all rows)
+    cache_audio: bool = False  # decode the whole corpus into memory once (small corpora, few cores)
 
     def validate(self) -> None:
         _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every")

@@ -150,3 +150,17 @@ def test_trainer_two_processes_same_curve_as_one(tiny_corpus: Path, tmp_path: Pa
     assert loev(["train", "--config", str(cfg), "--run-dir", str(one), "--no-progress"]) == 0
     assert loev(["train", "--config", str(cfg), "--run-dir", str(two), "--no-progress", "--devices", "2"]) == 0
     assert losses(two) == pytest.approx(losses(one), rel=1e-3)
+
+
+def test_cached_audio_and_bad_files_skipped(tiny_corpus: Path, tmp_path: Path) -> None:
+    """`train.cache_audio` decodes once; an unreadable file in the corpus is skipped, not fatal."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    (corpus / "audio" / "clip000.ogg").write_bytes(b"not audio at all")
+    cfg = write_cfg(tmp_path, corpus, train={"steps": 2, "cache_audio": True})
+    run = tmp_path / "cached"
+    assert loev(["train", "--config", str(cfg), "--run-dir", str(run), "--no-progress"]) == 0
+    meta = read_metadata(run / "model")
+    assert meta["steps"] == 2 and meta["data"]["clips"] == 18

@@ -33,7 +33,7 @@ def model_card(path: str | Path) -> dict[str, Any]:
         "encoder": f"{cfg.get('model', {}).get('encoder', '?')} (width {cfg.get('model', {}).get('width', '?')})",
         "parameters": f"{meta.get('n_parameters', 0):,}",
         "audio": f"{meta.get('sample_rate', '?')} Hz, {meta.get('clip_seconds', '?')} s clips",
-        "trained steps": meta.get("steps", train.get("steps", "?")),
+        "trained steps": f"{meta['steps']} of {train.get('steps', '?')}" if "steps" in meta else "not recorded",
         "batch size": train.get("batch_size", "?"),
         "temperature": cfg.get("loss", {}).get("temperature", "?"),
         "created": meta.get("created", "?"),
@@ -90,11 +90,28 @@ def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pat
 
 
 def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:
-    """Nested {probe: {metric: value}} -> {"probe / metric": value} for a table (numbers only)."""
+    """Nested {task: {metric: value}} -> {"task metric": value} (numbers only)."""
     out: dict[str, float] = {}
     if isinstance(node, dict):
         for k, v in node.items():
-            out.update(flatten_scores(v, f"{prefix} / {k}" if prefix else str(k)))
+            out.update(flatten_scores(v, f"{prefix} {k}" if prefix else str(k)))
     elif isinstance(node, (int, float)) and not isinstance(node, bool):
         out[prefix] = float(node)
     return out
+
+
+def evaluation_tables(model: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """`loev eval` results of one model as tables with one row per subspace: one per probe kind
+    ({subspace: {kind: {task: {metric}}}}) and one per retrieval query type ({subspace: {query: ...}})."""
+    tables: dict[str, pd.DataFrame] = {}
+    probes = model.get("probes") or {}
+    kinds = list(dict.fromkeys(k for per in probes.values() if isinstance(per, dict) for k in per))
+    for kind in kinds:
+        rows = {s: flatten_scores(per.get(kind, {})) for s, per in probes.items() if isinstance(per, dict)}
+        tables[f"probes ({kind})"] = pd.DataFrame(rows).T
+    retrieval = model.get("retrieval") or {}
+    queries = list(dict.fromkeys(q for per in retrieval.values() if isinstance(per, dict) for q in per))
+    for q in queries:
+        rows = {s: flatten_scores(per.get(q, {})) for s, per in retrieval.items() if isinstance(per, dict)}
+        tables[f"retrieval ({q} queries)"] = pd.DataFrame(rows).T
+    return {k: v.dropna(axis=1, how="all") for k, v in tables.items() if not v.empty}

@@ -27,6 +27,23 @@ class CropDataset(Dataset):
         self.sample_rate = sample_rate
         self.window_seconds = window_seconds
         self.n = int(round(window_seconds * sample_rate))
+        self.cache: dict[int, torch.Tensor | None] | None = None
+
+    def preload(self, progress: bool = True) -> int:
+        """Decode every clip once into memory (small corpora: removes decoding from every step).
+
+        Returns the number of unreadable files, which are then skipped like at crop time."""
+        from tqdm.auto import tqdm
+
+        cache: dict[int, torch.Tensor | None] = {}
+        for i, clip in enumerate(tqdm(self.clips, desc="decode corpus", disable=not progress)):
+            try:
+                cache[i] = load_audio(clip.path, self.sample_rate)
+            except AudioError as e:
+                log.warning("skipping %s", e)
+                cache[i] = None
+        self.cache = cache
+        return sum(v is None for v in cache.values())
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -35,6 +52,13 @@ class CropDataset(Dataset):
         index, crop_seed = item
         path = self.clips[index].path
         rng = random.Random(crop_seed)
+        if self.cache is not None:
+            full = self.cache[index]
+            if full is None:
+                return None
+            start = rng.randint(0, max(0, full.numel() - self.n))
+            wave = full[start:start + self.n]
+            return wave.repeat(-(-self.n // wave.numel()))[: self.n] if wave.numel() < self.n else wave
         try:
             _, duration, _ = audio_info(path)
             offset = rng.uniform(0.0, max(0.0, duration - self.window_seconds))

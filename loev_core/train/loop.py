@@ -129,10 +129,13 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
     clips = resolve_corpus(t.data, split=t.split or None)
     window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
     dataset = CropDataset(clips, cfg.audio.sample_rate, window)
+    if t.cache_audio:
+        dataset.preload(progress=progress and rank == 0)
     sampler = StepBatchSampler(len(clips), t.batch_size, start * t.accumulate, t.steps * t.accumulate, t.seed,
                                rank, world)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=t.num_workers, collate_fn=collate_crops,
-                        persistent_workers=False, prefetch_factor=4 if t.num_workers else None)
+    workers = 0 if t.cache_audio else t.num_workers
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_crops,
+                        persistent_workers=False, prefetch_factor=4 if workers else None)
     use_amp = device.type == "cuda" and t.precision in ("auto", "bf16", "fp16")
     amp_dtype = torch.float16 if t.precision == "fp16" else torch.bfloat16
     scaler = torch.amp.GradScaler(enabled=use_amp and amp_dtype == torch.float16)

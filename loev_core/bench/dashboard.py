@@ -1,0 +1,116 @@
+"""`loev bench dashboard`: cold and warm render time of every page (Streamlit AppTest), UMAP at 5k/20k.
+
+Cold = first render with empty caches (a fresh cache folder: the corpus is embedded, the maps and
+curves computed); warm = the same page rendered again (what a user sees on every later visit; the
+issue's target is under 2 s). Runs on the bundled models and demo corpus when present, otherwise
+on a small generated corpus and an untrained model (reported as `setup`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from loev_core.explore.session import (
+    DEMO_CORPUS,
+    ENV_CACHE,
+    ENV_CHECKPOINTS,
+    ENV_CORPUS,
+    REPO_ROOT,
+    bundled_checkpoints,
+)
+
+APP = REPO_ROOT / "dashboard" / "app.py"
+PAGES = {"models": None, "explorer": "views/explorer.py", "equivariance": "views/equivariance.py",
+         "retrieval": "views/retrieval.py", "compare": "views/compare.py"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", action="append", default=[], help="default: the bundled demo models")
+    p.add_argument("--corpus", default=None, help="default: assets/demo")
+    p.add_argument("--method", default="UMAP", choices=("UMAP", "PCA", "t-SNE"), help="projection of the maps")
+    p.add_argument("--umap-sizes", default="5000,20000", help="point counts for the UMAP timing ('' to skip)")
+    p.add_argument("--warm-repeats", type=int, default=3, help="warm renders per page (the median is reported)")
+
+
+def _synthetic(folder: Path) -> tuple[list[Path], Path]:
+    """Untrained tiny models and a generated corpus, when the bundled assets are missing."""
+    import torch
+
+    from loev_core import ExperimentConfig, build_model, save_model
+    from loev_core.bench.train import _write_clips
+    from loev_core.config import ModelConfig
+
+    torch.manual_seed(0)
+    ckpts = [save_model(build_model(ExperimentConfig(model=ModelConfig(kind=k))), folder / k)
+             for k in ("simclr", "loevpp")]
+    audio = folder / "corpus"
+    audio.mkdir()
+    clips = _write_clips(audio, 64)
+    keys = ["C", "D", "E", "F", "G", "A", "B"]
+    lines = ["path,split,key,tempo"] + [f"{Path(c.path).name},{'test' if i % 4 == 3 else 'train'},{keys[i % 7]} major,"
+                                         f"{80 + 10 * (i % 6)}" for i, c in enumerate(clips)]
+    (audio / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return ckpts, audio
+
+
+def _render(page: str, method: str) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    t0 = time.perf_counter()
+    at = AppTest.from_file(str(APP), default_timeout=1800)
+    at.query_params["method"] = method
+    at.run()
+    if PAGES[page]:
+        at.switch_page(PAGES[page])
+        at.run()
+    if at.exception:
+        raise RuntimeError(f"page {page} failed: {at.exception[0].message}")
+    return time.perf_counter() - t0
+
+
+def _umap_seconds(n: int, dim: int = 128) -> float:
+    from loev_core.explore.projection import compute_projection
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, dim))[rng.integers(0, 16, n)] * 3 + rng.standard_normal((n, dim))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    t0 = time.perf_counter()
+    compute_projection(x, "UMAP")
+    return round(time.perf_counter() - t0, 2)
+
+
+def measure(args: argparse.Namespace) -> dict:
+    import streamlit as st
+
+    result: dict = {}
+    with tempfile.TemporaryDirectory(prefix="loev-bench-dash-") as tmp:
+        ckpts = [Path(c) for c in args.checkpoint] or list(bundled_checkpoints().values())
+        corpus = Path(args.corpus) if args.corpus else DEMO_CORPUS
+        result["setup"] = "given/bundled"
+        if not ckpts or not corpus.exists():
+            ckpts, corpus = _synthetic(Path(tmp))
+            result["setup"] = "synthetic (bundled models or demo corpus missing)"
+        result["models"] = [c.name for c in ckpts]
+        result["corpus"] = str(corpus)
+        result["method"] = args.method
+        os.environ.update({ENV_CHECKPOINTS: os.pathsep.join(str(c) for c in ckpts), ENV_CORPUS: str(corpus),
+                           ENV_CACHE: str(Path(tmp) / "cache")})
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        _render("models", args.method)  # imports and app start-up, not counted against any page
+        for page in PAGES:
+            result[f"cold_{page}_s"] = round(_render(page, args.method), 2)
+            warm = sorted(_render(page, args.method) for _ in range(max(1, args.warm_repeats)))
+            result[f"warm_{page}_s"] = round(warm[len(warm) // 2], 3)
+        result["warm_max_s"] = max(v for k, v in result.items() if k.startswith("warm_") and k.endswith("_s"))
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    for n in [int(s) for s in args.umap_sizes.split(",") if s.strip()]:
+        result[f"umap_{n // 1000}k_s"] = _umap_seconds(n)
+    return result
