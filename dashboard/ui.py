@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-from ui_state import active_models, settings, synced
+from ui_state import active_models, recall, settings, synced
 
 from loev_core.audio import AudioError
 from loev_core.checkpoint import CheckpointError
@@ -154,8 +154,33 @@ def clip_options(data: CorpusData, limit: int = 5000) -> list[int]:
 
 def pick_clip(data: CorpusData, name: str = "clip", label: str = "Clip") -> int:
     opts = clip_options(data)
+    for raw in (st.session_state.get(f"w.{name}"), recall(name)):  # a clip picked on a map may lie past the list
+        with contextlib.suppress(TypeError, ValueError):
+            if 0 <= int(raw) < len(data) and int(raw) not in opts:
+                opts.append(int(raw))
     names = data.meta["name"].tolist()
     return synced(st.selectbox, label, opts, name, default=0, cast=int, format_func=lambda r: names[r])
+
+
+def shaded(table: Any) -> Any:
+    """Scores with 3 decimals, each column shaded from its worst to its best value."""
+    try:
+        return table.style.format("{:.3f}").background_gradient(axis=0, cmap="Oranges")
+    except Exception:  # pandas Styler needs jinja2/matplotlib; plain numbers are fine too
+        return table.round(3)
+
+
+def kv_table(rows: dict[str, Any]) -> None:
+    """A plain two-column fact sheet (model card) that wraps long values instead of cutting them."""
+    import html
+
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    st.html(f"""<style>
+.loev-kv {{border-collapse: collapse; width: 100%; font-size: .9rem;}}
+.loev-kv th {{text-align: left; font-weight: 500; opacity: .7; padding: 4px 12px 4px 0; white-space: nowrap;
+  vertical-align: top; border-bottom: 1px solid #2a2a2a;}}
+.loev-kv td {{padding: 4px 0; border-bottom: 1px solid #2a2a2a; word-break: break-word;}}
+</style><table class='loev-kv'>{body}</table>""")
 
 
 def bar_table(df: Any, bars: Sequence[str], top: float, highlight: str | None = None) -> None:

@@ -20,7 +20,7 @@ PAGES = {
     "retrieval": ("views/retrieval.py", {"selectbox": ["Model", "Query clip", "Subspace"]}),
     "compare": ("views/compare.py", {"selectbox": ["Model A", "Subspace A", "Model B", "Subspace B"]}),
 }
-CHARTS = {"models": 0, "explorer": 1, "equivariance": 1, "retrieval": 1, "compare": 3}
+CHARTS = {"models": 0, "explorer": 1, "equivariance": 1, "retrieval": 0, "compare": 3}
 
 
 def open_page(page: str, timeout: float = 180, **params: str) -> AppTest:
@@ -83,6 +83,8 @@ def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:  # noqa: F811
         assert at.selectbox(key="w.clip").value == 3
         assert [m.value for m in at.metric if m.label.startswith("P@")]
         assert at.metric[0].label == "P@5 for key"
+        breakdown = [h.proto.body for h in at.html if "loev-t" in h.proto.body]
+        assert breakdown and all(s in breakdown[0] for s in ("V.pitch_shift", "V.time_stretch", "Z.invariant"))
 
 
 def test_presets_search_several_subspaces(dash_env: DashEnv) -> None:  # noqa: F811

@@ -33,18 +33,21 @@ pytestmark = [pytest.mark.browser,
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
 
-def settle(page, timeout: float = 120.0) -> None:
-    """Wait until Streamlit has finished running the script (no 'running' widget, no spinner)."""
+BUSY = "[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], .stPlotlyChart:empty"
+
+
+def settle(page, timeout: float = 120.0, quiet: float = 1.2) -> None:
+    """Wait until Streamlit has finished the run and drawn it: nothing busy for `quiet` seconds."""
     page.wait_for_selector("[data-testid=stApp]", timeout=timeout * 1000)
-    deadline = time.time() + timeout
-    time.sleep(0.8)
+    deadline, calm_since = time.time() + timeout, None
     while time.time() < deadline:
-        busy = page.locator("[data-testid=stStatusWidget], [data-testid=stSpinner]").count()
-        if not busy:
-            time.sleep(0.4)
-            if not page.locator("[data-testid=stStatusWidget], [data-testid=stSpinner]").count():
-                return
-        time.sleep(0.3)
+        if page.locator(BUSY).count():
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.time()
+        elif time.time() - calm_since >= quiet:
+            return
+        time.sleep(0.2)
     raise TimeoutError("the app kept running")
 
 
@@ -74,7 +77,7 @@ def browser_page(dash_env: DashEnv):  # noqa: F811
 def test_every_page_renders_in_chromium(browser_page) -> None:
     url, page = browser_page
     for path, title in PAGES.items():
-        page.goto(f"{url}/{path}?method=PCA")
+        page.goto(f"{url}/{'' if path == 'models' else path}?method=PCA")  # Models is the default page: /
         settle(page)
         assert page.locator("h1").first.inner_text().strip() == title
         no_problem(page)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from dashboard_fixtures import DashEnv, dash_env, tiny_checkpoint  # noqa: F401
@@ -178,3 +179,46 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
     assert found == tmp_path / "run" / "metrics.csv"
     curves = read_metrics(found)
     assert set(curves["series"]) == {"lr", "loss", "loss.invariant"} and len(curves) == 6
+
+
+def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
+    import json
+
+    from loev_core.explore.runinfo import evaluation_tables, find_evaluation
+
+    ckpt = dash_env.checkpoints["loevpp"]
+    cid = checkpoint_id(ckpt)
+    model = {"checkpoint_id": cid, "probes": {"V": {"linear": {"key": {"accuracy": 0.5, "weighted": 0.6}}},
+                                             "Z.invariant": {"linear": {"key": {"accuracy": 0.1, "weighted": 0.2}}}},
+             "retrieval": {"V": {"clean": {"key": {"P@5": 0.4}}}, "Z.invariant": {"clean": {"key": {"P@5": 0.1}}}}}
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"models": {"demo": model, "other": {"checkpoint_id": "x"}}}))
+    found = find_evaluation(ckpt, cid, extra_roots=(tmp_path,))
+    assert found and found["name"] == "demo"
+    tables = evaluation_tables(found["model"])
+    assert list(tables) == ["probes (linear)", "retrieval (clean queries)"]
+    assert tables["probes (linear)"].loc["V", "key accuracy"] == 0.5
+    assert find_evaluation(ckpt, "0" * 16, extra_roots=(tmp_path,)) is None
+
+
+def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
+    import argparse
+
+    from loev_core import dashboard_cli as cli
+    from loev_core.index import build_index
+
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    args = p.parse_args(["--checkpoint", str(dash_env.checkpoints["simclr"]), "--corpus", str(dash_env.corpus)])
+    assert args.address == "127.0.0.1" and cli.check(args) is None
+    env = cli.build_env(args)
+    assert env["LOEV_DASHBOARD_CHECKPOINTS"] == str(dash_env.checkpoints["simclr"].resolve())
+    assert env["NUMBA_CACHE_DIR"] and env["LOEV_DASHBOARD_CORPUS"] == str(dash_env.corpus.resolve())
+    bad = p.parse_args(["--checkpoint", str(dash_env.corpus / "manifest.csv")])
+    assert "not a safetensors" in cli.check(bad)
+    vectors = {"V": np.eye(4, dtype=np.float32)}
+    meta = pd.DataFrame({"path": [str(dash_env.corpus / "audio" / f"clip00{i}.ogg") for i in range(4)],
+                         "offset": 0.0, "duration": 3.5, "labels": [{}] * 4})
+    build_index((vectors, meta), tmp_path / "ix")
+    assert cli.index_audio_roots(tmp_path / "ix") == [(dash_env.corpus / "audio").resolve()]

@@ -66,10 +66,21 @@ m1, m2 = st.columns(2)
 m1.metric("Shape difference after alignment", f"{disparity:.2f}",
           help="Procrustes disparity: 0 = the same map up to rotation and scale, 1 = unrelated.")
 la, lb = st.columns(2, gap="medium")
-la.plotly_chart(ui_plots.scatter_map(xy_a[ia], meta, color_by, data_a.label_columns, clip, 480, f"{a} · {sub_a}"),
-                key="map_a", on_select="ignore")
-lb.plotly_chart(ui_plots.scatter_map(aligned, meta, color_by, data_a.label_columns, clip, 480,
-                                     f"{b} · {sub_b} (aligned)"), key="map_b", on_select="ignore")
+fig_a = ui_plots.scatter_map(xy_a[ia], meta, color_by, data_a.label_columns, clip, 500, f"A · {a} · {sub_a}")
+fig_b = ui_plots.scatter_map(aligned, meta, color_by, data_a.label_columns, clip, 500, f"B · {b} · {sub_b} (aligned)")
+fig_b.update_layout(showlegend=False)
+
+
+def on_pick(key: str) -> None:
+    """Clicking a clip on either map highlights it on both and makes it the query below."""
+    picked = ui.selected_rows(st.session_state.get(key))
+    if len(picked) == 1:
+        st.session_state["w.clip"] = picked[0]
+
+
+la.plotly_chart(fig_a, key="map_a", on_select=lambda: on_pick("map_a"), selection_mode="points")
+lb.plotly_chart(fig_b, key="map_b", on_select=lambda: on_pick("map_b"), selection_mode="points")
+st.caption("Click a clip on either map to highlight it on both and list its neighbours below.")
 
 st.subheader("Nearest neighbours of the highlighted clip")
 st.markdown(ui.clip_title(data_a, clip))
@@ -80,17 +91,19 @@ with ui.guard("Search failed: "):
     b_row = pos_b.get(keys_a[int(np.flatnonzero(rows_a == clip)[0])]) if clip in rows_a else None
     for data, sub, row in ((data_a, sub_a, clip), (data_b, sub_b, rows_b[b_row] if b_row is not None else clip)):
         hits = search(data, query_from_row(data, int(row)), [sub], K, exclude=int(row))
-        tables.append(neighbour_table(data, hits, data.label_columns))
+        tables.append(neighbour_table(data, hits, ui.shown_labels(data)))
 shared = len(set(tables[0]["name"]) & set(tables[1]["name"]))
 m2.metric(f"Shared neighbours of this clip (top {K})", f"{shared} / {K}")
 ra, rb = st.columns(2, gap="medium")
-for col, t, (name, sub) in ((ra, tables[0], (a, sub_a)), (rb, tables[1], (b, sub_b))):
+for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tables[1], data_b, (b, sub_b))):
     with col:
         target = data_a.meta.iloc[clip][pk_label] if pk_label else None
-        extra = f" · P@{K} ({pk_label}) **{precision_at_k(t[pk_label], target):.2f}**" if pk_label else ""
+        hit_labels = data.meta[pk_label].iloc[t["row"].to_numpy()] if pk_label in data.meta.columns else None
+        extra = (f" · P@{K} ({pk_label}) **{precision_at_k(hit_labels, target):.2f}**"
+                 if hit_labels is not None else "")
         st.markdown(f"**{name} · `{sub}`**{extra}")
-        cols = ["rank", "name", "score", *[c for c in data_a.label_columns[:3] if c in t.columns]]
-        st.dataframe(t[cols], hide_index=True)
+        cols = ["rank", "name", "score", *[c for c in ui.shown_labels(data_a) if c in t.columns]]
+        ui.bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
 
 st.subheader("Equivariance curves")
 transform = synced(st.segmented_control, "Transform", list(IDENTITY), "transform", default="pitch_shift",

@@ -73,8 +73,11 @@ def map_and_panel(label: str, data: CorpusData, subspace: str, rows: np.ndarray,
             with ui.guard("Trajectory failed: "):
                 traj = ui_data.get_trajectory(label, data, clip, transform, tuple(values))
             xy = place_points(traj[subspace], data.vectors(subspace, rows), coords)
-            ui_plots.add_trajectory(fig, xy, values, UNITS[transform])
             mid = values.index(0.0 if transform == "pitch_shift" else 1.0)
+            at = np.flatnonzero(rows == clip)
+            if at.size:  # anchor the untransformed step on the clip itself; the rest keeps its offsets
+                xy = xy + (coords[at[0]] - xy[mid])
+            ui_plots.add_trajectory(fig, xy, values, UNITS[transform])
             moves = {s: float(np.mean(1.0 - v @ v[mid])) for s, v in traj.items()}
         event = st.plotly_chart(fig, key="map", on_select=on_pick, selection_mode=("points", "box", "lasso"),
                                 config={"scrollZoom": True, "displaylogo": False})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 import ui
 import ui_data
@@ -11,7 +10,7 @@ from ui_state import active_models, add_model, corpus_source, model_paths, remem
 
 from loev_core.checkpoint import CheckpointError, read_metadata
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
-from loev_core.explore.runinfo import find_evaluation, find_metrics, flatten_scores, model_card, read_metrics
+from loev_core.explore.runinfo import evaluation_tables, find_evaluation, find_metrics, model_card, read_metrics
 from loev_core.explore.session import checkpoint_label
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload
 
@@ -99,8 +98,7 @@ for label in chosen:
             continue
         cols = st.columns([2, 3], gap="large")
         with cols[0]:
-            st.dataframe(pd.DataFrame({"": list(card.values())}, index=list(card), dtype=str),
-                         height=min(460, 36 * (len(card) + 1)))
+            ui.kv_table(card)
             st.caption(f"`{path}`")
         with cols[1]:
             metrics = find_metrics(path)
@@ -114,9 +112,11 @@ for label in chosen:
             except OSError:
                 ev = None
             if ev:
-                st.markdown(f"**Evaluation** (from `{ev['file']}`)")
-                probes = flatten_scores(ev["model"].get("probes", {}))
-                if probes:
-                    st.dataframe(pd.Series(probes, name="score").to_frame())
+                st.markdown(f"**Evaluation** by `loev eval` ({ev['file'].parent.name}); each column is shaded "
+                            "from its lowest to its highest value")
+                tables = evaluation_tables(ev["model"])
+                for tab, table in zip(st.tabs(list(tables)), tables.values(), strict=True):
+                    with tab:
+                        st.dataframe(ui.shaded(table), height=38 + 35 * len(table))
             else:
                 st.caption("No evaluation yet: run `loev eval --checkpoint ... --out DIR` to see scores here.")
