@@ -56,8 +56,8 @@ class Views(NamedTuple):
 def pitch_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = -4.0, high: float = 4.0,
                 generator: torch.Generator | None = None, value: Tensor | float | None = None
                 ) -> tuple[Tensor, Applied]:
-    """Shift pitch by `value` semitones (identity 0), keeping duration: time-stretch by 1/f then read
-    the result at steps of f = 2^(semitones/12) with an anti-aliased windowed-sinc resampler."""
+    """Shift pitch by `value` semitones (identity 0), keeping duration: time-stretch by 1/f, then read
+    the result at steps of f = 2^(semitones/12) with a band-limited, anti-aliased resampler."""
     xf = as_float(x, "pitch_shift")
     flag, val = draw("pitch_shift", xf.shape[0], p, low, high, generator, value, 0.0)
     y = _render_variants(xf, sample_rate, flag, val, torch.ones_like(val))
@@ -88,7 +88,9 @@ def _render_variants(x: Tensor, sample_rate: int, flag: Tensor, semitones: Tenso
         f = factor[rows.cpu()]
         # Rows arrive sorted by f, so this length (+2 for the interpolator) fits the chunk tightly.
         stretched_len = int(math.ceil(length * float(f.max()))) + 2
-        stretched = dsp.phase_vocoder(rows_x, (rates[rows.cpu()] / f).to(rows_x), stretched_len, n_fft, hop)
+        used = torch.ceil(length * f).clamp(max=stretched_len)  # what the resampler reads of each row
+        rate = (rates[rows.cpu()] / f).to(rows_x)
+        stretched = dsp.phase_vocoder(rows_x, rate, stretched_len, n_fft, hop, used)
         shifted = f != 1.0
         if bool(shifted.all()):
             return dsp.resample_rows(stretched, f.to(rows_x), length)

@@ -174,9 +174,11 @@ def filter(x: Tensor, sample_rate: int, *, p: float = 0.5, kinds: Sequence[str] 
     ranges = {"bandpass": bandpass, "bandstop": bandstop, "highpass": highpass, "lowpass": lowpass}
     if not kinds or any(k not in ranges for k in kinds):
         raise ValueError(f"filter: kinds must be a non-empty subset of {FILTER_KINDS}, got {kinds!r}")
+    if any(len(ranges[k]) != 2 for k in kinds) or len(bandwidth) != 2 or not (isinstance(order, int) and order > 0):
+        raise ValueError("filter: frequency ranges and bandwidth must be [low, high] pairs, order an int >= 1")
     lo_hi = torch.tensor([[float(v) for v in ranges[k]] for k in kinds])
-    if lo_hi.shape[1] != 2 or bool((lo_hi[:, 0] > lo_hi[:, 1]).any()) or len(bandwidth) != 2:
-        raise ValueError("filter: each frequency range and bandwidth must be a [low, high] pair")
+    if bool((lo_hi[:, 0] > lo_hi[:, 1]).any()) or bandwidth[0] > bandwidth[1]:
+        raise ValueError("filter: each [low, high] range must have low <= high")
     flag, val = draw("filter", batch, p, 0.0, 0.0, generator, value, 0.0)
     kind = torch.randint(len(kinds), (batch,), generator=generator)
     u, w = torch.rand(batch, generator=generator), torch.rand(batch, generator=generator)
@@ -185,9 +187,9 @@ def filter(x: Tensor, sample_rate: int, *, p: float = 0.5, kinds: Sequence[str] 
     frac = bandwidth[0] + (bandwidth[1] - bandwidth[0]) * w
     names = [kinds[i] for i in kind.tolist()]
     band = torch.tensor([n in ("bandpass", "bandstop") for n in names])
-    low_cut = torch.where(band, val * (1 - frac / 2), torch.where(kind_is(names, "highpass"), val, 0.0))
-    high_cut = torch.where(band, val * (1 + frac / 2), torch.where(kind_is(names, "lowpass"), val, math.inf))
-    stop = kind_is(names, "bandstop")
+    low_cut = torch.where(band, val * (1 - frac / 2), torch.where(_kind_is(names, "highpass"), val, 0.0))
+    high_cut = torch.where(band, val * (1 + frac / 2), torch.where(_kind_is(names, "lowpass"), val, math.inf))
+    stop = _kind_is(names, "bandstop")
     n_fft = dsp.next_fast_len(length + min(length, max(2048, sample_rate // 8)))
     freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, device=xf.device, dtype=xf.dtype)
 
@@ -202,7 +204,7 @@ def filter(x: Tensor, sample_rate: int, *, p: float = 0.5, kinds: Sequence[str] 
     return _finish(x, map_rows(xf, flag, fn), flag, val)
 
 
-def kind_is(names: list[str], kind: str) -> Tensor:
+def _kind_is(names: list[str], kind: str) -> Tensor:
     return torch.tensor([n == kind for n in names], dtype=torch.bool)
 
 
@@ -214,8 +216,8 @@ def reverb(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = 0.1, hig
     xf = as_float(x, "reverb")
     batch, length = xf.shape
     flag, val = draw("reverb", batch, p, low, high, generator, value, 0.0)
-    if not bool(((val >= 0) & (val <= 1)).all()):
-        raise ValueError("reverb: room size must be in [0, 1]")
+    if not bool(((val >= 0) & (val <= 1)).all()) or not 0.0 <= wet <= 1.0:
+        raise ValueError("reverb: room size and wet must be in [0, 1]")
     feedback = 0.7 + 0.28 * val.clamp(0.0, 0.999)
     rt60 = 0.09 / -torch.log10(feedback)  # 60 dB of decay through ~30 ms comb loops
     ir_len = max(1, int(math.ceil(float(rt60[flag].max()) * sample_rate))) if bool(flag.any()) else 1

@@ -12,8 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-TWO_PI = 2.0 * math.pi
-
 
 def next_fast_len(n: int) -> int:
     """Smallest size >= n of the form odd * 2^k with odd in {1, 3, 5, 9, 15, 25}: FFTs of such sizes
@@ -90,7 +88,8 @@ def stft_size(sample_rate: int, length: int | None = None) -> tuple[int, int]:
 def stft_frames(x: Tensor, n_fft: int, hop: int, window: Tensor) -> Tensor:
     """Centred (reflect-padded) STFT as contiguous `[B, K, F]`: frames first, so per-example frame
     gathers copy whole spectra and `irfft` runs on the last axis without a transpose."""
-    padded = F.pad(x.unsqueeze(1), (n_fft // 2, n_fft // 2), mode="reflect").squeeze(1)
+    mode = "reflect" if x.shape[-1] > n_fft // 2 else "constant"  # reflect needs a long enough input
+    padded = F.pad(x.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=mode).squeeze(1)
     return torch.fft.rfft(padded.unfold(-1, n_fft, hop) * window, dim=-1)
 
 
@@ -110,13 +109,16 @@ def istft_frames(spec: Tensor, n_fft: int, hop: int, window: Tensor, length: int
     return F.pad(y, (0, length - y.shape[-1])) if y.shape[-1] < length else y
 
 
-def phase_vocoder(x: Tensor, rate: Tensor, out_len: int, n_fft: int, hop: int) -> Tensor:
+def phase_vocoder(x: Tensor, rate: Tensor, out_len: int, n_fft: int, hop: int,
+                  used_len: Tensor | None = None) -> Tensor:
     """Time-stretch each row of `x` [B, T] by its own `rate` [B] (>1 faster), output `[B, out_len]`.
 
     One batched STFT; output frame k reads the input at fractional frame k * rate[b]: magnitudes are
     linearly interpolated via gather, phases accumulate the measured per-bin phase advance. Input
-    frames past the end read as silence, so a speed-up is zero-padded at the end. (In-place ops keep
-    the number of large temporaries, and so allocation and page-fault costs, down.)
+    frames past the end read as silence, so a speed-up is zero-padded at the end. Each row's level is
+    matched to the input span its first `used_len[b]` output samples (default all) come from, so the
+    result does not depend on the other rows of the batch. (In-place ops keep the number of large
+    temporaries, and so allocation and page-fault costs, down.)
     """
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
     spec = torch.view_as_real(stft_frames(x, n_fft, hop, window))
@@ -141,7 +143,7 @@ def phase_vocoder(x: Tensor, rate: Tensor, out_len: int, n_fft: int, hop: int) -
         start -= edge * advance[:, edge + 1 : edge + 2]
     del angle
 
-    k_out = out_len // hop + 1
+    k_out = out_len // hop + 1 + n_fft // hop  # full overlap-add coverage up to out_len, whatever it is
     steps = torch.arange(k_out, device=x.device, dtype=x.dtype).unsqueeze(0) * rate.to(x).unsqueeze(1)
     i0 = steps.floor()
     alpha = (steps - i0).unsqueeze(-1)
@@ -158,11 +160,18 @@ def phase_vocoder(x: Tensor, rate: Tensor, out_len: int, n_fft: int, hop: int) -
     y = istft_frames(torch.complex(real, imag), n_fft, hop, window, out_len)
     # Overlap-add of frames whose phases are only partly coherent loses ~3 dB on noisy or changing
     # material: restore the level of the input span each output row represents.
-    rates = rate.detach().double().cpu().tolist()
-    n_out = [int(min(max(x.shape[-1] // r, 1), out_len)) for r in rates]
-    n_in = [int(min(max(out_len * r, 1), x.shape[-1])) for r in rates]
-    gain = [_level_ratio(x[b, :i], y[b, :o]) for b, (i, o) in enumerate(zip(n_in, n_out, strict=True))]
-    return y * torch.stack(gain).unsqueeze(1)
+    rate = rate.to(x)
+    used = torch.full_like(rate, out_len) if used_len is None else used_len.to(x)
+    n_out = torch.minimum(torch.floor(x.shape[-1] / rate), used).clamp_min(1)
+    n_in = torch.minimum(torch.floor(used * rate), torch.full_like(rate, x.shape[-1])).clamp_min(1)
+    level_in, level_out = _prefix_rms(x, n_in.long()), _prefix_rms(y, n_out.long())
+    return y * torch.where(level_out > 0, level_in / level_out.clamp_min(1e-20), 1.0)
+
+
+def _prefix_rms(x: Tensor, n: Tensor) -> Tensor:
+    """RMS of the first n[b] samples of each row, [B, 1]."""
+    energy = x.square().cumsum_(-1).gather(-1, (n - 1).clamp(0, x.shape[-1] - 1).unsqueeze(1))
+    return (energy / n.unsqueeze(1)).sqrt()
 
 
 def _frames_at(frames: Tensor, index: Tensor) -> Tensor:
@@ -171,13 +180,6 @@ def _frames_at(frames: Tensor, index: Tensor) -> Tensor:
     batch, n_frames, n_freq = frames.shape
     flat = (index + torch.arange(batch, device=index.device).unsqueeze(1) * n_frames).reshape(-1)
     return frames.reshape(batch * n_frames, n_freq).index_select(0, flat).view(batch, -1, n_freq)
-
-
-def _level_ratio(reference: Tensor, y: Tensor) -> Tensor:
-    """RMS(reference) / RMS(y) of two 1-D spans, 1 where y is silent."""
-    ref = torch.linalg.vector_norm(reference) / math.sqrt(reference.numel())
-    out = torch.linalg.vector_norm(y) / math.sqrt(y.numel())
-    return torch.where(out > 0, ref / out.clamp_min(1e-20), torch.ones_like(out))
 
 
 def resample_rows(x: Tensor, step: Tensor, out_len: int, margin: int = 512) -> Tensor:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--views", type=int, default=2, help="views per clip")
     parser.add_argument("--seconds", type=float, default=3.0, help="view length in seconds")
     parser.add_argument("--sample-rate", type=int, default=16000)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each pipeline")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each pipeline")
     parser.add_argument("--device", default="cpu", help="device of the batched pipeline (cpu, cuda)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
