@@ -27,4 +27,5 @@ done
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)
 $LOEV eval --checkpoint assets/checkpoints/demo-simclr --checkpoint assets/checkpoints/demo-loev \
-  --checkpoint assets/checkpoints/demo-loevpp --corpus assets/demo --out assets/eval --readme README.md
+  --checkpoint assets/checkpoints/demo-loevpp --corpus assets/demo --out assets/eval --readme README.md --threads 1
+rm -f assets/eval/report.html  # 5 MB of embedded plotly; regenerate locally when wanted
