@@ -205,8 +205,10 @@ def make_views(clips: Tensor, sample_rate: int, clip_samples: int, n_views: int 
                variant: Mapping[str, Mapping[str, Any]] | None = None,
                generator: torch.Generator | None = None) -> Views:
     """Crop `n_views` windows of `clip_samples` from each row of `clips` [B, T_long] (zero-padded if
-    shorter), apply the variant chain to the clean crops, then the base chain. `base`/`variant` default
-    to `AugmentConfig()`'s chains; pass `{}` for none. Rows are clip-major: `b * n_views + v`."""
+    shorter), apply the variant chain to the clean crops, then the base chain. Crops: "same" (one window
+    for all views), "adjacent" (consecutive windows; independent random ones when the clip is shorter
+    than n_views windows), "random" (independent windows). `base`/`variant` default to
+    `AugmentConfig()`'s chains; pass `{}` for none. Rows are clip-major: `b * n_views + v`."""
     if clips.dim() == 1:
         clips = clips.unsqueeze(0)
     if clips.dim() != 2:
