@@ -92,9 +92,14 @@ def get_corpus(label: str) -> CorpusData:
         return load_corpus(_load_model(path, ckpt), Path(path), ckpt, source, s.roots, s.cache_dir, progress)
 
     try:
-        return _corpus_store().get((path, ckpt, source), build)
+        data = _corpus_store().get((path, ckpt, source), build)
     finally:
         holder.empty()
+    if data.skipped:
+        first_path, reason = data.skipped[0]
+        st.caption(f":material/warning: {len(data.skipped)} file(s) of the corpus could not be read and are left "
+                   f"out (e.g. {Path(first_path).name}: {reason}).")
+    return data
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

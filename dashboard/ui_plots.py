@@ -19,7 +19,7 @@ def _layout(fig: go.Figure, height: int = 560, legend: bool = True) -> go.Figure
                       legend=dict(itemsizing="constant", font=dict(size=11)), hoverlabel=dict(font_size=12),
                       uirevision="keep")
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
-    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False, scaleanchor="x")
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
     return fig
 
 
@@ -115,8 +115,9 @@ def metrics_figure(long: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=g["step"], y=g["value"], name=series, mode="lines",
                                  yaxis="y2" if series == "lr" else "y",
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dot" if series == "lr" else "solid")))
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step", yaxis_title="loss",
-                      yaxis2=dict(title="learning rate", overlaying="y", side="right", showgrid=False))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step", yaxis_title="loss",
+                      yaxis2=dict(title="learning rate", overlaying="y", side="right", showgrid=False),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, font=dict(size=11)))
     return fig
 
 

@@ -72,16 +72,19 @@ def model_paths() -> dict[str, Path]:
     return reg
 
 
-def add_model(label: str, path: Path) -> str:
+def add_model(label: str, path: Path) -> tuple[str, bool]:
+    """Register a checkpoint and select it; returns (label, whether it is new to this session)."""
     reg = model_paths()
+    for known, p in reg.items():
+        if Path(p) == Path(path):
+            return known, False
     base, n = label, 2
-    while label in reg and reg[label] != path:
+    while label in reg:
         label, n = f"{base}-{n}", n + 1
     reg[label] = path
-    chosen = active_models()
-    if label not in chosen:
-        remember("models", [*chosen, label])
-    return label
+    remember("models", [*active_models(), label])
+    st.session_state["_models_changed"] = True
+    return label, True
 
 
 def active_models() -> list[str]:

@@ -103,15 +103,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cli_args(env: dict[str, str]) -> list[str]:
+    """`loev dashboard` options equivalent to an app environment (how a user starts it)."""
+    args = [a for c in env[ENV_CHECKPOINTS].split(os.pathsep) for a in ("--checkpoint", c)]
+    args += ["--corpus", env[ENV_CORPUS], "--cache-dir", env[ENV_CACHE]]
+    return args + [a for r in env.get(ENV_ROOTS, "").split(os.pathsep) if r for a in ("--allow", r)]
+
+
 @contextlib.contextmanager
 def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
-    """The dashboard as a real server on a free loopback port; yields its URL, stops it afterwards."""
+    """The dashboard started by `loev dashboard` on a free loopback port; yields its URL, stops it after."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "minimal"]
+    cmd = [sys.executable, "-m", "loev_core.cli", "dashboard", *cli_args(env), "--port", str(port), "--no-warm"]
     log = open(Path(env[ENV_CACHE]).parent / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOEV_DASHBOARD_")}
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=clean, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

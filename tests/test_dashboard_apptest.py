@@ -162,3 +162,29 @@ def test_pages_stay_usable_on_a_100k_index(dash_env: DashEnv) -> None:  # noqa: 
         assert not at.exception and not problems(at)
         assert any(m.value == "100,000 clips" for m in at.metric)
     assert os.path.isdir(folder)
+
+
+def test_corpus_without_labels_still_works(dash_env: DashEnv) -> None:  # noqa: F811
+    plain = dash_env.root / "unlabelled"
+    plain.mkdir(exist_ok=True)
+    for f in sorted(dash_env.corpus.glob("audio/*.ogg"))[:8]:
+        (plain / f.name).write_bytes(f.read_bytes())
+    with app_environment({**dash_env.env, "LOEV_DASHBOARD_CORPUS": str(plain)}):
+        at = open_page("models")
+        assert any("no labels" in w.value for w in at.warning)
+        for page in ("explorer", "retrieval", "compare"):
+            at = open_page(page)
+            assert not at.exception and not problems(at), (page, at.exception, problems(at))
+        assert any(m.value == "n/a" for m in at.metric) or page == "compare"
+
+
+def test_a_checkpoint_can_be_uploaded(dash_env: DashEnv) -> None:  # noqa: F811
+    data = (dash_env.checkpoints["loevpp"] / "model.safetensors").read_bytes()
+    with app_environment(dash_env.env):
+        at = open_page("models")
+        at.get("file_uploader")[0].upload("mine.safetensors", data).run()
+        assert not at.exception and not problems(at)
+        assert any("upload-mine" in s.value for s in at.success)
+        assert "upload-mine" in at.multiselect(key="w.models").value
+        at.get("file_uploader")[0].upload("evil.safetensors", b"\x80\x04\x95" + b"\0" * 99).run()
+        assert any("pickle" in p for p in problems(at)), problems(at)

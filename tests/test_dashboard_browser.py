@@ -33,12 +33,13 @@ pytestmark = [pytest.mark.browser,
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 
 
-BUSY = "[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], .stPlotlyChart:empty"
+BUSY = ("[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], [data-testid=stProgress], "
+        ".stPlotlyChart:empty")
 
 
 def settle(page, timeout: float = 120.0, quiet: float = 1.2) -> None:
     """Wait until Streamlit has finished the run and drawn it: nothing busy for `quiet` seconds."""
-    page.wait_for_selector("[data-testid=stApp]", timeout=timeout * 1000)
+    page.wait_for_selector("h1", timeout=timeout * 1000)  # the first run (imports, model load) shows nothing
     deadline, calm_since = time.time() + timeout, None
     while time.time() < deadline:
         if page.locator(BUSY).count():

@@ -28,6 +28,11 @@ with left:
         st.warning("The bundled demo models are missing (assets/checkpoints/demo-simclr, demo-loev, demo-loevpp). "
                    "Add a checkpoint by path or upload one below, or start `loev dashboard --checkpoint PATH`.",
                    icon=":material/warning:")
+    if st.session_state.pop("_models_changed", False):
+        st.session_state["w.models"] = active_models()
+    flash = st.session_state.pop("_flash", None)
+    if flash:
+        st.success(flash, icon=":material/check_circle:")
     chosen = st.multiselect("Models in this session", list(known), default=active_models(), key="w.models",
                             help="Every page offers these models.")
     remember("models", chosen)
@@ -39,7 +44,9 @@ with left:
             try:
                 path = resolve_allowed(typed, settings().roots, "checkpoint path")
                 read_metadata(path)
-                st.success(f"Added **{add_model(checkpoint_label(path), path)}**.")
+                label, new = add_model(checkpoint_label(path), path)
+                st.session_state["_flash"] = f"Added **{label}**." if new else f"**{label}** is already here."
+                st.rerun()
             except (PathRefused, CheckpointError) as e:
                 st.error(str(e), icon=":material/block:")
     upload = st.file_uploader("…or upload a checkpoint (.safetensors)", type=["safetensors"], key="ckpt-upload")
@@ -47,8 +54,10 @@ with left:
         try:
             folder = save_checkpoint_upload(upload.name, upload.getvalue(), settings().upload_dir,
                                             ui_data.settings_upload_mb())
-            label = add_model(f"upload-{upload.name.removesuffix('.safetensors')}", folder)
-            st.success(f"Uploaded checkpoint available as **{label}**.")
+            label, new = add_model(f"upload-{upload.name.removesuffix('.safetensors')}", folder)
+            if new:
+                st.session_state["_flash"] = f"Uploaded checkpoint available as **{label}**."
+                st.rerun()
         except UploadError as e:
             st.error(str(e), icon=":material/block:")
 

@@ -40,10 +40,14 @@ class Settings:
 
 
 def checkpoint_label(path: Path) -> str:
-    """Short, URL-friendly name: the folder name (or file stem) of a checkpoint."""
+    """Short, URL-friendly name: the checkpoint's folder (or file stem; the run's name for a
+    training checkpoint RUN/checkpoints/last.safetensors)."""
     p = Path(path)
-    return p.stem if p.suffix == ".safetensors" and p.name != "model.safetensors" else (
-        p.parent.name if p.name == "model.safetensors" else p.name)
+    if p.name == "model.safetensors":
+        return p.parent.name
+    if p.suffix == ".safetensors":
+        return p.parent.parent.name if p.parent.name == "checkpoints" else p.stem
+    return p.name
 
 
 def bundled_checkpoints() -> dict[str, Path]:
