@@ -188,3 +188,22 @@ def test_a_checkpoint_can_be_uploaded(dash_env: DashEnv) -> None:  # noqa: F811
         assert "upload-mine" in at.multiselect(key="w.models").value
         at.get("file_uploader")[0].upload("evil.safetensors", b"\x80\x04\x95" + b"\0" * 99).run()
         assert any("pickle" in p for p in problems(at)), problems(at)
+
+
+def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:  # noqa: F811
+    import io
+
+    import soundfile as sf
+
+    t = np.arange(32000) / 16000
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 16000, format="WAV")
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", source="Record", model="ckpt-loevpp")
+        assert at.audio_input, "no microphone widget"
+        assert any("Choose a query" in i.value for i in at.info)
+        at.audio_input[0].set_value(("rec.wav", buf.getvalue(), "audio/wav")).run()
+        assert not at.exception and not problems(at), problems(at)
+        assert any(m.label == "P@10" and m.value == "n/a" for m in at.metric)  # a recording has no label
+        at.slider(key="q-pitch").set_value(3).run()  # transposed query: heard and searched
+        assert not at.exception and any("+3 semitones" in c.value for c in at.caption)

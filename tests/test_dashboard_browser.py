@@ -102,6 +102,16 @@ def test_click_a_point_plays_it_and_lists_neighbours(browser_page) -> None:
     assert page.get_by_text("Nearest in").count() == 1
     audio_is_playable(page, page.request)
     page.screenshot(path=str(ARTIFACTS / "dashboard-explorer-clicked.png"))
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()  # box-select most of the map
+    page.locator(".js-plotly-plot").first.hover()
+    page.locator("[data-title='Box Select']").first.click()
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3, steps=8)
+    page.mouse.up()
+    settle(page)
+    assert page.get_by_text("selected clips").count() == 1
+    assert page.get_by_role("button", name="Export the selection as CSV").count() == 1
 
 
 def test_retrieval_with_a_preset_and_one_player_at_a_time(browser_page) -> None:
