@@ -143,6 +143,9 @@ def test_bad_uploads_are_messages(dash_env: DashEnv) -> None:  # noqa: F811
             ogg = f.read()
         at.get("file_uploader")[0].upload("renamed.mp3", ogg, "audio/mpeg").run()
         assert any("contains Ogg audio" in p for p in problems(at)), problems(at)
+        big = b"RIFF" + (51 * 2**20).to_bytes(4, "little") + b"WAVE" + bytes(51 * 2**20)
+        at.get("file_uploader")[0].upload("huge.wav", big, "audio/wav").run()
+        assert any("over the 50 MB upload limit" in p for p in problems(at)), problems(at)
         at.get("file_uploader")[0].upload("good.ogg", ogg, "audio/ogg").run()
         assert not at.exception and not problems(at)
         assert [m for m in at.metric if m.label == "Corpus searched"]
@@ -207,3 +210,17 @@ def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:  # noqa: 
         assert any(m.label == "P@10" and m.value == "n/a" for m in at.metric)  # a recording has no label
         at.slider(key="q-pitch").set_value(3).run()  # transposed query: heard and searched
         assert not at.exception and any("+3 semitones" in c.value for c in at.caption)
+
+
+def test_missing_bundled_models_are_explained(dash_env: DashEnv, monkeypatch, tmp_path) -> None:  # noqa: F811
+    import loev_core.explore.session as session
+
+    monkeypatch.setattr(session, "BUNDLED_CHECKPOINTS", tmp_path / "nothing-here")
+    env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": ""}
+    with app_environment(env):
+        at = open_page("models")
+        assert not at.exception and any("bundled demo models are missing" in w.value for w in at.warning)
+        for page in ("explorer", "equivariance", "retrieval", "compare"):
+            at = open_page(page)
+            assert not at.exception, (page, at.exception)
+            assert any("No model available" in w.value for w in at.warning), page

@@ -166,6 +166,7 @@ def test_corpus_cache_retrieval_and_breakdown(dash_env: DashEnv) -> None:  # noq
     table = breakdown(data, q, multi["row"].tolist())
     assert list(table.columns) == data.subspaces and np.allclose(table.loc[0].to_numpy(), 0.0, atol=1e-4)
     assert precision_at_k(["C", "C", "D", "E"], "C") == 0.5
+    assert abs(precision_at_k([100, 103, 110], 100, "tempo") - 2 / 3) < 1e-9  # tempo: within 4 %, as loev eval
     assert presets_for(["V", "Z.invariant"]) == {}
 
 

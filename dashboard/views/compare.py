@@ -99,7 +99,7 @@ for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tabl
     with col:
         target = data_a.meta.iloc[clip][pk_label] if pk_label else None
         hit_labels = data.meta[pk_label].iloc[t["row"].to_numpy()] if pk_label in data.meta.columns else None
-        extra = (f" · P@{K} ({pk_label}) **{precision_at_k(hit_labels, target):.2f}**"
+        extra = (f" · P@{K} ({pk_label}) **{precision_at_k(hit_labels, target, pk_label):.2f}**"
                  if hit_labels is not None else "")
         st.markdown(f"**{name} · `{sub}`**{extra}")
         cols = ["rank", "name", "score", *[c for c in ui.shown_labels(data_a) if c in t.columns]]

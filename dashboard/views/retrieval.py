@@ -9,7 +9,15 @@ from ui_state import synced
 
 from loev_core.evaluation.transforms import moved_labels
 from loev_core.explore.cache import CorpusData
-from loev_core.explore.retrieval import breakdown, neighbour_table, precision_at_k, presets_for, query_from_row, search
+from loev_core.explore.retrieval import (
+    breakdown,
+    neighbour_table,
+    precision_at_k,
+    presets_for,
+    query_from_row,
+    same_label,
+    search,
+)
 from loev_core.explore.transforms import transformed
 from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, UploadError
 
@@ -93,7 +101,7 @@ m1, m2, m3 = st.columns(3)
 target = labels.get(pk_label) if labels else None
 hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
 if target is not None and hit_labels is not None:
-    m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target):.2f}",
+    m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target, pk_label):.2f}",
               help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
 else:
     m1.metric(f"P@{len(table)}", "n/a", help="The query has no label to compare with (uploads and recordings).")
@@ -105,7 +113,7 @@ st.markdown("**Why is this a neighbour?** Its cosine distance to the query in ev
             "shares the key, not the tempo.")
 shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True))
 if target is not None and hit_labels is not None:
-    shown.insert(3, f"same {pk_label}", [str(v) == str(target) for v in hit_labels])
+    shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
 top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
 ui.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
 st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",

@@ -79,12 +79,23 @@ def breakdown(data: CorpusData, query: Mapping[str, np.ndarray], rows: Sequence[
     return pd.DataFrame(cols, index=rows)
 
 
-def precision_at_k(labels: Sequence[object], target: object) -> float:
-    """Share of the retrieved items whose label equals the query's (P@k, k = len(labels))."""
-    labels = list(labels)
-    if not labels:
-        return float("nan")
-    return float(np.mean([str(v) == str(target) for v in labels]))
+def same_label(labels: Sequence[object], target: object, label: str = "") -> np.ndarray:
+    """Which retrieved items share the query's label, as `loev eval` counts it (tempo: within 4 %)."""
+    values = list(labels)
+    if label == "tempo":
+        from loev_core.evaluation.labels import tempo_match
+
+        try:
+            return np.asarray(tempo_match(np.asarray(values, dtype=float), float(target)), dtype=bool)
+        except (TypeError, ValueError):
+            pass
+    return np.array([str(v) == str(target) for v in values], dtype=bool)
+
+
+def precision_at_k(labels: Sequence[object], target: object, label: str = "") -> float:
+    """Share of the retrieved items whose label matches the query's (P@k, k = len(labels))."""
+    hits = same_label(labels, target, label)
+    return float(hits.mean()) if hits.size else float("nan")
 
 
 def neighbour_table(data: CorpusData, hits: pd.DataFrame, label_columns: Sequence[str]) -> pd.DataFrame:
