@@ -73,18 +73,20 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     size = p.stat().st_size
     with p.open("rb") as f:
         head = f.read(8)
-        if head[:1] == b"\x80" or head[:2] == b"PK":
-            raise CheckpointError(f"{p}: looks like a pickle / torch.save file; refusing to unpickle it "
-                                  "(LOEV checkpoints are safetensors)")
         if len(head) < 8:
             raise CheckpointError(f"{p}: truncated (only {size} bytes)")
         (n,) = struct.unpack("<Q", head)
-        if n > min(size - 8, MAX_HEADER):
-            raise CheckpointError(f"{p}: not a safetensors checkpoint or truncated (header size {n}, file {size})")
-        try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CheckpointError(f"{p}: not a safetensors checkpoint (unreadable header)") from None
+        header = None
+        if n <= min(size - 8, MAX_HEADER):
+            try:
+                header = json.loads(f.read(n))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                header = None
+    if header is None:
+        if head[:1] == b"\x80" or head[:2] == b"PK":  # pickle protocol 2+, or torch.save's zip
+            raise CheckpointError(f"{p}: looks like a pickle / torch.save file; refusing to unpickle it "
+                                  "(LOEV checkpoints are safetensors)")
+        raise CheckpointError(f"{p}: not a safetensors checkpoint, or truncated (header size {n}, file {size})")
     if not isinstance(header, dict):
         raise CheckpointError(f"{p}: not a safetensors checkpoint (header is not a mapping)")
     ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]

@@ -117,3 +117,19 @@ def test_header_size_lies(tmp_path: Path) -> None:
     p.write_bytes(struct.pack("<Q", 10**12) + b"{}")
     with pytest.raises(CheckpointError, match="truncated|not a safetensors"):
         load_model(p)
+
+
+@pytest.mark.parametrize("low_bytes", [b"\x80", b"PK"])
+def test_header_size_that_looks_like_a_pickle_still_loads(ckpt: Path, tmp_path: Path, low_bytes: bytes) -> None:
+    """A header length whose first bytes happen to read 0x80 or 'PK' is still a valid checkpoint."""
+    m = load_model(ckpt)
+    meta = read_metadata(ckpt)
+    p = tmp_path / "lucky.safetensors"
+    for pad in range(0, 4096):
+        meta["padding"] = "x" * pad
+        atomic_save(m.state_dict(), p, meta)
+        if p.read_bytes()[: len(low_bytes)] == low_bytes:
+            break
+    else:
+        pytest.skip("could not hit the byte pattern")
+    assert load_model(p).kind == "loevpp"

@@ -88,8 +88,6 @@ def test_kill9_then_resume(tiny_corpus: Path, tmp_path: Path) -> None:
 
 
 def _ddp_worker(rank: int, world: int, port: int, cfg_dict: dict, views: dict, out: dict) -> None:
-    from loev_core.augment import Applied  # noqa: F401  (same types as the trainer)
-
     from loev_core.train import distributed as D
 
     D.init_process(rank, world, "gloo", port=port)
