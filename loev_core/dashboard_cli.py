@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from loev_core.explore.session import (
     DEMO_CORPUS,
     ENV_CACHE,
@@ -50,16 +52,18 @@ def warm_marker() -> Path:
     import importlib.metadata as md
 
     versions = "-".join(md.version(p) for p in ("umap-learn", "numba", "pynndescent"))
-    return numba_cache_dir() / f".loev-warm-{versions}-py{sys.version_info.major}{sys.version_info.minor}"
+    return numba_cache_dir() / f".loev-warm2-{versions}-py{sys.version_info.major}{sys.version_info.minor}"
 
 
 def warm_numba() -> None:
-    """Fit a tiny UMAP once so numba writes its compiled functions to NUMBA_CACHE_DIR."""
-    import numpy as np
-    import umap
+    """Fit UMAP once, on a small set and on one above 4,096 points (where it switches to approximate
+    neighbours, another set of numba functions), so numba writes them all to NUMBA_CACHE_DIR."""
+    from loev_core.explore.projection import compute_projection
 
-    x = np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32)
-    umap.UMAP(n_neighbors=10, random_state=0, n_jobs=1).fit_transform(x)
+    rng = np.random.default_rng(0)
+    for n in (300, 4500):
+        x = rng.standard_normal((n, 32)).astype(np.float32)
+        compute_projection(x / np.linalg.norm(x, axis=1, keepdims=True), "UMAP")
     warm_marker().touch()
 
 

@@ -51,7 +51,8 @@ def compute_projection(x: np.ndarray, method: str, seed: int = SEED) -> np.ndarr
         import umap
 
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, metric="euclidean",
-                            random_state=seed, init="spectral" if n > 20 else "random", n_jobs=1)
+                            random_state=seed, init="spectral" if n > 20 else "random", n_jobs=1,
+                            n_epochs=200 if n > 2000 else None)  # 200 epochs: UMAP's own choice above 10k
         out = reducer.fit_transform(x)
     else:
         from sklearn.manifold import TSNE
