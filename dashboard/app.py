@@ -19,6 +19,7 @@ for p in (HERE, HERE.parent):  # page modules import `ui*`; loev_core may run un
 
 import streamlit as st  # noqa: E402
 import ui  # noqa: E402
+import ui_data  # noqa: E402
 from ui_state import active_models, corpus_source  # noqa: E402
 
 st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:", layout="wide")
@@ -41,6 +42,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+ui_data.start_warmup()
 ui.one_player()
 with st.sidebar:
     st.caption("**LOEV Explorer** · what contrastive music models keep and what they throw away")

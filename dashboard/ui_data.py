@@ -8,6 +8,7 @@ index must not be copied per session); small results (maps, curves, query vector
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,24 @@ from loev_core.explore.projection import compute_projection, point_budget, sampl
 from loev_core.explore.transforms import cached_curves, clip_wave, embed_unit, trajectory, transformed
 from loev_core.explore.uploads import validate_audio_upload
 
+ENV_WARM = "LOEV_DASHBOARD_WARM"
 torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+
+
+@st.cache_resource(show_spinner=False)
+def start_warmup() -> threading.Thread | None:
+    """Compile UMAP's numba code in this server process in the background (once), so the first map a
+    user asks for does not wait for it. Only when started by `loev dashboard` (not in tests)."""
+    if os.environ.get(ENV_WARM) != "1":
+        return None
+
+    def warm() -> None:
+        x = np.random.default_rng(0).standard_normal((300, 32)).astype(np.float32)
+        compute_projection(x / np.linalg.norm(x, axis=1, keepdims=True), "UMAP")
+
+    thread = threading.Thread(target=warm, name="umap-warmup", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

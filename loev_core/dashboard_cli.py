@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     env = build_env(args)
     if not args.no_warm:
+        env["LOEV_DASHBOARD_WARM"] = "1"  # the server also compiles UMAP in a background thread
         start_warming(env)
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
            "--server.address", args.address, "--server.port", str(args.port),
