@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run every benchmark, keep the JSON in assets/bench/, and refresh the README's benchmark block.
+#   scripts/run_benchmarks.sh                 # all (the 1M-vector search build takes ~15 min on 2 cores)
+#   scripts/run_benchmarks.sh augment train   # some
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p assets/bench
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(augment train embed search dashboard)
+for name in "${names[@]}"; do
+  echo "== loev bench $name" >&2
+  .venv/bin/loev bench "$name" --json > "assets/bench/$name.json.tmp"
+  mv "assets/bench/$name.json.tmp" "assets/bench/$name.json"
+done
+.venv/bin/python scripts/bench_table.py README.md
