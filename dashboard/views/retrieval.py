@@ -29,7 +29,7 @@ it returns the most similar clips. *Similar* depends on the **subspace**: search
 speed, `Z.invariant` for the same material regardless of key and tempo. Move the sliders to transpose or speed up
 your query and hear it; the table of results explains each neighbour by its distance in every subspace.""")
 
-q_col, s_col = st.columns([1, 1], gap="large")
+q_col, t_col = st.columns([1, 1], gap="large")
 with q_col:
     label = ui.pick_model()
     with ui.guard():
@@ -57,26 +57,14 @@ with q_col:
                     wave = ui_data.decode_upload("recording.wav", rec.getvalue(), sr)
                 except UploadError as e:
                     st.error(str(e), icon=":material/block:")
-    p1, p2 = st.columns(2)
-    pitch = p1.slider("Transpose the query (semitones)", -6, 6, 0, key="q-pitch")
-    rate = p2.slider("Tempo of the query (× speed)", 0.7, 1.3, 1.0, 0.05, key="q-rate")
-with s_col:
-    presets = presets_for(data.subspaces)
-    mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
-                  required=True, help="Presets combine LOEV++ branches: the score is the mean similarity over them.")
-    if mode == "subspace":
-        subspaces = [ui.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
-    else:
-        subspaces = presets[mode]
-        st.caption(f"Searching {' + '.join(f'`{s}`' for s in subspaces)}")
-    k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
-    pk_label = synced(st.selectbox, "P@k counts a hit when this label matches", data.label_columns or ["(none)"],
-                      "pk_label", default="key")
+with t_col:
+    pitch = st.slider("Transpose the query (semitones)", -6, 6, 0, key="q-pitch")
+    rate = st.slider("Tempo of the query (× speed)", 0.7, 1.3, 1.0, 0.05, key="q-rate")
 
 if row is None and wave is None:
     st.info("Choose a query: upload a file or record one.", icon=":material/library_music:")
     st.stop()
-with ui.guard("Search failed: "):
+with ui.guard("Could not prepare the query: "):
     moved = pitch != 0 or rate != 1.0
     if moved:
         base = ui_data.get_wave(data, row, sr) if wave is None else wave
@@ -88,42 +76,67 @@ with ui.guard("Search failed: "):
         labels = moved_labels("time_stretch", moved_labels("pitch_shift", labels, pitch), rate) if labels else {}
     query = ui_data.embed_query(label, wave) if wave is not None and (moved or row is None) \
         else query_from_row(data, row)
-    hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
-    table = neighbour_table(data, hits, ui.shown_labels(data))
-    dist = breakdown(data, query, hits["row"].tolist())
 if moved:
-    with q_col:
+    with t_col:
         st.caption(f"Transformed query ({pitch:+d} semitones, ×{rate:g} speed)")
         ui.play_wave(wave.numpy(), sr)
 
-st.divider()
-m1, m2, m3 = st.columns(3)
-target = labels.get(pk_label) if labels else None
-hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
-if target is not None and hit_labels is not None:
-    m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target, pk_label):.2f}",
-              help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
-else:
-    m1.metric(f"P@{len(table)}", "n/a", help="The query has no label to compare with (uploads and recordings).")
-m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")
-m3.metric("Corpus searched", f"{len(data):,} clips")
 
-st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a short bar means "
-            "close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in `V.time_stretch` "
-            "shares the key, not the tempo.")
-shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True))
-if target is not None and hit_labels is not None:
-    shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
-top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
-ui.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
-st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",
-                   icon=":material/download:")
+@st.fragment
+def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved: bool) -> None:
+    """Search settings and results: changing a preset, k or the label reruns only this part."""
+    st.divider()
+    presets = presets_for(data.subspaces)
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2], gap="medium")
+    with c1:
+        mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
+                      required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
+                      "over them.")
+    with c2:
+        if mode == "subspace":
+            subspaces = [ui.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
+        else:
+            subspaces = presets[mode]
+            st.caption(f"Searching {' + '.join(f'`{s}`' for s in subspaces)}")
+    with c3:
+        k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
+    with c4:
+        pk_label = synced(st.selectbox, "P@k counts a hit when this label matches",
+                          data.label_columns or ["(none)"], "pk_label", default="key")
+    with ui.guard("Search failed: "):
+        hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
+        table = neighbour_table(data, hits, ui.shown_labels(data))
+        dist = breakdown(data, query, hits["row"].tolist())
+    m1, m2, m3 = st.columns(3)
+    target = labels.get(pk_label) if labels else None
+    hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
+    if target is not None and hit_labels is not None:
+        m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target, pk_label):.2f}",
+                  help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
+    else:
+        m1.metric(f"P@{len(table)}", "n/a", help="The query has no label to compare with (uploads and recordings).")
+    m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")
+    m3.metric("Corpus searched", f"{len(data):,} clips")
 
-st.markdown("**Listen to the neighbours**")
-per_row = 3
-for start in range(0, len(table), per_row):
-    cols = st.columns(per_row, gap="medium")
-    for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
-        with col:
-            st.caption(f"{int(h['rank'])}. {ui.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
-            ui.play_row(data, int(h["row"]))
+    st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a short bar "
+                "means close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in "
+                "`V.time_stretch` shares the key, not the tempo.")
+    shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True))
+    if target is not None and hit_labels is not None:
+        shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
+    top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
+    ui.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
+    st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",
+                       icon=":material/download:")
+
+    st.markdown("**Listen to the neighbours**")
+    per_row = 3
+    for start in range(0, len(table), per_row):
+        cols = st.columns(per_row, gap="medium")
+        for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
+            with col:
+                st.caption(f"{int(h['rank'])}. {ui.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
+                ui.play_row(data, int(h["row"]))
+
+
+results(data, query, row, labels, moved)
