@@ -43,20 +43,28 @@ st.plotly_chart(ui_plots.curves_figure(curves, subs, UNITS[transform]), key="cur
 st.caption("Mean over a fixed sample of up to 24 corpus clips (test split when there is one); solid, dashed "
            "and dotted lines are the first, second and third model.")
 
-st.subheader("Listen to each step")
-with ui.guard():
-    data = ui_data.get_corpus(chosen[0])
-    clip = ui.pick_clip(data)
-    sr = ui_data.get_model(chosen[0]).sample_rate
-    step = [v for i, v in enumerate(values) if i % 2 == 0 or v == IDENTITY[transform]]
-    versions = ui_data.get_versions(data, clip, sr, transform, tuple(step))
-st.markdown(ui.clip_title(data, clip))
-per_row = 4
-for start in range(0, len(step), per_row):
-    cols = st.columns(per_row)
-    for col, (v, wave) in zip(cols, list(zip(step, versions, strict=True))[start:start + per_row], strict=False):
-        with col:
-            tag = ("original" if v == IDENTITY[transform] else f"×{v:g} speed" if transform == "time_stretch"
-                   else f"{v:+g} {UNITS[transform]}")
-            st.caption(f"**{tag}**")
-            ui.play_wave(wave, sr)
+
+
+@st.fragment
+def listen(label: str, transform: str, values: tuple) -> None:
+    """Hear one clip at every step of the transform; picking another clip reruns only this part."""
+    st.subheader("Listen to each step")
+    with ui.guard():
+        data = ui_data.get_corpus(label)
+        clip = ui.pick_clip(data)
+        sr = ui_data.get_model(label).sample_rate
+        step = [v for i, v in enumerate(values) if i % 2 == 0 or v == IDENTITY[transform]]
+        versions = ui_data.get_versions(data, clip, sr, transform, tuple(step))
+    st.markdown(ui.clip_title(data, clip))
+    per_row = 4
+    for start in range(0, len(step), per_row):
+        cols = st.columns(per_row)
+        for col, (v, wave) in zip(cols, list(zip(step, versions, strict=True))[start:start + per_row], strict=False):
+            with col:
+                tag = ("original" if v == IDENTITY[transform] else f"×{v:g} speed" if transform == "time_stretch"
+                       else f"{v:+g} {UNITS[transform]}")
+                st.caption(f"**{tag}**")
+                ui.play_wave(wave, sr)
+
+
+listen(chosen[0], transform, values)
