@@ -211,7 +211,8 @@ def bar_table(df: Any, bars: Sequence[str], top: float, highlight: str | None = 
 .loev-t {{border-collapse: collapse; width: 100%; font-size: .86rem;}}
 .loev-t th {{text-align: left; font-weight: 600; opacity: .75; padding: 4px 8px; border-bottom: 1px solid #444;}}
 .loev-t td {{padding: 3px 8px; border-bottom: 1px solid #2a2a2a; white-space: nowrap;}}
-.loev-t .b {{display: flex; align-items: center; gap: .4em; min-width: 7.5em;}}
+.loev-t .b {{display: flex; align-items: center; gap: .4em; min-width: 6.5em;}}
 .loev-t .b span {{width: 3.2em; font-variant-numeric: tabular-nums; opacity: .85;}}
 .loev-t .b i {{display: block; height: .7em; min-width: 1px; background: #ff7f50; opacity: .75; border-radius: 2px;}}
-</style><table class='loev-t'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>""")
+</style><div style='overflow-x: auto'><table class='loev-t'><thead><tr>{head}</tr></thead>
+<tbody>{''.join(body)}</tbody></table></div>""")

@@ -19,7 +19,8 @@ import torch
 from ui_state import corpus_source, model_paths, settings
 
 from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model
-from loev_core.explore.cache import CorpusData, load_corpus
+from loev_core.explore import warmup
+from loev_core.explore.cache import CorpusData, CorpusStore, load_corpus
 from loev_core.explore.projection import compute_projection, point_budget, sample_rows, stored_projection
 from loev_core.explore.transforms import cached_curves, clip_wave, embed_unit, trajectory, transformed
 from loev_core.explore.uploads import validate_audio_upload
@@ -30,18 +31,16 @@ torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
 
 @st.cache_resource(show_spinner=False)
 def start_warmup() -> threading.Thread | None:
-    """Compile UMAP's numba code in this server process in the background (once), so the first map a
-    user asks for does not wait for it. Only when started by `loev dashboard` (not in tests)."""
+    """Compile UMAP and embed the corpus with every model in the background, once per server, so
+    the first visitor waits less. Only when started by `loev dashboard` (not in tests)."""
     if os.environ.get(ENV_WARM) != "1":
         return None
+    return _warmup_thread()
 
-    def warm() -> None:
-        x = np.random.default_rng(0).standard_normal((300, 32)).astype(np.float32)
-        compute_projection(x / np.linalg.norm(x, axis=1, keepdims=True), "UMAP")
 
-    thread = threading.Thread(target=warm, name="umap-warmup", daemon=True)
-    thread.start()
-    return thread
+@st.cache_resource(show_spinner=False)
+def _warmup_thread() -> threading.Thread:
+    return warmup.start(_corpus_store(), settings())
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -69,32 +68,11 @@ def get_model(label: str) -> Any:
     return _load_model(str(model_paths()[label]), model_id(label))
 
 
-class _CorpusStore:
-    """Process-wide corpora (one copy for all sessions) with a lock per key, so five sessions asking
-    for the same new corpus embed it once. Not `st.cache_resource` directly: the first build draws a
-    progress bar, and cached functions must not draw into outside containers."""
-
-    MAX = 8
-
-    def __init__(self) -> None:
-        self.items: dict[tuple, CorpusData] = {}
-        self.locks: dict[tuple, threading.Lock] = {}
-        self.guard = threading.Lock()
-
-    def get(self, key: tuple, build: Any) -> CorpusData:
-        with self.guard:
-            lock = self.locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self.items:
-                self.items[key] = build()
-                while len(self.items) > self.MAX:
-                    self.items.pop(next(iter(self.items)))
-            return self.items[key]
-
-
 @st.cache_resource(show_spinner=False)
-def _corpus_store() -> _CorpusStore:
-    return _CorpusStore()
+def _corpus_store() -> CorpusStore:
+    """One store per server process (not `st.cache_resource` per corpus: the first build draws a
+    progress bar, and cached functions must not draw into outside containers)."""
+    return CorpusStore()
 
 
 def get_corpus(label: str) -> CorpusData:
@@ -109,8 +87,13 @@ def get_corpus(label: str) -> CorpusData:
     def build() -> CorpusData:
         return load_corpus(_load_model(path, ckpt), Path(path), ckpt, source, s.roots, s.cache_dir, progress)
 
+    store, key = _corpus_store(), warmup.corpus_key(Path(path), ckpt, source)
     try:
-        data = _corpus_store().get((path, ckpt, source), build)
+        if store.busy(key):  # being embedded by the start-up pre-build or another session: wait for it
+            with st.spinner(f"Embedding the corpus with {label} (started earlier; once per model and corpus)..."):
+                data = store.get(key, build)
+        else:
+            data = store.get(key, build)
     finally:
         holder.empty()
     if data.skipped:

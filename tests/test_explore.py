@@ -223,3 +223,33 @@ def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: 
                          "offset": 0.0, "duration": 3.5, "labels": [{}] * 4})
     build_index((vectors, meta), tmp_path / "ix")
     assert cli.index_audio_roots(tmp_path / "ix") == [(dash_env.corpus / "audio").resolve()]
+
+
+def test_store_builds_each_corpus_once_and_prebuild_fills_it(dash_env: DashEnv) -> None:  # noqa: F811
+    import threading
+    import time
+
+    from loev_core.explore import warmup
+    from loev_core.explore.cache import CorpusStore
+    from loev_core.explore.session import load_settings
+
+    store, calls = CorpusStore(), []
+
+    def build() -> str:
+        calls.append(1)
+        time.sleep(0.3)
+        return "built"
+
+    threads = [threading.Thread(target=store.get, args=(("k",), build)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    assert store.busy(("k",))
+    for t in threads:
+        t.join()
+    assert calls == [1] and store.get(("k",), build) == "built" and not store.busy(("k",))
+    settings = load_settings({**dash_env.env, "LOEV_DASHBOARD_CACHE": str(dash_env.root / "warm-cache")})
+    warmup.prebuild(store, settings)
+    for path in settings.checkpoints.values():
+        key = warmup.corpus_key(path, checkpoint_id(path), settings.corpus)
+        assert len(store.items[key]) == 24

@@ -42,6 +42,7 @@ with q_col:
         if source == SOURCES[0]:
             row = ui.pick_clip(data, label="Query clip")
             labels = {c: data.meta.iloc[row][c] for c in data.label_columns}
+            st.markdown(ui.clip_title(data, row))
             ui.play_row(data, row)
         elif source == SOURCES[1]:
             up = st.file_uploader("Audio file (wav, flac, ogg, mp3)", type=list(AUDIO_UPLOAD_TYPES), key="q-upload")
@@ -87,20 +88,19 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     """Search settings and results: changing a preset, k or the label reruns only this part."""
     st.divider()
     presets = presets_for(data.subspaces)
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 2], gap="medium")
+    c1, c2, c3 = st.columns([5, 2, 3], gap="large")
     with c1:
         mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
                       required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
                       "over them.")
-    with c2:
         if mode == "subspace":
             subspaces = [ui.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
         else:
             subspaces = presets[mode]
             st.caption(f"Searching {' + '.join(f'`{s}`' for s in subspaces)}")
-    with c3:
+    with c2:
         k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
-    with c4:
+    with c3:
         pk_label = synced(st.selectbox, "P@k counts a hit when this label matches",
                           data.label_columns or ["(none)"], "pk_label", default="key")
     with ui.guard("Search failed: "):

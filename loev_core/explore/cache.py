@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,33 @@ class CorpusData:
         """Metadata columns usable as labels (colour, P@k), in a stable order."""
         skip = {"path", "offset", "duration", "labels", "name", "row"}
         return [c for c in self.meta.columns if c not in skip]
+
+
+class CorpusStore:
+    """Corpora shared by every session of a server, with one lock per key: five sessions (or the
+    start-up pre-build) asking for the same new corpus embed it once; the others wait, then reuse it."""
+
+    MAX = 8
+
+    def __init__(self) -> None:
+        self.items: dict[tuple, CorpusData] = {}
+        self.locks: dict[tuple, threading.Lock] = {}
+        self.guard = threading.Lock()
+
+    def busy(self, key: tuple) -> bool:
+        """Someone else is building this corpus right now."""
+        lock = self.locks.get(key)
+        return key not in self.items and lock is not None and lock.locked()
+
+    def get(self, key: tuple, build: Callable[[], CorpusData]) -> CorpusData:
+        with self.guard:
+            lock = self.locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self.items:
+                self.items[key] = build()
+                while len(self.items) > self.MAX:
+                    self.items.pop(next(iter(self.items)))
+            return self.items[key]
 
 
 def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
