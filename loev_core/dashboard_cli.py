@@ -1,9 +1,9 @@
 """`loev dashboard`: start the Streamlit app on loopback, on the bundled models and demo corpus.
 
 Options reach the app as `LOEV_DASHBOARD_*` environment variables (see loev_core.explore.session),
-so `streamlit run dashboard/app.py` alone behaves like `loev dashboard` with no options. numba
-compiles UMAP on first use (about half a minute); a background process fills NUMBA_CACHE_DIR once
-while the server starts, so the first map is not the one that pays for it.
+so `streamlit run dashboard/app.py` alone behaves like `loev dashboard` with no options. While the
+server starts, a background process fills NUMBA_CACHE_DIR (UMAP's compiled code, once per version)
+and embeds the corpus with every model into the disk cache, so the first visitor waits less.
 """
 
 from __future__ import annotations
@@ -67,14 +67,21 @@ def warm_numba() -> None:
     warm_marker().touch()
 
 
+def warm(env: dict[str, str] | None = None) -> None:
+    """The background process: fill NUMBA_CACHE_DIR (once per version), then embed the corpus with
+    every configured model into the dashboard's disk cache (a no-op when it is already there)."""
+    if not warm_marker().exists():
+        warm_numba()
+    from loev_core.explore.session import load_settings
+    from loev_core.explore.warmup import prebuild_disk
+
+    prebuild_disk(load_settings(env))
+
+
 def start_warming(env: dict[str, str]) -> None:
-    """Compile in a background process, once per numba/umap version (marker file in the cache)."""
-    try:
-        if warm_marker().exists():
-            return
-    except Exception:
-        return
-    print(f"Compiling UMAP once in the background (cache: {numba_cache_dir()})", file=sys.stderr)
+    """Start `warm` in a detached background process while the server starts."""
+    print("Preparing in the background: UMAP compile (first run only) and corpus embeddings "
+          "(once per model and corpus)", file=sys.stderr)
     subprocess.Popen([sys.executable, "-m", "loev_core.cli", "dashboard", "--warm-only"], env=env,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True)
@@ -144,7 +151,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     if args.warm_only:
-        warm_numba()
+        warm()
         return 0
     problem = check(args)
     if problem:

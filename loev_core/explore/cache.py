@@ -48,11 +48,17 @@ def corpus_hash(source: Path, clips: Sequence[Clip]) -> str:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """One builder per cache folder, across sessions and processes (others wait, then reuse)."""
+def folder_lock(folder: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """One builder per cache folder, across sessions and processes (others wait, then reuse);
+    `on_wait` is called when someone else holds it, so the page can say what it is waiting for."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -163,7 +169,8 @@ def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | 
     clips = corpus_clips(src, roots)
     key = f"{checkpoint_id}-{corpus_hash(src, clips)}"
     folder = Path(cache_dir) / "corpora" / key
-    with folder_lock(folder):
+    with folder_lock(folder, lambda: progress(0.0, "Another process is embedding this corpus (the start-up "
+                                              "pre-build or another server); waiting for it...")):
         skipped_file = folder / "skipped.json"
         if not (folder / "index" / "index.json").is_file():
             skipped = _embed_in_steps(model, clips, folder / "embeddings", str(checkpoint), progress)

@@ -46,6 +46,18 @@ def prebuild(store: CorpusStore, settings: Settings) -> None:
             log.warning("background pre-build of %s skipped", label, exc_info=True)
 
 
+def prebuild_disk(settings: Settings) -> None:
+    """The same, into the disk cache only (run by `loev dashboard` in a separate process at launch)."""
+    from loev_core.checkpoint import checkpoint_id, load_model
+
+    for label, path in sorted(settings.checkpoints.items(), key=lambda kv: "loevpp" not in kv[0]):
+        try:
+            load_corpus(load_model(path), path, checkpoint_id(path), settings.corpus, settings.roots,
+                        settings.cache_dir)
+        except Exception:
+            log.warning("pre-build of %s skipped", label, exc_info=True)
+
+
 def start(store: CorpusStore, settings: Settings) -> threading.Thread:
     def run() -> None:
         warm_umap()
