@@ -163,10 +163,10 @@ def pick_clip(data: CorpusData, name: str = "clip", label: str = "Clip") -> int:
 
 
 def shaded(table: Any) -> Any:
-    """Scores with 3 decimals, each column shaded from its worst to its best value."""
+    """Scores with 3 decimals, the highest of each column in the accent colour (readable on dark)."""
     try:
-        return table.style.format("{:.3f}").background_gradient(axis=0, cmap="Oranges")
-    except Exception:  # pandas Styler needs jinja2/matplotlib; plain numbers are fine too
+        return table.style.format("{:.3f}").highlight_max(axis=0, props="color: #ff7f50; font-weight: 700")
+    except Exception:  # pandas Styler needs jinja2; plain numbers are fine too
         return table.round(3)
 
 

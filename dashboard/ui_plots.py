@@ -98,7 +98,8 @@ def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspa
             x, lo, hi = list(c["values"]), list(c["lo"]), list(c["hi"])
             name = f"{model} · {s}" if len(curves) > 1 else s
             fig.add_trace(go.Scatter(x=x + x[::-1], y=hi + lo[::-1], fill="toself", fillcolor=colours[s],
-                                     opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                     opacity=0.08 if len(curves) * len(subspaces) > 4 else 0.15, line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False,
                                      legendgroup=name))
             fig.add_trace(go.Scatter(x=x, y=c["mean"], mode="lines+markers", name=name, legendgroup=name,
                                      line=dict(color=colours[s], dash=dashes[m_i % len(dashes)], width=2)))

@@ -121,8 +121,8 @@ for label in chosen:
             except OSError:
                 ev = None
             if ev:
-                st.markdown(f"**Evaluation** by `loev eval` ({ev['file'].parent.name}); each column is shaded "
-                            "from its lowest to its highest value")
+                st.markdown(f"**Evaluation** by `loev eval` ({ev['file'].parent.name}); the highest value of "
+                            "each column is highlighted")
                 tables = evaluation_tables(ev["model"])
                 for tab, table in zip(st.tabs(list(tables)), tables.values(), strict=True):
                     with tab:
