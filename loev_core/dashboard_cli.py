@@ -35,12 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint folder or .safetensors (repeatable; default: the bundled demo models)")
     p.add_argument("--corpus", default=None, help="audio folder, manifest, or `loev index` folder "
                    "(default: assets/demo)")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=int, default=8501, help="default 8501")
     p.add_argument("--address", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--cache-dir", default=None, help="where embeddings, maps and indexes are kept")
     p.add_argument("--allow", action="append", default=[], metavar="DIR",
                    help="extra folder that paths typed in the dashboard may point into (repeatable)")
-    p.add_argument("--no-warm", action="store_true", help="do not pre-compile UMAP in the background")
+    p.add_argument("--no-warm", action="store_true",
+                   help="do not prepare in the background (UMAP compile, corpus embeddings)")
     p.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
 
 
