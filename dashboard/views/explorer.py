@@ -21,9 +21,10 @@ N_NEIGHBOURS = 5
 
 ui.intro("Embedding explorer", """Each dot is one clip, placed so that clips the model finds similar sit close
 together. Switch the **subspace** to see what each part of the model pays attention to: colour by *key* and
-look at `Z.pitch_shift` (keys form groups), then at `Z.invariant` (keys are mixed, because that head was trained
-to ignore pitch). **Click** a dot to hear it and see its nearest neighbours, **lasso** a group to list and export
-it, and switch on the **trajectory** to watch one clip being pitch-shifted across the map.""")
+compare `Z.pitch_shift` (trained to notice transposition, so it may group keys) with `Z.invariant` (trained
+to ignore it). The trajectory shows the difference most directly. **Click** a dot to hear it and see its
+nearest neighbours, **lasso** a group to list and export it, and switch on the **trajectory** to watch one
+clip being pitch-shifted across the map.""")
 
 c0, c1, c2, c3 = st.columns([2, 2, 2, 2])
 with c0:
