@@ -20,7 +20,6 @@ _LAZY = {
     "load_index": "loev_core.index",
     "evaluate": "loev_core.evaluation.run",
     "generate_corpus": "loev_core.corpus.generate",
-    "train": "loev_core.train.loop",
 }
 
 __all__ = [
