@@ -6,6 +6,7 @@ checkpoint, so `--resume` after a kill -9 continues the same loss curve.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -154,7 +155,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
             windows = windows[torch.arange(windows.shape[0] + n_bad) % windows.shape[0]]
         views = views_for(cfg, windows.to(device), micro, rank)
         last_micro = (micro + 1) % t.accumulate == 0
-        sync = net.no_sync() if (world > 1 and not last_micro) else _null()
+        sync = net.no_sync() if (world > 1 and not last_micro) else contextlib.nullcontext()
         with sync, torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             losses = compute_loss(net, cfg, views)
             scaler.scale(losses["total"] / t.accumulate).backward()
@@ -185,14 +186,6 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
         log.close()
         if step == t.steps:
             save_model(model, run_dir / "model", steps=step, last_losses=last_losses, data=summary)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, devices: int = 1,

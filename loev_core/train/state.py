@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,3 @@ def load_train_state(path: Path, model: LOEVModel, opt: torch.optim.Optimizer) -
     p = meta["rng"]["python"]
     random.setstate((p[0], tuple(p[1]), p[2]))
     return meta
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
