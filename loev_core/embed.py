@@ -25,9 +25,11 @@ from tqdm.auto import tqdm
 
 from loev_core.audio import AudioError, Clip, audio_info, load_audio, resolve_corpus, stream_audio
 from loev_core.embed_store import (
+    FolderBusyError,
     ShardWriter,
     atomic_write_text,
     finished_paths,
+    folder_lock,
     load_embeddings,
     merge_shards,
     parts_dir,
@@ -35,7 +37,7 @@ from loev_core.embed_store import (
     write_skipped_csv,
 )
 
-__all__ = ["EmbedReport", "embed_corpus", "embed_file", "load_embeddings", "model_id"]
+__all__ = ["EmbedReport", "FolderBusyError", "embed_corpus", "embed_file", "load_embeddings", "model_id"]
 FORMAT_VERSION = 1
 LONG_SECONDS = 600.0
 STREAM_SECONDS = 60.0
@@ -214,12 +216,14 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
                  workers: int | None = None, resume: bool = True, chunk_seconds: float | None = None,
                  progress: bool = True, *, split: str | None = None, shard_size: int = 1024,
                  shard_seconds: float = 60.0, long_seconds: float = LONG_SECONDS,
-                 stream_seconds: float = STREAM_SECONDS, checkpoint: str | None = None) -> EmbedReport:
+                 stream_seconds: float = STREAM_SECONDS, checkpoint: str | None = None,
+                 wait_lock: bool = False) -> EmbedReport:
     """Embed every clip of `source` (folder, manifest or list of Clip) into `out_path`.
 
     `out_path` is a folder of shards, or a `.npz` file (shards then go to `<out>.parts/` and are
     merged into the file at the end). `chunk_seconds` gives one row per chunk instead of per file.
-    A rerun with `resume=True` skips every file already embedded or already found bad.
+    A rerun with `resume=True` skips every file already embedded or already found bad. Another process
+    writing to the same folder raises FolderBusyError (or, with `wait_lock`, is waited for).
     """
     t0 = time.perf_counter()
     clips = [Clip(os.path.abspath(c.path), dict(c.labels)) for c in
@@ -236,33 +240,34 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
     info = {"format_version": FORMAT_VERSION, "model_id": model_id(model), "checkpoint": checkpoint,
             "chunk_seconds": chunk_seconds, "subspaces": list(model.subspaces),
             "sample_rate": int(model.sample_rate), "long_seconds": long_seconds, "stream_seconds": stream_seconds}
-    done = finished_paths(folder, info, resume)
-    todo = [(i, c.path) for i, c in enumerate(clips) if c.path not in done]
-    report.n_resumed, report.n_new = len(clips) - len(todo), len(todo)
-    writer = ShardWriter(folder, info, shard_size, shard_seconds)
-    workers = _default_workers() if workers is None else workers
-    with tqdm(total=len(todo), unit="file", desc="embed", disable=not progress, smoothing=0.05) as bar:
-        batcher = _Batcher(model, clips, writer, batch_size, chunk_seconds, bar, report)
-        if todo:
-            data = _Decoded(todo, int(model.sample_rate), chunk_seconds, long_seconds, stream_seconds)
-            loader = DataLoader(data, batch_size=None, num_workers=min(workers, len(todo)),
-                                worker_init_fn=_init_worker, prefetch_factor=8 if workers else None)
-            try:
-                for item in loader:
-                    batcher.add(item)
-                batcher.flush()
-            finally:
-                writer.flush()  # keep every finished file, even when interrupted
-    vectors, rows, skipped = merge_shards(folder)
-    report.n_rows, report.skipped = len(rows), sorted(skipped)
-    report.n_embedded, report.n_skipped = len({r["path"] for r in rows}), len(skipped)
-    csv_path = folder / "skipped.csv" if folder == out else out.with_name(out.stem + ".skipped.csv")
-    write_skipped_csv(csv_path, skipped)
-    report.skipped_csv = csv_path
-    summary = {**info, "n_files": report.n_embedded, "n_rows": report.n_rows, "n_skipped": report.n_skipped,
-               "dims": {k: int(v.shape[1]) for k, v in vectors.items()}}
-    atomic_write_text(folder / "embed.json", json.dumps(summary, indent=2))
-    if folder != out:
-        write_merged(out, vectors, rows, skipped, summary)
+    with folder_lock(folder, wait=wait_lock):
+        done = finished_paths(folder, info, resume)
+        todo = [(i, c.path) for i, c in enumerate(clips) if c.path not in done]
+        report.n_resumed, report.n_new = len(clips) - len(todo), len(todo)
+        writer = ShardWriter(folder, info, shard_size, shard_seconds)
+        workers = _default_workers() if workers is None else workers
+        with tqdm(total=len(todo), unit="file", desc="embed", disable=not progress, smoothing=0.05) as bar:
+            batcher = _Batcher(model, clips, writer, batch_size, chunk_seconds, bar, report)
+            if todo:
+                data = _Decoded(todo, int(model.sample_rate), chunk_seconds, long_seconds, stream_seconds)
+                loader = DataLoader(data, batch_size=None, num_workers=min(workers, len(todo)),
+                                    worker_init_fn=_init_worker, prefetch_factor=8 if workers else None)
+                try:
+                    for item in loader:
+                        batcher.add(item)
+                    batcher.flush()
+                finally:
+                    writer.flush()  # keep every finished file, even when interrupted
+        vectors, rows, skipped = merge_shards(folder)
+        report.n_rows, report.skipped = len(rows), sorted(skipped)
+        report.n_embedded, report.n_skipped = len({r["path"] for r in rows}), len(skipped)
+        csv_path = folder / "skipped.csv" if folder == out else out.with_name(out.stem + ".skipped.csv")
+        write_skipped_csv(csv_path, skipped)
+        report.skipped_csv = csv_path
+        summary = {**info, "n_files": report.n_embedded, "n_rows": report.n_rows, "n_skipped": report.n_skipped,
+                   "dims": {k: int(v.shape[1]) for k, v in vectors.items()}}
+        atomic_write_text(folder / "embed.json", json.dumps(summary, indent=2))
+        if folder != out:
+            write_merged(out, vectors, rows, skipped, summary)
     report.wall_seconds = time.perf_counter() - t0
     return report

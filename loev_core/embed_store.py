@@ -9,14 +9,16 @@ Everything is plain arrays (numbers and unicode); loading uses `allow_pickle=Fal
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,37 @@ SHARD_PATTERN = re.compile(r"^shard-(\d{5,})\.npz$")
 EMB_PREFIX = "emb:"
 META_KEY, SKIP_KEY, INFO_KEY = "__meta__", "__skipped__", "__info__"
 RESERVED_COLUMNS = ("path", "offset", "duration", "labels")
+LOCK_NAME = ".lock"
+
+
+class FolderBusyError(ValueError):
+    """Another process is writing embeddings to the same folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` while writing shards: two `loev embed` runs into one folder
+    would write the same shard names. Busy folder: FolderBusyError, or with `wait` block until free
+    (the dashboard: its launch-time warm-up may be embedding the same corpus). flock is released by
+    the kernel when a process dies (kill -9 included), so a crashed run never leaves it locked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_NAME).open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            raise FolderBusyError(f"{folder} is being written by {owner}: wait for it to finish, or write "
+                                  "to another folder") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:

@@ -17,7 +17,7 @@ import torch
 
 import loev_core.embed_store as store
 from loev_core.audio import Clip
-from loev_core.embed import embed_corpus, embed_file, load_embeddings
+from loev_core.embed import FolderBusyError, embed_corpus, embed_file, load_embeddings
 from loev_core.index import Index, build_index, load_index, safe_filename, search_audio
 
 SR = 16000
@@ -137,6 +137,32 @@ def test_kill_9_mid_run_then_resume(corpus: Path, tmp_path: Path) -> None:
     report = embed_corpus(FakeModel(), corpus, out, workers=0, progress=False)
     assert (report.n_resumed, report.n_new) == (n_done, 80 - n_done)
     assert (report.n_embedded, report.n_skipped, report.n_rows) == (N_GOOD, len(BAD), N_GOOD)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_or_waits(corpus: Path, tmp_path: Path) -> None:
+    """Two writers would produce the same shard names: the second is refused with the first one's pid, or
+    with wait_lock (the dashboard) waits, then finds everything done."""
+    out = tmp_path / "emb"
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "from test_embed_index import FakeModel\nfrom loev_core.embed import embed_corpus\n"
+              f"embed_corpus(FakeModel(delay=0.02), {str(corpus)!r}, {str(out)!r}, batch_size=2, workers=0,"
+              " shard_size=4, progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not store.shard_paths(out) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the first run finished too early to test the lock"
+        with pytest.raises(FolderBusyError, match=f"pid {proc.pid}"):
+            embed_corpus(FakeModel(), corpus, out, workers=0, progress=False)
+        model = FakeModel()
+        report = embed_corpus(model, corpus, out, workers=0, progress=False, wait_lock=True)
+        assert proc.wait(timeout=60) == 0
+        # it waited for the first run to finish: nothing was left to embed
+        assert (report.n_new, model.calls, report.n_embedded, report.n_skipped) == (0, 0, N_GOOD, len(BAD))
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _clustered(n: int, d: int, seed: int) -> np.ndarray:

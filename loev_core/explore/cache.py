@@ -148,7 +148,8 @@ def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, p
     for end in range(step, len(clips) + step, step):
         progress(min(end - step, len(clips)) / len(clips), f"Embedding the corpus: {min(end - step, len(clips))}"
                  f" of {len(clips)} clips (once per model and corpus)")
-        report = embed_corpus(model, clips[:end], out, workers=0, progress=False, checkpoint=checkpoint)
+        report = embed_corpus(model, clips[:end], out, workers=0, progress=False, checkpoint=checkpoint,
+                              wait_lock=True)  # the launch-time warm-up may be writing it
     return report.skipped if report else []
 
 
