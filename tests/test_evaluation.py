@@ -25,7 +25,7 @@ from loev_core.evaluation.labels import (
     tempo_to_bin,
     transpose_key,
 )
-from loev_core.evaluation.probes import key_scores, probe_instrument, probe_key, probe_shift, probe_tempo
+from loev_core.evaluation.probes import fit_predict, key_scores, probe_instrument, probe_key, probe_shift, probe_tempo
 from loev_core.evaluation.report import README_END, README_START, update_readme
 from loev_core.evaluation.retrieval import cosine_knn, retrieval_scores
 from loev_core.evaluation.summary import distance_at
@@ -107,6 +107,26 @@ def test_probes_learn_a_separable_task() -> None:
         s = probe_shift(kind, x_tr, y_tr - 3.0, x_te, y_te - 3.0)
         assert s["accuracy"] == 1.0 and s["mae"] == 0.0
     assert key_scores([7], [0])["weighted_score"] == pytest.approx(0.5)  # perfect fifth
+
+
+def test_linear_probe_picks_its_strength_on_train_folds_only() -> None:
+    """C comes from cross-validation inside the train split (a grid fixed in advance); a split too small
+    for stratified folds falls back to C = 1. The test split never reaches the fit."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    from loev_core.evaluation.probes import CV_FOLDS, LINEAR_CS, make_probe
+
+    clf = make_probe("linear")[-1]
+    assert isinstance(clf, LogisticRegressionCV) and list(clf.Cs) == list(LINEAR_CS) and clf.cv == CV_FOLDS
+    assert isinstance(make_probe("linear", early_stopping=False)[-1], LogisticRegression)
+    rng = np.random.default_rng(1)
+    y_tr = np.repeat(np.arange(4), 10)
+    x_tr = np.concatenate([np.eye(4)[y_tr] * 3, rng.standard_normal((40, 60))], axis=1)
+    x_te = np.concatenate([np.eye(4) * 3, np.zeros((4, 60))], axis=1)
+    assert list(fit_predict("linear", x_tr, y_tr, x_te)) == [0, 1, 2, 3]
+    few = np.array([0, 1, 2, 3, 0, 1, 2, 3])  # 2 per class: no 3 stratified folds, so C = 1, no error
+    x_few = np.concatenate([np.eye(4)[few] * 3, 0.1 * rng.standard_normal((8, 60))], axis=1)
+    assert list(fit_predict("linear", x_few, few, x_few)) == list(few)
 
 
 def test_equivariance_curve_keys_shapes_identity() -> None:
