@@ -177,26 +177,35 @@ async def _switch_preset(page) -> float:
 
 @pytest.mark.slow
 def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> None:  # noqa: F811
-    """Issue 6: 5 sessions doing retrieval on 20,000 items at once keep every page under 3 s. The pages
-    are opened first (the browsers' own start-up shares this machine's CPU with the server and is not
-    the server's doing), then all five act at the same moment."""
+    """Issue 6: 5 sessions doing retrieval on 20,000 items keep every page under 3 s.
+
+    One visit first warms the server (what `loev dashboard`'s start-up warm-up does before users come).
+    Then five users arrive one after another, each in their own browser context, and stay connected:
+    every page load is timed while the earlier sessions are open. Then all five switch preset at the
+    same moment (five searches at once on the server). Loads are not fired all in the same instant:
+    Streamlit's front end costs about 1 s of renderer CPU per fresh page, and five browsers sharing
+    this machine's 2 cores with the server would measure the browsers, which real users run on
+    their own machines."""
     from playwright.async_api import async_playwright
 
     folder = big_index(dash_env.root / "index-20k", dash_env.checkpoints["loevpp"], dash_env.corpus, 20_000)
     env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": str(dash_env.checkpoints["loevpp"]),
            "LOEV_DASHBOARD_CORPUS": str(folder), "LOEV_DASHBOARD_ROOTS": str(dash_env.corpus)}
 
-    async def main(url: str) -> tuple[list[float], list[float]]:
+    async def main(url: str) -> tuple[float, list[float], list[float]]:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            warm_page, first = await _open(browser, url, 5)
+            await warm_page.context.close()
             opened = [await _open(browser, url, c) for c in range(5)]
             acts = await asyncio.gather(*[_switch_preset(pg) for pg, _ in opened])
             await browser.close()
-            return [t for _, t in opened], list(acts)
+            return first, [t for _, t in opened], list(acts)
 
     with running_app(env) as url, ThreadPoolExecutor(1) as pool:  # own thread: the sync API may hold a loop here
-        loads, acts = pool.submit(asyncio.run, main(url)).result()
-    print(f"20,000 items: page loads {', '.join(f'{t:.2f}' for t in loads)} s; "
+        first, loads, acts = pool.submit(asyncio.run, main(url)).result()
+    print(f"20,000 items: warm-up visit {first:.2f} s; page loads {', '.join(f'{t:.2f}' for t in loads)} s; "
           f"5 simultaneous retrievals {', '.join(f'{t:.2f}' for t in acts)} s")
     limit = float(os.environ.get("LOEV_CONCURRENT_LIMIT_S", "3.0"))
+    assert max(loads) < limit, loads
     assert max(acts) < limit, acts
