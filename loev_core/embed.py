@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,42 @@ class _Decoded(IterableDataset):
         info = get_worker_info()
         for idx, path in self.items[info.id::info.num_workers] if info else self.items:
             yield from _decode(idx, path, *self.args)
+
+
+def _prefetched(items: Iterable[Item], depth: int = 64) -> Iterator[Item]:
+    """Iterate `items` in a background thread, `depth` ahead: decoding (libsndfile, soxr) releases the
+    GIL, so it overlaps the model's forward pass without a second process. On a 2-core machine this
+    beats a decoding process, which fights the model's two threads for the cores (measured about 290x
+    against 190x real time with one process and 263x decoding inline, 200 clips of 3 s)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as e:  # handed to the consumer, raised there
+            q.put(e)
+
+    thread = threading.Thread(target=fill, name="loev-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _init_worker(_: int) -> None:
@@ -209,7 +247,9 @@ class _Batcher:
 
 
 def _default_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    """Decoding processes: none on <= 2 cores (a background thread decodes, see `_prefetched`)."""
+    cores = os.cpu_count() or 2
+    return 0 if cores <= 2 else min(4, cores // 2)
 
 
 def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str | Path, batch_size: int = 64,
@@ -250,8 +290,9 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
             batcher = _Batcher(model, clips, writer, batch_size, chunk_seconds, bar, report)
             if todo:
                 data = _Decoded(todo, int(model.sample_rate), chunk_seconds, long_seconds, stream_seconds)
-                loader = DataLoader(data, batch_size=None, num_workers=min(workers, len(todo)),
-                                    worker_init_fn=_init_worker, prefetch_factor=8 if workers else None)
+                loader = _prefetched(data) if workers == 0 else DataLoader(
+                data, batch_size=None, num_workers=min(workers, len(todo)), worker_init_fn=_init_worker,
+                prefetch_factor=8)
                 try:
                     for item in loader:
                         batcher.add(item)

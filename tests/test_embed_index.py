@@ -260,3 +260,24 @@ def test_cli_embed_index_search_with_a_real_checkpoint(corpus: Path, tmp_path: P
                  "--checkpoint", str(ckpt)]) == 0
     assert f"1  1.0000  {query}" in capsys.readouterr().out
     assert main(["search", "--index", str(tmp_path / "ix"), "--query", str(audio / "corrupt.wav")]) == 2
+
+
+def test_background_decoding_keeps_order_errors_and_stops_early() -> None:
+    """The decode-ahead thread used on small machines: same items in order, a decoder crash surfaces in
+    the caller, and a consumer that stops early does not leave the thread running."""
+    import threading
+
+    from loev_core.embed import _prefetched
+
+    assert list(_prefetched(iter(range(500)), depth=4)) == list(range(500))
+
+    def boom():
+        yield 1
+        raise RuntimeError("decoder died")
+
+    with pytest.raises(RuntimeError, match="decoder died"):
+        list(_prefetched(boom()))
+    it = _prefetched(iter(range(10_000)), depth=2)
+    assert next(it) == 0
+    it.close()
+    assert not [t for t in threading.enumerate() if t.name == "loev-decode"]
