@@ -73,6 +73,24 @@ def test_resnet_builds() -> None:
     assert m(torch.randn(2, 48000))["Z.pitch_shift"].shape == (2, 128)
 
 
+def test_compact_profile_sees_where_energy_sits_on_the_mel_axis() -> None:
+    """`compact_profile`: the branches get the log-mel's 96-bin profile next to the trunk's 6 pooled
+    rows; moving energy by one mel bin moves that profile, and its normalisation is trained."""
+    m = make("loevpp", encoder="compact_profile")
+    assert m.subspaces == make("loevpp").subspaces
+    assert sum(p.numel() for p in m.parameters()) <= 3_000_000
+    x = torch.randn(2, 1, 96, 150)
+    h = m.trunk(x)
+    assert h.shape[1] == 2 * 32 * 6 + 96  # flattened trunk rows + the 96-mel profile
+    shifted = x.clone()
+    shifted[:, :, 1:] = x[:, :, :-1]  # energy moved one mel bin up
+    assert not torch.allclose(m.trunk(shifted)[:, -96:], h[:, -96:])
+    mt = m.train()
+    out = mt(torch.randn(4, 48000) * 0.1)
+    sum(out[f"Z.{k}"].pow(2).mean() for k in mt.heads_names).backward()
+    assert mt.trunk.norm.weight.grad is not None and mt.trunk.norm.weight.grad.abs().sum() > 0
+
+
 def test_log_mel_front_end_matches_torchaudio() -> None:
     """The fast power spectrum (re^2 + im^2) must give torchaudio's MelSpectrogram(power=2) exactly."""
     from loev_core.config import AudioConfig

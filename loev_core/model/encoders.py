@@ -87,6 +87,38 @@ def compact_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     return EncoderParts(trunk, make_branch, 2 * dim)
 
 
+class WithProfile(nn.Module):
+    """Trunk features plus the log-mel's full-resolution spectral profile at the trunk's frame rate.
+
+    The compact trunk pools frequency 16x (96 mels -> 6 rows); semitone-scale positions, which key
+    needs, survive that only if the convolutions happen to encode them. Here the log-mel itself,
+    averaged over time to the trunk's frames and batch-normalised, joins the flattened features, so
+    every branch can read where energy sits on the mel axis (diagnostic on the train corpus' own
+    held-out pieces: a linear key probe on the time-averaged log-mel alone scores far above one on
+    the compact LOEV++ `V.pitch_shift`)."""
+
+    def __init__(self, trunk: nn.Module, n_mels: int) -> None:
+        super().__init__()
+        self.trunk, self.norm = trunk, nn.BatchNorm1d(n_mels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.trunk(x)  # [B, C*F, T']
+        profile = nn.functional.adaptive_avg_pool1d(x[:, 0], h.shape[-1])  # [B, n_mels, T']
+        return torch.cat([h, self.norm(profile)], dim=1)
+
+
+def compact_profile_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
+    """`compact` plus a spectral-profile pathway (`WithProfile`): +n_mels input channels per branch."""
+    parts = compact_encoder(m, a)
+    w, dim = m.width, 8 * m.width
+    feat = 2 * w * _freq_after(a.n_mels, 4) + a.n_mels
+
+    def make_branch() -> nn.Module:
+        return nn.Sequential(*conv_bn(feat, dim, dim=1), *conv_bn(dim, dim, dim=1), TimePool())
+
+    return EncoderParts(WithProfile(parts.trunk, a.n_mels), make_branch, parts.out_dim)
+
+
 def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     """ResNet-like, for GPU runs (width 64 -> about 15M parameters)."""
     w = m.width
@@ -110,5 +142,6 @@ def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
 
 ENCODER_BUILDERS: dict[str, Callable[[ModelConfig, AudioConfig], EncoderParts]] = {
     "compact": compact_encoder,
+    "compact_profile": compact_profile_encoder,
     "resnet": resnet_encoder,
 }
