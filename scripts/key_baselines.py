@@ -1,0 +1,62 @@
+"""Key probes on hand-made features, to tell whether a model or the data limits key scores.
+
+    .venv/bin/python scripts/key_baselines.py                       # validation subset of data/train-corpus
+    .venv/bin/python scripts/key_baselines.py --manifest M.csv      # any manifest with split and key
+
+The default writes `data/train-corpus/val-manifest.csv`: 576 clips of the train split and 144 of the
+test split (pieces never straddle splits), sampled with a fixed seed, the same size as the demo set,
+so model choices can be checked without touching the demo test split. Evaluate checkpoints on it with
+`loev eval --corpus data/train-corpus/val-manifest.csv --probes linear ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+import torch
+
+from loev_core.audio import load_audio
+from loev_core.config import AudioConfig
+from loev_core.evaluation.labels import key_index
+from loev_core.evaluation.probes import probe_key
+from loev_core.model.frontend import LogMel
+
+
+def validation_manifest(corpus: Path, n_train: int = 576, n_test: int = 144, seed: int = 0) -> Path:
+    m = pd.read_csv(corpus / "manifest.csv")
+    parts = [m[m.split == "train"].sample(n_train, random_state=seed), m[m.split == "test"].sample(n_test,
+                                                                                                random_state=seed)]
+    out = corpus / "val-manifest.csv"
+    pd.concat(parts).to_csv(out, index=False)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--manifest", type=Path, help="default: a validation subset of data/train-corpus")
+    args = ap.parse_args()
+    manifest = args.manifest or validation_manifest(Path("data/train-corpus"))
+    m = pd.read_csv(manifest)
+    sr, n = 16000, 48000
+    waves = []
+    for p in m["path"]:
+        w = load_audio(manifest.parent / p, sr)[:n]
+        waves.append(torch.nn.functional.pad(w, (0, n - w.numel())))
+    x = torch.stack(waves)
+    with torch.no_grad():
+        logmel = LogMel(AudioConfig())(x)[:, 0].mean(-1).numpy()  # the models' own input, averaged over time
+    chroma = np.stack([librosa.feature.chroma_cqt(y=w.numpy(), sr=sr).mean(1) for w in x])
+    keys = np.array([key_index(k) for k in m["key"]])
+    tr, te = (m["split"] == "train").to_numpy(), (m["split"] == "test").to_numpy()
+    print(f"{manifest}: {tr.sum()} train / {te.sum()} test clips; linear key probe, weighted score")
+    for name, feats in (("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma)):
+        s = probe_key("linear", feats[tr], keys[tr], feats[te], keys[te])
+        print(f"  {name:34s} accuracy {s['accuracy']:.3f}  weighted {s['weighted_score']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
