@@ -122,5 +122,5 @@ def test_distributed_gather_matches_concatenated_batch() -> None:
     out = mp.Manager().dict()
     mp.spawn(_gather_worker, args=(2, free_port(), z, ids, flags, out), nprocs=2, join=True)
     for r in (0, 1):
-        assert out[r][0] == pytest.approx(float(single), abs=1e-6)
+        assert out[r][0] == pytest.approx(float(single.detach()), abs=1e-6)
     assert torch.allclose(torch.cat([out[0][1], out[1][1]]), zs.grad, atol=1e-6)
