@@ -120,7 +120,7 @@ def _one_step(cfg: ExperimentConfig, views: dict, rank: int, world: int) -> tupl
     loss = compute_loss(net, cfg, v)["total"]
     loss.backward()
     opt.step()
-    return float(loss), float(sum(p.detach().double().sum() for p in model.parameters()))
+    return float(loss.detach()), float(sum(p.detach().double().sum() for p in model.parameters()))
 
 
 def test_ddp_two_cpu_processes_match_single_process() -> None:
