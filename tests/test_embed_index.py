@@ -117,17 +117,24 @@ def test_interrupted_after_one_shard_resumes(corpus: Path, tmp_path: Path, monke
     assert not list((tmp_path / "emb").glob("*.tmp"))
 
 
-def test_kill_9_mid_run_then_resume(corpus: Path, tmp_path: Path) -> None:
-    out = tmp_path / "emb"
+def _slow_embed_in_subprocess(corpus: Path, out: Path, delay: float, shards: int) -> subprocess.Popen:
+    """Start `embed_corpus` with a slow FakeModel in another process; return once it has written
+    `shards` shards (or ended, or 60 s passed)."""
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
               "from test_embed_index import FakeModel\nfrom loev_core.embed import embed_corpus\n"
-              f"embed_corpus(FakeModel(delay=0.05), {str(corpus)!r}, {str(out)!r}, batch_size=2, workers=0,"
+              f"embed_corpus(FakeModel(delay={delay}), {str(corpus)!r}, {str(out)!r}, batch_size=2, workers=0,"
               " shard_size=4, progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while len(store.shard_paths(out)) < shards and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc
+
+
+def test_kill_9_mid_run_then_resume(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "emb"
+    proc = _slow_embed_in_subprocess(corpus, out, delay=0.05, shards=2)
     try:
-        deadline = time.monotonic() + 60
-        while len(store.shard_paths(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
@@ -143,15 +150,8 @@ def test_a_second_run_into_the_same_folder_is_refused_or_waits(corpus: Path, tmp
     """Two writers would produce the same shard names: the second is refused with the first one's pid, or
     with wait_lock (the dashboard) waits, then finds everything done."""
     out = tmp_path / "emb"
-    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-              "from test_embed_index import FakeModel\nfrom loev_core.embed import embed_corpus\n"
-              f"embed_corpus(FakeModel(delay=0.02), {str(corpus)!r}, {str(out)!r}, batch_size=2, workers=0,"
-              " shard_size=4, progress=False)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    proc = _slow_embed_in_subprocess(corpus, out, delay=0.02, shards=1)
     try:
-        deadline = time.monotonic() + 60
-        while not store.shard_paths(out) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
         assert proc.poll() is None, "the first run finished too early to test the lock"
         with pytest.raises(FolderBusyError, match=f"pid {proc.pid}"):
             embed_corpus(FakeModel(), corpus, out, workers=0, progress=False)
