@@ -118,7 +118,7 @@ def test_linear_probe_picks_its_strength_on_train_folds_only() -> None:
 
     clf = make_probe("linear")[-1]
     assert isinstance(clf, LogisticRegressionCV) and list(clf.Cs) == list(LINEAR_CS) and clf.cv == CV_FOLDS
-    assert isinstance(make_probe("linear", early_stopping=False)[-1], LogisticRegression)
+    assert isinstance(make_probe("linear", validate=False)[-1], LogisticRegression)
     rng = np.random.default_rng(1)
     y_tr = np.repeat(np.arange(4), 10)
     x_tr = np.concatenate([np.eye(4)[y_tr] * 3, rng.standard_normal((40, 60))], axis=1)

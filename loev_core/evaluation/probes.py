@@ -37,16 +37,16 @@ LINEAR_CS = (0.001, 0.01, 0.1, 1.0)  # inverse L2 strengths tried by the linear 
 CV_FOLDS = 3
 
 
-def make_probe(kind: str, seed: int = 0, early_stopping: bool = True) -> Pipeline:
-    """Standardise, then logistic regression ("linear", C cross-validated on the train split when
-    `early_stopping`, i.e. when every class has enough examples) or an MLP with one 512-unit layer."""
+def make_probe(kind: str, seed: int = 0, validate: bool = True) -> Pipeline:
+    """Standardise, then logistic regression ("linear") or an MLP with one 512-unit layer. `validate`:
+    hold out part of the train split (the linear probe's C by cross-validation, the MLP's early
+    stopping); off when the split has too few examples per class for that."""
     if kind == "linear":
-        clf = (LogisticRegressionCV(Cs=list(LINEAR_CS), cv=CV_FOLDS, scoring="neg_log_loss",
-                                    max_iter=2000) if early_stopping
-               else LogisticRegression(C=1.0, max_iter=2000))
+        clf = (LogisticRegressionCV(Cs=list(LINEAR_CS), cv=CV_FOLDS, scoring="neg_log_loss", max_iter=2000)
+               if validate else LogisticRegression(C=1.0, max_iter=2000))
     elif kind == "mlp":
         clf = MLPClassifier(hidden_layer_sizes=(512,), alpha=1e-3, learning_rate_init=1e-3, max_iter=200,
-                            early_stopping=early_stopping, validation_fraction=0.15, n_iter_no_change=10,
+                            early_stopping=validate, validation_fraction=0.15, n_iter_no_change=10,
                             random_state=seed)
     else:
         raise ValueError(f"unknown probe kind {kind!r}; expected one of {PROBE_KINDS}")
@@ -64,10 +64,10 @@ def fit_predict(kind: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
     # validation slice holding every class, otherwise train without it (still a fixed schedule).
     # The linear probe's stratified folds need CV_FOLDS examples per class, otherwise C is 1.
     if kind == "mlp":
-        early = bool(counts.min() >= 2 and 0.15 * len(y_train) >= len(classes))
+        validate = bool(counts.min() >= 2 and 0.15 * len(y_train) >= len(classes))
     else:
-        early = bool(counts.min() >= CV_FOLDS)
-    probe = make_probe(kind, seed, early_stopping=early)
+        validate = bool(counts.min() >= CV_FOLDS)
+    probe = make_probe(kind, seed, validate)
     # One BLAS thread: these matrices are small, and on a shared CPU multi-threaded BLAS spends most
     # of its time waiting for cores (measured 5-10x slower under load).
     with warnings.catch_warnings(), threadpool_limits(limits=1):

@@ -78,13 +78,16 @@ def compact_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
         *conv_bn(2 * w, 2 * w), nn.MaxPool2d((2, 1)),  # shared first block of the last stage
         FlattenFreq(),
     )
-    feat = 2 * w * _freq_after(a.n_mels, 4)
     dim = 8 * w
+    return EncoderParts(trunk, _compact_branches(2 * w * _freq_after(a.n_mels, 4), dim), 2 * dim)
 
+
+def _compact_branches(feat: int, dim: int) -> Callable[[], nn.Module]:
+    """The compact encoder's last stage (one copy per LOEV++ head): [B, feat, T'] -> [B, 2 * dim]."""
     def make_branch() -> nn.Module:
         return nn.Sequential(*conv_bn(feat, dim, dim=1), *conv_bn(dim, dim, dim=1), TimePool())
 
-    return EncoderParts(trunk, make_branch, 2 * dim)
+    return make_branch
 
 
 class WithProfile(nn.Module):
@@ -112,13 +115,8 @@ class WithProfile(nn.Module):
 def compact_profile_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     """`compact` plus a spectral-profile pathway (`WithProfile`): +n_mels input channels per branch."""
     parts = compact_encoder(m, a)
-    w, dim = m.width, 8 * m.width
-    feat = 2 * w * _freq_after(a.n_mels, 4) + a.n_mels
-
-    def make_branch() -> nn.Module:
-        return nn.Sequential(*conv_bn(feat, dim, dim=1), *conv_bn(dim, dim, dim=1), TimePool())
-
-    return EncoderParts(WithProfile(parts.trunk, a.n_mels), make_branch, parts.out_dim)
+    feat = 2 * m.width * _freq_after(a.n_mels, 4) + a.n_mels
+    return EncoderParts(WithProfile(parts.trunk, a.n_mels), _compact_branches(feat, 8 * m.width), parts.out_dim)
 
 
 def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
