@@ -21,6 +21,7 @@ import torch
 
 from loev_core.audio import load_audio
 from loev_core.config import AudioConfig
+from loev_core.evaluation.embedding import stack_common
 from loev_core.evaluation.labels import key_index
 from loev_core.evaluation.probes import probe_key
 from loev_core.model.frontend import LogMel
@@ -41,12 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     manifest = args.manifest or validation_manifest(Path("data/train-corpus"))
     m = pd.read_csv(manifest)
-    sr, n = 16000, 48000
-    waves = []
-    for p in m["path"]:
-        w = load_audio(manifest.parent / p, sr)[:n]
-        waves.append(torch.nn.functional.pad(w, (0, n - w.numel())))
-    x = torch.stack(waves)
+    sr = 16000
+    x = stack_common([load_audio(manifest.parent / p, sr) for p in m["path"]])  # what `loev eval` feeds models
     with torch.no_grad():
         logmel = LogMel(AudioConfig())(x)[:, 0].mean(-1).numpy()  # the models' own input, averaged over time
     chroma = np.stack([librosa.feature.chroma_cqt(y=w.numpy(), sr=sr).mean(1) for w in x])

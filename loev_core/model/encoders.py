@@ -98,7 +98,7 @@ class WithProfile(nn.Module):
     averaged over time to the trunk's frames and batch-normalised, joins the flattened features, so
     every branch can read where energy sits on the mel axis. Experiment (validation subset of the
     train corpus, `scripts/key_baselines.py`): a linear key probe on the time-averaged log-mel scores
-    0.65 (weighted), the compact LOEV++ `V.pitch_shift` 0.19 after 3,000 steps; this encoder's after
+    0.66 (weighted), the compact LOEV++ `V.pitch_shift` 0.19 after 3,000 steps; this encoder's after
     1,000 steps 0.17, no better. The information reaches the branches; the objective does not make
     them keep it. Kept as an option for larger runs."""
 
