@@ -40,7 +40,8 @@ from loev_core.config import CROPS, AugmentConfig
 
 __all__ = [
     "AUGMENTATIONS", "Applied", "BASE_AUGMENTATIONS", "VARIANT_AUGMENTATIONS", "Views", "apply_chain",
-    "colored_noise", "compression", "delay", "distortion", "filter", "gain", "make_views", "pitch_shift",
+    "colored_noise", "compression", "delay", "distortion", "filter", "gain", "make_views", "octave_shift",
+    "pitch_shift",
     "polarity", "reverb", "time_stretch",
 ]
 
@@ -77,6 +78,32 @@ def time_stretch(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = 0.
     return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
 
 
+def octave_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, octaves: int = 1,
+                 generator: torch.Generator | None = None, value: Tensor | float | None = None
+                 ) -> tuple[Tensor, Applied]:
+    """Shift pitch by a whole number of octaves, 1..`octaves` up or down (value in semitones, identity 0).
+
+    Meant for the base chain: every head then learns to ignore octave moves, so a pitch-variant head can
+    tell a clip from its pitch-shifted copy only by pitch class (what key needs), not by register or
+    by where the spectral envelope sits, which move with an octave shift too."""
+    xf = as_float(x, "octave_shift")
+    if int(octaves) != octaves or octaves < 1:
+        raise ValueError(f"octave_shift: octaves must be a positive integer, got {octaves}")
+    if value is None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"octave_shift: p must be in [0, 1], got {p}")
+        flag = torch.rand(xf.shape[0], generator=generator) < p
+        k = torch.randint(1, int(octaves) + 1, (xf.shape[0],), generator=generator).float()
+        sign = torch.randint(0, 2, (xf.shape[0],), generator=generator).float() * 2 - 1
+        val = torch.where(flag, 12.0 * k * sign, torch.zeros_like(k))
+    else:
+        flag, val = draw("octave_shift", xf.shape[0], 1.0, 0.0, 0.0, generator, value, 0.0)
+        if bool((val.remainder(12.0) != 0).any()):
+            raise ValueError("octave_shift: values must be whole octaves (multiples of 12 semitones)")
+    y = _render_variants(xf, sample_rate, flag, val, torch.ones_like(val))
+    return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
+
+
 def _render_variants(x: Tensor, sample_rate: int, flag: Tensor, semitones: Tensor, rates: Tensor) -> Tensor:
     """Pitch shift by `semitones` and time-stretch by `rates` ([B] on CPU) in one phase-vocoder pass:
     stretch by rate / f (f = 2^(semitones/12)) to length T * f, then read it at steps of f."""
@@ -107,7 +134,7 @@ VARIANT_AUGMENTATIONS: dict[str, Callable[..., tuple[Tensor, Applied]]] = {
     "pitch_shift": pitch_shift, "time_stretch": time_stretch,
 }
 AUGMENTATIONS: dict[str, Callable[..., tuple[Tensor, Applied]]] = {
-    **BASE_AUGMENTATIONS, **VARIANT_AUGMENTATIONS,
+    **BASE_AUGMENTATIONS, "octave_shift": octave_shift, **VARIANT_AUGMENTATIONS,
 }
 
 

@@ -60,6 +60,32 @@ def test_pitch_shift_moves_the_spectral_peak(semitones: float) -> None:
         assert abs(float(rms_db(middle) - rms_db(tone(f0)))) < 1.0  # loudness kept within 1 dB
 
 
+def test_octave_shift_moves_by_whole_octaves_in_both_directions() -> None:
+    x = torch.stack([tone(440.0), tone(300.0), tone(440.0)])
+    y, applied = A.octave_shift(x, SR, value=torch.tensor([12.0, -12.0, 0.0]))
+    assert applied.flag.tolist() == [True, True, False] and torch.equal(y[2], x[2])
+    for row, target in zip(y[:2], (880.0, 150.0), strict=True):
+        assert abs(12 * math.log2(peak_frequency(row[2000:-2000]) / target)) < 0.1
+    drawn = A.octave_shift(music(64), SR, p=0.5, octaves=2, generator=torch.Generator().manual_seed(0))[1]
+    moved = drawn.value[drawn.flag]
+    assert set(moved.tolist()) <= {-24.0, -12.0, 12.0, 24.0} and (moved < 0).any() and (moved > 0).any()
+    assert (drawn.value[~drawn.flag] == 0).all() and 10 < int(drawn.flag.sum()) < 54
+
+
+@pytest.mark.parametrize("kwargs", [{"value": 7.0}, {"octaves": 0}, {"octaves": 1.5}, {"p": 2.0}])
+def test_octave_shift_rejects_partial_octaves_and_bad_arguments(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match="octave_shift"):
+        A.octave_shift(music(2), SR, **kwargs)
+
+
+def test_octave_shift_runs_in_a_configured_base_chain() -> None:
+    cfg = AugmentConfig(base={"octave_shift": {"p": 1.0}, "gain": {"p": 0.0}})
+    views = A.make_views(music(3, seconds=1.2), SR, SR, base=cfg.base, variant=cfg.variant,
+                         generator=torch.Generator().manual_seed(0))
+    assert views.applied["octave_shift"].flag.all() and views.waves.shape == (6, SR)
+    assert torch.isfinite(views.waves).all()
+
+
 def burst_centres(y: torch.Tensor) -> torch.Tensor:
     """Energy centroid (s) of each burst: runs of 10 ms frames above -40 dB of the loudest frame."""
     hop = SR // 100
