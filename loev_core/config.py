@@ -17,7 +17,7 @@ import yaml
 
 FORMAT_VERSION = 1
 MODEL_KINDS = ("simclr", "loev", "loevpp")
-ENCODERS = ("compact", "compact_profile", "resnet")
+ENCODERS = ("compact", "compact_profile", "compact_peaks", "resnet")
 CROPS = ("same", "adjacent", "random")
 
 

@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/key_baselines.py                       # validation subset of data/train-corpus
     .venv/bin/python scripts/key_baselines.py --manifest M.csv      # any manifest with split and key
+    .venv/bin/python scripts/key_baselines.py --checkpoint assets/checkpoints/demo-loevpp --untrained \
+        configs/demo-loevpp.yaml   # also: trained subspaces, and the same network with random weights
 
 The default writes `data/train-corpus/val-manifest.csv`: 576 clips of the train split and 144 of the
 test split (pieces never straddle splits), sampled with a fixed seed, the same size as the demo set,
@@ -19,12 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from loev_core import load_model
 from loev_core.audio import load_audio
-from loev_core.config import AudioConfig
+from loev_core.config import AudioConfig, load_config
 from loev_core.evaluation.embedding import stack_common
 from loev_core.evaluation.labels import key_index
 from loev_core.evaluation.probes import probe_key
 from loev_core.model.frontend import LogMel
+from loev_core.model.loev import build_model
 
 
 def validation_manifest(corpus: Path, n_train: int = 576, n_test: int = 144, seed: int = 0) -> Path:
@@ -39,6 +43,9 @@ def validation_manifest(corpus: Path, n_train: int = 576, n_test: int = 144, see
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--manifest", type=Path, help="default: a validation subset of data/train-corpus")
+    ap.add_argument("--checkpoint", type=Path, action="append", default=[], help="also probe its subspaces")
+    ap.add_argument("--untrained", type=Path, action="append", default=[],
+                    help="config: probe the subspaces of that network with random weights (seed 0)")
     args = ap.parse_args()
     manifest = args.manifest or validation_manifest(Path("data/train-corpus"))
     m = pd.read_csv(manifest)
@@ -50,9 +57,18 @@ def main() -> None:
     keys = np.array([key_index(k) for k in m["key"]])
     tr, te = (m["split"] == "train").to_numpy(), (m["split"] == "test").to_numpy()
     print(f"{manifest}: {tr.sum()} train / {te.sum()} test clips; linear key probe, weighted score")
-    for name, feats in (("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma)):
+    rows = [("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma)]
+    models = [(f"{c.name}", load_model(c)) for c in args.checkpoint]
+    for c in args.untrained:
+        torch.manual_seed(0)
+        models.append((f"{c.stem} untrained", build_model(load_config(c)).eval()))
+    for label, model in models:
+        with torch.no_grad():
+            emb = model.embed(x, sr)
+        rows += [(f"{label} {k}", v.numpy()) for k, v in emb.items() if k.startswith("V")]
+    for name, feats in rows:
         s = probe_key("linear", feats[tr], keys[tr], feats[te], keys[te])
-        print(f"  {name:34s} accuracy {s['accuracy']:.3f}  weighted {s['weighted_score']:.3f}")
+        print(f"  {name:44s} accuracy {s['accuracy']:.3f}  weighted {s['weighted_score']:.3f}")
 
 
 if __name__ == "__main__":

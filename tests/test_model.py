@@ -91,6 +91,25 @@ def test_compact_profile_sees_where_energy_sits_on_the_mel_axis() -> None:
     assert mt.trunk.norm.weight.grad is not None and mt.trunk.norm.weight.grad.abs().sum() > 0
 
 
+def test_spectral_peaks_ignore_gain_and_tilt_but_follow_the_notes() -> None:
+    """`compact_peaks`'s profile: a gain change or a smooth EQ tilt (in log-mel, a constant or a linear
+    ramp over the mel axis) leaves it unchanged away from the edges; moving a harmonic peak moves it."""
+    from loev_core.model.encoders import spectral_peaks
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 96, 20)
+    ramp = torch.linspace(-10, 10, 96).view(1, 1, 96, 1)
+    inner = slice(4, -4)  # the running mean replicates the edges, so the first/last 4 bands differ
+    assert torch.allclose(spectral_peaks(x + 6.0 + ramp)[:, :, inner], spectral_peaks(x)[:, :, inner], atol=1e-4)
+    peak = torch.zeros(1, 1, 96, 1)
+    peak[0, 0, 40] = 5.0
+    moved = torch.roll(peak, 3, dims=2)
+    assert int(spectral_peaks(peak).argmax()) == 40 and int(spectral_peaks(moved).argmax()) == 43
+    m = make("loevpp", encoder="compact_peaks")
+    assert m.subspaces == make("loevpp").subspaces and m.trunk.peaks
+    assert all(torch.isfinite(v).all() for v in m.embed(torch.randn(2, 48000) * 0.1, 16000).values())
+
+
 def test_log_mel_front_end_matches_torchaudio() -> None:
     """The fast power spectrum (re^2 + im^2) must give torchaudio's MelSpectrogram(power=2) exactly."""
     from loev_core.config import AudioConfig

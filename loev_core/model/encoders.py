@@ -102,21 +102,39 @@ class WithProfile(nn.Module):
     1,000 steps 0.17, no better. The information reaches the branches; the objective does not make
     them keep it. Kept as an option for larger runs."""
 
-    def __init__(self, trunk: nn.Module, n_mels: int) -> None:
+    def __init__(self, trunk: nn.Module, n_mels: int, peaks: bool = False) -> None:
         super().__init__()
-        self.trunk, self.norm = trunk, nn.BatchNorm1d(n_mels)
+        self.trunk, self.norm, self.peaks = trunk, nn.BatchNorm1d(n_mels), peaks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.trunk(x)  # [B, C*F, T']
-        profile = nn.functional.adaptive_avg_pool1d(x[:, 0], h.shape[-1])  # [B, n_mels, T']
+        spec = spectral_peaks(x) if self.peaks else x
+        profile = nn.functional.adaptive_avg_pool1d(spec[:, 0], h.shape[-1])  # [B, n_mels, T']
         return torch.cat([h, self.norm(profile)], dim=1)
 
 
-def compact_profile_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
+def spectral_peaks(logmel: torch.Tensor, width: int = 9) -> torch.Tensor:
+    """Log-mel [B, 1, F, T] minus its running mean over `width` mel bands.
+
+    What remains are the harmonic peaks, i.e. where the notes are, while the smooth envelope that gain,
+    EQ, filters and most noise change is removed. Training on the raw profile taught the branches to
+    drop it (those augmentations make it unreliable), and key with it; the peaks survive them."""
+    pad = width // 2
+    padded = nn.functional.pad(logmel, (0, 0, pad, pad), mode="replicate")
+    return logmel - nn.functional.avg_pool2d(padded, (width, 1), stride=1)
+
+
+def compact_profile_encoder(m: ModelConfig, a: AudioConfig, peaks: bool = False) -> EncoderParts:
     """`compact` plus a spectral-profile pathway (`WithProfile`): +n_mels input channels per branch."""
     parts = compact_encoder(m, a)
     feat = 2 * m.width * _freq_after(a.n_mels, 4) + a.n_mels
-    return EncoderParts(WithProfile(parts.trunk, a.n_mels), _compact_branches(feat, 8 * m.width), parts.out_dim)
+    return EncoderParts(WithProfile(parts.trunk, a.n_mels, peaks), _compact_branches(feat, 8 * m.width),
+                        parts.out_dim)
+
+
+def compact_peaks_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
+    """`compact` plus the profile of spectral peaks (`spectral_peaks`), which key survives training in."""
+    return compact_profile_encoder(m, a, peaks=True)
 
 
 def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
@@ -143,5 +161,6 @@ def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
 ENCODER_BUILDERS: dict[str, Callable[[ModelConfig, AudioConfig], EncoderParts]] = {
     "compact": compact_encoder,
     "compact_profile": compact_profile_encoder,
+    "compact_peaks": compact_peaks_encoder,
     "resnet": resnet_encoder,
 }
