@@ -41,8 +41,7 @@ from loev_core.config import CROPS, AugmentConfig
 __all__ = [
     "AUGMENTATIONS", "Applied", "BASE_AUGMENTATIONS", "VARIANT_AUGMENTATIONS", "Views", "apply_chain",
     "colored_noise", "compression", "delay", "distortion", "filter", "gain", "make_views", "octave_shift",
-    "pitch_shift",
-    "polarity", "reverb", "time_stretch",
+    "pitch_shift", "polarity", "reverb", "time_stretch",
 ]
 
 
@@ -89,17 +88,13 @@ def octave_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, octaves: int = 
     xf = as_float(x, "octave_shift")
     if int(octaves) != octaves or octaves < 1:
         raise ValueError(f"octave_shift: octaves must be a positive integer, got {octaves}")
-    if value is None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"octave_shift: p must be in [0, 1], got {p}")
-        flag = torch.rand(xf.shape[0], generator=generator) < p
+    flag, val = draw("octave_shift", xf.shape[0], p, 0.0, 0.0, generator, value, 0.0)
+    if value is None:  # draw gave the flags; the octave count and direction are drawn here
         k = torch.randint(1, int(octaves) + 1, (xf.shape[0],), generator=generator).float()
         sign = torch.randint(0, 2, (xf.shape[0],), generator=generator).float() * 2 - 1
-        val = torch.where(flag, 12.0 * k * sign, torch.zeros_like(k))
-    else:
-        flag, val = draw("octave_shift", xf.shape[0], 1.0, 0.0, 0.0, generator, value, 0.0)
-        if bool((val.remainder(12.0) != 0).any()):
-            raise ValueError("octave_shift: values must be whole octaves (multiples of 12 semitones)")
+        val = torch.where(flag, 12.0 * k * sign, val)
+    elif bool((val.remainder(12.0) != 0).any()):
+        raise ValueError("octave_shift: values must be whole octaves (multiples of 12 semitones)")
     y = _render_variants(xf, sample_rate, flag, val, torch.ones_like(val))
     return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
 

@@ -291,8 +291,8 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
             if todo:
                 data = _Decoded(todo, int(model.sample_rate), chunk_seconds, long_seconds, stream_seconds)
                 loader = _prefetched(data) if workers == 0 else DataLoader(
-                data, batch_size=None, num_workers=min(workers, len(todo)), worker_init_fn=_init_worker,
-                prefetch_factor=8)
+                    data, batch_size=None, num_workers=min(workers, len(todo)), worker_init_fn=_init_worker,
+                    prefetch_factor=8)
                 try:
                     for item in loader:
                         batcher.add(item)

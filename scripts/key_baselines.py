@@ -58,7 +58,7 @@ def main() -> None:
     tr, te = (m["split"] == "train").to_numpy(), (m["split"] == "test").to_numpy()
     print(f"{manifest}: {tr.sum()} train / {te.sum()} test clips; linear key probe, weighted score")
     rows = [("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma)]
-    models = [(f"{c.name}", load_model(c)) for c in args.checkpoint]
+    models = [(c.name, load_model(c)) for c in args.checkpoint]
     for c in args.untrained:
         torch.manual_seed(0)
         models.append((f"{c.stem} untrained", build_model(load_config(c)).eval()))

@@ -123,3 +123,10 @@ def test_log_mel_front_end_matches_torchaudio() -> None:
     assert got.shape == expected.shape == (3, 1, 96, 101)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(front(wave[0]), torch.log(front.mel(wave[0]) + 1e-6).unsqueeze(1), atol=1e-4, rtol=1e-5)
+
+
+def test_every_configurable_encoder_has_a_builder() -> None:
+    from loev_core.config import ENCODERS
+    from loev_core.model.encoders import ENCODER_BUILDERS
+
+    assert set(ENCODERS) == set(ENCODER_BUILDERS)

@@ -20,6 +20,7 @@ import soundfile as sf
 import torch
 
 from loev_core.audio import load_audio
+from loev_core.config import ENCODERS
 
 
 def synth_clip(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("mixed", "ogg", "flac", "wav"), default="mixed")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: embed's)")
-    parser.add_argument("--encoder", choices=("compact", "compact_peaks", "resnet"), default="compact")
+    parser.add_argument("--encoder", choices=ENCODERS, default="compact")
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
