@@ -17,7 +17,7 @@ import yaml
 
 FORMAT_VERSION = 1
 MODEL_KINDS = ("simclr", "loev", "loevpp")
-ENCODERS = ("compact", "compact_profile", "compact_peaks", "resnet")
+ENCODERS = ("compact", "compact_profile", "compact_peaks", "compact_rhythm", "resnet")
 CROPS = ("same", "adjacent", "random")
 
 

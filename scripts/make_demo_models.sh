@@ -3,6 +3,8 @@
 # set and refresh the README table and plots. Every number in the README comes from this script.
 #   scripts/make_demo_models.sh                 # corpus + 3 trainings (two stages) + export + eval
 #   STEPS="300" scripts/make_demo_models.sh     # one short stage
+#   TRAIN_ONLY=1 scripts/make_demo_models.sh    # stop after training (check runs/ on the validation subset
+#                                               # first: scripts/probe_baselines.py, loev eval on val-manifest)
 # STEPS lists cumulative step counts, one training stage each. A stage resumes each run (Adam state,
 # step, RNG) with the cosine schedule stretched to the new total, i.e. a warm restart. The bundled
 # models are STEPS="1000 2000": 1000 steps, then continued to 2000 (the session's time allowed no more;
@@ -33,6 +35,7 @@ for total in $STEPS; do
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
 done
+[ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
   $LOEV export "runs/demo-$kind" --out "assets/checkpoints/demo-$kind"
   cp "runs/demo-$kind/metrics.csv" "assets/checkpoints/demo-$kind/metrics.csv"

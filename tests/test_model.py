@@ -110,6 +110,54 @@ def test_spectral_peaks_ignore_gain_and_tilt_but_follow_the_notes() -> None:
     assert all(torch.isfinite(v).all() for v in m.embed(torch.randn(2, 48000) * 0.1, 16000).values())
 
 
+def click_track(bpm: float, seconds: float = 3.0, sr: int = 16000) -> torch.Tensor:
+    """Short noise bursts on every beat: audio whose only periodicity is the tempo."""
+    g = torch.Generator().manual_seed(0)
+    wave = torch.zeros(int(seconds * sr))
+    period = 60.0 / bpm
+    for i in range(int(seconds / period) + 1):
+        start = int(i * period * sr)
+        burst = torch.randn(400, generator=g) * torch.linspace(1, 0, 400)
+        wave[start:start + 400] = burst[: len(wave[start:start + 400])]
+    return wave
+
+
+def test_onset_autocorrelation_peaks_at_the_beat_period_and_ignores_gain() -> None:
+    """`compact_rhythm`'s pathway on real audio through the log-mel front end: a 120 BPM click track
+    peaks at lag 50 frames (0.5 s at hop 160), a 150 BPM one at 40; a gain change leaves it unchanged
+    (flux is a difference of logs; up to the log floor); silence gives zeros; a clip shorter than
+    max_lag frames is padded."""
+    from loev_core.config import AudioConfig
+    from loev_core.model.encoders import onset_autocorrelation
+    from loev_core.model.frontend import LogMel
+
+    mel = LogMel(AudioConfig())
+    x120, x150 = click_track(120.0), click_track(150.0)
+    acf = onset_autocorrelation(mel(torch.stack([x120, x150, 0.25 * x120])), 150)
+    assert acf.shape == (3, 150)
+    assert int(acf[0, 20:].argmax()) + 21 == 50 and int(acf[1, 20:].argmax()) + 21 == 40  # lag = index + 1
+    assert torch.allclose(acf[0], acf[2], atol=0.05)  # not exact: the log floor (1e-6) in the silent gaps
+    assert torch.equal(onset_autocorrelation(torch.full((1, 1, 96, 300), -13.8), 150), torch.zeros(1, 150))
+    short = onset_autocorrelation(mel(x120[:8000].unsqueeze(0)), 150)  # 0.5 s: 50 frames of lags
+    assert short.shape == (1, 150) and torch.equal(short[0, 50:], torch.zeros(100))
+
+
+def test_compact_rhythm_encoder_hands_the_beat_to_every_branch() -> None:
+    """The rhythm pathway joins the trunk output at every frame, carries gradient, and keeps the subspaces."""
+    m = make("loevpp", encoder="compact_rhythm")
+    assert m.subspaces == make("loevpp").subspaces and m.trunk.max_lag == 150
+    x = torch.stack([click_track(120.0), click_track(90.0)]) * 0.1
+    h = m.eval().trunk(m.frontend(x))
+    assert h.shape[1] == 2 * 32 * 6 + 96 + 150
+    assert not torch.allclose(h[0, -150:], h[1, -150:])  # different tempi, different pathway values
+    assert torch.allclose(h[0, -150:, 0], h[0, -150:, -1])  # one clip-level vector, repeated per frame
+    mt = m.train()
+    out = mt(torch.randn(4, 48000) * 0.1)
+    sum(out[f"Z.{k}"].pow(2).mean() for k in mt.heads_names).backward()
+    assert mt.trunk.norm.weight.grad is not None and mt.trunk.norm.weight.grad.abs().sum() > 0
+    assert all(torch.isfinite(v).all() for v in m.eval().embed(x, 16000).values())
+
+
 def test_log_mel_front_end_matches_torchaudio() -> None:
     """The fast power spectrum (re^2 + im^2) must give torchaudio's MelSpectrogram(power=2) exactly."""
     from loev_core.config import AudioConfig

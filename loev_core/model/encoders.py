@@ -97,7 +97,7 @@ class WithProfile(nn.Module):
     needs, survive that only if the convolutions happen to encode them. Here the log-mel itself,
     averaged over time to the trunk's frames and batch-normalised, joins the flattened features, so
     every branch can read where energy sits on the mel axis. With `peaks`, the profile is that of
-    `spectral_peaks` instead. Validation subset of the train corpus (`scripts/key_baselines.py`,
+    `spectral_peaks` instead. Validation subset of the train corpus (`scripts/probe_baselines.py`,
     linear key probe, weighted): the raw profile scores 0.53-0.64 with random weights but 0.14-0.19
     after 1,000 steps of training; the peak profile keeps 0.77 in LOEV++'s pitch branch."""
 
@@ -136,6 +136,50 @@ def compact_peaks_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     return compact_profile_encoder(m, a, peaks=True)
 
 
+def onset_autocorrelation(logmel: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """Log-mel [B, 1, F, T] -> [B, max_lag]: autocorrelation of the onset envelope at lags 1..max_lag frames.
+
+    The onset envelope is the mean rise of the log-mel between frames (spectral flux; a gain change
+    cancels in the difference). Its autocorrelation peaks at the beat period and its multiples, the
+    classic tempo cue (as in librosa's tempo estimate); a time stretch moves those peaks, so the
+    invariant heads learn to drop it and a time-stretch-variant branch can keep it. Normalised by lag 0
+    and unbiased for the overlap that shrinks with the lag; silence gives zeros."""
+    flux = torch.relu(logmel[:, 0, :, 1:] - logmel[:, 0, :, :-1]).mean(1)  # [B, T-1]
+    flux = flux - flux.mean(-1, keepdim=True)
+    n = flux.shape[-1]
+    spec = torch.fft.rfft(flux, 2 * n)
+    acf = torch.fft.irfft(spec * spec.conj(), 2 * n)[:, :n]
+    acf = acf / acf[:, :1].clamp_min(1e-8) * (n / torch.arange(n, 0, -1, device=acf.device))
+    acf = acf[:, 1:max_lag + 1]
+    return nn.functional.pad(acf, (0, max_lag - acf.shape[-1]))  # clips shorter than max_lag frames
+
+
+class WithRhythm(nn.Module):
+    """Trunk features plus the clip's onset autocorrelation (`onset_autocorrelation`), batch-normalised
+    and repeated at every frame. The compact trunk pools time 16x (100 -> about 6 frames per second),
+    so no beat period survives it; this pathway hands it over the way `WithProfile` hands over pitch."""
+
+    def __init__(self, trunk: nn.Module, max_lag: int) -> None:
+        super().__init__()
+        self.trunk, self.norm, self.max_lag = trunk, nn.BatchNorm1d(max_lag), max_lag
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.trunk(x)  # [B, C, T']
+        acf = self.norm(onset_autocorrelation(x, self.max_lag))
+        return torch.cat([h, acf.unsqueeze(-1).expand(-1, -1, h.shape[-1])], dim=1)
+
+
+RHYTHM_MAX_LAG_S = 1.5  # longest beat period seen: 40 BPM
+
+
+def compact_rhythm_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
+    """`compact_peaks` plus the onset-autocorrelation pathway (`WithRhythm`), for tempo."""
+    parts = compact_peaks_encoder(m, a)
+    max_lag = round(RHYTHM_MAX_LAG_S * a.sample_rate / a.hop_length)
+    feat = 2 * m.width * _freq_after(a.n_mels, 4) + a.n_mels + max_lag
+    return EncoderParts(WithRhythm(parts.trunk, max_lag), _compact_branches(feat, 8 * m.width), parts.out_dim)
+
+
 def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     """ResNet-like, for GPU runs (width 64 -> about 15M parameters)."""
     w = m.width
@@ -161,5 +205,6 @@ ENCODER_BUILDERS: dict[str, Callable[[ModelConfig, AudioConfig], EncoderParts]] 
     "compact": compact_encoder,
     "compact_profile": compact_profile_encoder,
     "compact_peaks": compact_peaks_encoder,
+    "compact_rhythm": compact_rhythm_encoder,
     "resnet": resnet_encoder,
 }

@@ -1,9 +1,13 @@
-"""Key probes on hand-made features, to tell whether a model or the data limits key scores.
+"""Key and tempo probes on hand-made features, to tell whether a model or the data limits the scores.
 
-    .venv/bin/python scripts/key_baselines.py                       # validation subset of data/train-corpus
-    .venv/bin/python scripts/key_baselines.py --manifest M.csv      # any manifest with split and key
-    .venv/bin/python scripts/key_baselines.py --checkpoint assets/checkpoints/demo-loevpp --untrained \
+    .venv/bin/python scripts/probe_baselines.py                       # validation subset of data/train-corpus
+    .venv/bin/python scripts/probe_baselines.py --manifest M.csv      # any manifest with split and key
+    .venv/bin/python scripts/probe_baselines.py --checkpoint assets/checkpoints/demo-loevpp --untrained \
         configs/demo-loevpp.yaml   # also: trained subspaces, and the same network with random weights
+
+Every row is a linear probe fit on the train split and scored on the test split: key as mir_eval's
+weighted score, tempo as acc1 (within 4 %). The hand-made rows are the time-mean log-mel and chroma
+(key) and the onset autocorrelation that the `compact_rhythm` encoder computes (tempo).
 
 The default writes `data/train-corpus/val-manifest.csv`: 576 clips of the train split and 144 of the
 test split (pieces never straddle splits), sampled with a fixed seed, the same size as the demo set,
@@ -26,7 +30,8 @@ from loev_core.audio import load_audio
 from loev_core.config import AudioConfig, load_config
 from loev_core.evaluation.embedding import stack_common
 from loev_core.evaluation.labels import key_index
-from loev_core.evaluation.probes import probe_key
+from loev_core.evaluation.probes import probe_key, probe_tempo
+from loev_core.model.encoders import onset_autocorrelation
 from loev_core.model.frontend import LogMel
 from loev_core.model.loev import build_model
 
@@ -52,12 +57,16 @@ def main() -> None:
     sr = 16000
     x = stack_common([load_audio(manifest.parent / p, sr) for p in m["path"]])  # what `loev eval` feeds models
     with torch.no_grad():
-        logmel = LogMel(AudioConfig())(x)[:, 0].mean(-1).numpy()  # the models' own input, averaged over time
+        mel = LogMel(AudioConfig())(x)
+    logmel = mel[:, 0].mean(-1).numpy()  # the models' own input, averaged over time
+    onset_acf = onset_autocorrelation(mel, 150).numpy()  # lags 0.01-1.5 s
     chroma = np.stack([librosa.feature.chroma_cqt(y=w.numpy(), sr=sr).mean(1) for w in x])
     keys = np.array([key_index(k) for k in m["key"]])
+    bpm = m["tempo"].to_numpy(float)
     tr, te = (m["split"] == "train").to_numpy(), (m["split"] == "test").to_numpy()
-    print(f"{manifest}: {tr.sum()} train / {te.sum()} test clips; linear key probe, weighted score")
-    rows = [("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma)]
+    print(f"{manifest}: {tr.sum()} train / {te.sum()} test clips; linear probes")
+    rows = [("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma),
+            ("onset autocorrelation (150 lags)", onset_acf)]
     models = [(c.name, load_model(c)) for c in args.checkpoint]
     for c in args.untrained:
         torch.manual_seed(0)
@@ -67,8 +76,10 @@ def main() -> None:
             emb = model.embed(x, sr)
         rows += [(f"{label} {k}", v.numpy()) for k, v in emb.items() if k.startswith("V")]
     for name, feats in rows:
-        s = probe_key("linear", feats[tr], keys[tr], feats[te], keys[te])
-        print(f"  {name:44s} accuracy {s['accuracy']:.3f}  weighted {s['weighted_score']:.3f}")
+        k = probe_key("linear", feats[tr], keys[tr], feats[te], keys[te])
+        t = probe_tempo("linear", feats[tr], bpm[tr], feats[te], bpm[te])
+        print(f"  {name:44s} key accuracy {k['accuracy']:.3f}  weighted {k['weighted_score']:.3f}"
+              f"  tempo acc1 {t['acc1']:.3f}  acc2 {t['acc2']:.3f}")
 
 
 if __name__ == "__main__":
