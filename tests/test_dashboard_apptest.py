@@ -94,6 +94,20 @@ def test_presets_search_several_subspaces(dash_env: DashEnv) -> None:  # noqa: F
         assert any("V.invariant" in c.value and "V.time_stretch" in c.value for c in at.caption)
 
 
+def test_the_p_at_k_label_follows_the_preset_unless_the_url_names_one(dash_env: DashEnv) -> None:  # noqa: F811
+    """"same tempo" is scored by tempo (a key P@k of 0 there reads as a failure); switching the preset
+    in the session moves the label too; a label in the URL wins on load."""
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", model="ckpt-loevpp", mode="same tempo")
+        assert not at.exception and at.selectbox(key="w.pk_label").value == "tempo"
+        assert any(m.label == "P@10 for tempo" for m in at.metric)
+        at.session_state["w.mode"] = "same key"
+        at.run()
+        assert not at.exception and at.selectbox(key="w.pk_label").value == "key"
+        at = open_page("retrieval", model="ckpt-loevpp", mode="same tempo", pk_label="instrument")
+        assert not at.exception and at.selectbox(key="w.pk_label").value == "instrument"
+
+
 @pytest.mark.parametrize("typed, message", [
     ("/etc", "outside the allowed folders"),
     ("../../../../../../etc/passwd", "outside the allowed folders"),

@@ -10,6 +10,7 @@ from ui_state import synced
 from loev_core.evaluation.transforms import moved_labels
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.retrieval import (
+    PRESET_LABEL,
     breakdown,
     neighbour_table,
     precision_at_k,
@@ -101,8 +102,13 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     with c2:
         k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
     with c3:
-        pk_label = synced(st.selectbox, "P@k counts a hit when this label matches",
-                          data.label_columns or ["(none)"], "pk_label", default="key")
+        label_options = data.label_columns or ["(none)"]
+        preset_label = PRESET_LABEL.get(mode, "key")
+        if st.session_state.get("_pk_mode", mode) != mode and preset_label in label_options:
+            st.session_state["w.pk_label"] = preset_label  # a new preset scores by its own label
+        st.session_state["_pk_mode"] = mode
+        pk_label = synced(st.selectbox, "P@k counts a hit when this label matches", label_options, "pk_label",
+                          default=preset_label)
     with ui.guard("Search failed: "):
         hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
         table = neighbour_table(data, hits, ui.shown_labels(data))

@@ -23,6 +23,9 @@ PRESET_HEADS: dict[str, tuple[str, ...]] = {
     "same tempo": ("time_stretch",),
     "same everything": ("invariant", "pitch_shift", "time_stretch"),
 }
+# preset -> the label its P@k should count by default: "same tempo" scored against key reads as a
+# failure when the neighbours do share the tempo.
+PRESET_LABEL: dict[str, str] = {"same key": "key", "same tempo": "tempo"}
 CANDIDATE_FACTOR = 10
 
 
