@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the bundled demo models from scratch on this CPU, then evaluate them on the committed demo
 # set and refresh the README table and plots. Every number in the README comes from this script.
-#   scripts/make_demo_models.sh                 # corpus + 3 trainings (two stages) + export + eval
+#   scripts/make_demo_models.sh                 # corpus + 3 trainings (three stages) + export + eval
 #   STEPS="300" scripts/make_demo_models.sh     # one short stage
 #   TRAIN_ONLY=1 scripts/make_demo_models.sh    # stop after training (check runs/ on the validation subset
 #                                               # first: scripts/probe_baselines.py, loev eval on val-manifest)

@@ -31,7 +31,7 @@ from loev_core.config import AudioConfig, load_config
 from loev_core.evaluation.embedding import stack_common
 from loev_core.evaluation.labels import key_index
 from loev_core.evaluation.probes import probe_key, probe_tempo
-from loev_core.model.encoders import onset_autocorrelation
+from loev_core.model.encoders import onset_autocorrelation, rhythm_max_lag
 from loev_core.model.frontend import LogMel
 from loev_core.model.loev import build_model
 
@@ -54,19 +54,20 @@ def main() -> None:
     args = ap.parse_args()
     manifest = args.manifest or validation_manifest(Path("data/train-corpus"))
     m = pd.read_csv(manifest)
-    sr = 16000
+    audio = AudioConfig()
+    sr = audio.sample_rate
     x = stack_common([load_audio(manifest.parent / p, sr) for p in m["path"]])  # what `loev eval` feeds models
     with torch.no_grad():
-        mel = LogMel(AudioConfig())(x)
+        mel = LogMel(audio)(x)
     logmel = mel[:, 0].mean(-1).numpy()  # the models' own input, averaged over time
-    onset_acf = onset_autocorrelation(mel, 150).numpy()  # lags 0.01-1.5 s
+    onset_acf = onset_autocorrelation(mel, rhythm_max_lag(audio)).numpy()  # what compact_rhythm's branches get
     chroma = np.stack([librosa.feature.chroma_cqt(y=w.numpy(), sr=sr).mean(1) for w in x])
     keys = np.array([key_index(k) for k in m["key"]])
     bpm = m["tempo"].to_numpy(float)
     tr, te = (m["split"] == "train").to_numpy(), (m["split"] == "test").to_numpy()
     print(f"{manifest}: {tr.sum()} train / {te.sum()} test clips; linear probes")
     rows = [("log-mel (96 mels), time mean", logmel), ("chroma_cqt (librosa), time mean", chroma),
-            ("onset autocorrelation (150 lags)", onset_acf)]
+            ("onset autocorrelation (lags to 1.5 s)", onset_acf)]
     models = [(c.name, load_model(c)) for c in args.checkpoint]
     for c in args.untrained:
         torch.manual_seed(0)

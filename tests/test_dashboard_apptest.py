@@ -101,8 +101,7 @@ def test_the_p_at_k_label_follows_the_preset_unless_the_url_names_one(dash_env: 
         at = open_page("retrieval", model="ckpt-loevpp", mode="same tempo")
         assert not at.exception and at.selectbox(key="w.pk_label").value == "tempo"
         assert any(m.label == "P@10 for tempo" for m in at.metric)
-        at.session_state["w.mode"] = "same key"
-        at.run()
+        at.button_group(key="w.mode").set_value("same key").run()  # a click: fires the widget's on_change
         assert not at.exception and at.selectbox(key="w.pk_label").value == "key"
         at = open_page("retrieval", model="ckpt-loevpp", mode="same tempo", pk_label="instrument")
         assert not at.exception and at.selectbox(key="w.pk_label").value == "instrument"

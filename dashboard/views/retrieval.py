@@ -84,6 +84,13 @@ if moved:
         ui.play_wave(wave.numpy(), sr)
 
 
+def _score_by_the_preset_label(label_columns: list[str]) -> None:
+    """A newly picked preset scores P@k by its own label ("same tempo" by tempo)."""
+    label = PRESET_LABEL.get(st.session_state["w.mode"], "key")
+    if label in label_columns:
+        st.session_state["w.pk_label"] = label
+
+
 @st.fragment
 def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved: bool) -> None:
     """Search settings and results: changing a preset, k or the label reruns only this part."""
@@ -93,7 +100,7 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     with c1:
         mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
                       required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
-                      "over them.")
+                      "over them.", on_change=_score_by_the_preset_label, args=(data.label_columns,))
         if mode == "subspace":
             subspaces = [ui.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
         else:
@@ -102,13 +109,8 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     with c2:
         k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
     with c3:
-        label_options = data.label_columns or ["(none)"]
-        preset_label = PRESET_LABEL.get(mode, "key")
-        if st.session_state.get("_pk_mode", mode) != mode and preset_label in label_options:
-            st.session_state["w.pk_label"] = preset_label  # a new preset scores by its own label
-        st.session_state["_pk_mode"] = mode
-        pk_label = synced(st.selectbox, "P@k counts a hit when this label matches", label_options, "pk_label",
-                          default=preset_label)
+        pk_label = synced(st.selectbox, "P@k counts a hit when this label matches",
+                          data.label_columns or ["(none)"], "pk_label", default=PRESET_LABEL.get(mode, "key"))
     with ui.guard("Search failed: "):
         hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
         table = neighbour_table(data, hits, ui.shown_labels(data))

@@ -79,7 +79,12 @@ def compact_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
         FlattenFreq(),
     )
     dim = 8 * w
-    return EncoderParts(trunk, _compact_branches(2 * w * _freq_after(a.n_mels, 4), dim), 2 * dim)
+    return EncoderParts(trunk, _compact_branches(_compact_feat(m, a), dim), 2 * dim)
+
+
+def _compact_feat(m: ModelConfig, a: AudioConfig) -> int:
+    """Channels of the compact trunk's output per frame (2w channels x the mel rows left by 4 poolings)."""
+    return 2 * m.width * _freq_after(a.n_mels, 4)
 
 
 def _compact_branches(feat: int, dim: int) -> Callable[[], nn.Module]:
@@ -126,7 +131,7 @@ def spectral_peaks(logmel: torch.Tensor, width: int = 9) -> torch.Tensor:
 def compact_profile_encoder(m: ModelConfig, a: AudioConfig, peaks: bool = False) -> EncoderParts:
     """`compact` plus a spectral-profile pathway (`WithProfile`): +n_mels input channels per branch."""
     parts = compact_encoder(m, a)
-    feat = 2 * m.width * _freq_after(a.n_mels, 4) + a.n_mels
+    feat = _compact_feat(m, a) + a.n_mels
     return EncoderParts(WithProfile(parts.trunk, a.n_mels, peaks), _compact_branches(feat, 8 * m.width),
                         parts.out_dim)
 
@@ -172,11 +177,16 @@ class WithRhythm(nn.Module):
 RHYTHM_MAX_LAG_S = 1.5  # longest beat period seen: 40 BPM
 
 
+def rhythm_max_lag(a: AudioConfig) -> int:
+    """Frames of lag `WithRhythm` keeps: RHYTHM_MAX_LAG_S at the front end's hop (150 at 16 kHz, hop 160)."""
+    return round(RHYTHM_MAX_LAG_S * a.sample_rate / a.hop_length)
+
+
 def compact_rhythm_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     """`compact_peaks` plus the onset-autocorrelation pathway (`WithRhythm`), for tempo."""
     parts = compact_peaks_encoder(m, a)
-    max_lag = round(RHYTHM_MAX_LAG_S * a.sample_rate / a.hop_length)
-    feat = 2 * m.width * _freq_after(a.n_mels, 4) + a.n_mels + max_lag
+    max_lag = rhythm_max_lag(a)
+    feat = _compact_feat(m, a) + a.n_mels + max_lag
     return EncoderParts(WithRhythm(parts.trunk, max_lag), _compact_branches(feat, 8 * m.width), parts.out_dim)
 
 
