@@ -109,6 +109,9 @@ class ModelConfig:
 class LossConfig:
     temperature: float = 0.1
     weights: dict[str, float] = field(default_factory=dict)  # head -> weight; missing heads weigh 1
+    # variant head -> scale in the augmentation's units (semitones, rate): train that head with graded
+    # positives (losses.graded_nt_xent), so its distances grow with how far the views differ; empty = paper
+    graded: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         if not self.temperature > 0:
@@ -116,6 +119,9 @@ class LossConfig:
         for k, w in self.weights.items():
             if not isinstance(w, (int, float)) or w < 0:
                 raise ConfigError(f"loss.weights.{k} must be a non-negative number")
+        for k, scale in self.graded.items():
+            if not scale > 0:
+                raise ConfigError(f"loss.graded.{k} must be a positive scale, got {scale!r}")
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,10 @@ class ExperimentConfig:
             missing = [a for a in self.model.variant_augs if a not in self.augment.variant]
             if missing:
                 raise ConfigError(f"model.variant_augs {missing} are not in augment.variant")
+        heads = () if self.model.kind == "simclr" else self.model.variant_augs
+        stray = [h for h in self.loss.graded if h not in heads]
+        if stray:
+            raise ConfigError(f"loss.graded names {stray}, which are not variant heads of this model {heads}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

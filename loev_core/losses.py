@@ -3,6 +3,13 @@
 Head `invariant`: the other views of the same clip are positives. Head k: a same-clip pair is a
 positive only if neither view received augmentation k; otherwise it only sits in the denominator,
 which pushes views that differ by k apart in that head's space.
+
+Graded heads (an extension beyond the paper, off unless `loss.graded` names the head): LOEV's head k
+only learns "same parameter or not", so nothing orders its distances by *how far* the views differ
+(a pitch head that encodes pitch class puts +5 semitones closer than +1). A graded head instead asks
+the softmax to pick a same-clip view with probability w = exp(-|v_i - v_j| / scale), v being k's
+parameter: a binary cross-entropy whose optimum is p = w, so similarity falls steadily with |Delta v|.
+Where neither view received k, w = 1 and the term is exactly the NT-Xent positive term.
 """
 
 from __future__ import annotations
@@ -44,16 +51,52 @@ def masked_nt_xent(z: torch.Tensor, positive_mask: torch.Tensor, temperature: fl
     return per_anchor.mean()
 
 
-def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor]
-                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
-    """Under torch.distributed, gather embeddings (with gradients), clip ids and flags from all ranks.
+def shift_weights(clip_ids: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
+    """[N, N] target probability w_ij = exp(-|v_i - v_j| / scale) for same-clip pairs, 0 elsewhere."""
+    n = clip_ids.shape[0]
+    same = (clip_ids[:, None] == clip_ids[None, :]) & ~torch.eye(n, dtype=torch.bool, device=clip_ids.device)
+    v = values.to(device=clip_ids.device, dtype=torch.float32)
+    w = torch.exp(-(v[:, None] - v[None, :]).abs() / scale)
+    return torch.where(same, w, torch.zeros_like(w))
+
+
+def graded_nt_xent(z: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Binary cross-entropy between target w_ij and the softmax probability p_ij of picking view j.
+
+    L = mean_i [ -1/|S(i)| sum_{j in S(i)} (w_ij log p_ij + (1 - w_ij) log(1 - p_ij)) ], S(i) the same-clip
+    views (`weights > 0` there; pass a tiny w for "unrelated"). The gradient on logit j is p_ij - w_ij, so
+    the optimum sets p_ij = w_ij and leaves the negatives alone. log(1 - p) is a logsumexp without j.
+    """
+    z = F.normalize(z.float(), dim=1)
+    n = z.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+    lse = torch.logsumexp(logits, dim=1, keepdim=True)
+    log_p = logits - lse
+    pairs = weights > 0
+    rows, cols = pairs.nonzero(as_tuple=True)
+    others = logits[rows].clone()  # logits of anchor `row` without its column `col`
+    others[torch.arange(rows.numel(), device=z.device), cols] = float("-inf")
+    log_not_p = torch.logsumexp(others, dim=1) - lse[rows, 0]
+    w = weights[rows, cols].clamp(0.0, 1.0)
+    bce = -(w * log_p[rows, cols] + (1 - w) * log_not_p)
+    per_anchor = torch.zeros(n, device=z.device).index_add(0, rows, bce)
+    return (per_anchor / pairs.sum(dim=1).clamp(min=1)).mean()
+
+
+def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor],
+                 values: Mapping[str, torch.Tensor] | None = None
+                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Under torch.distributed, gather embeddings (with gradients), clip ids, flags and augmentation values
+    from all ranks.
 
     Clip ids are offset per rank so clips of different ranks never count as the same clip. Every rank
     then computes the global-batch loss; with DDP's gradient averaging this equals the single-process
     gradient on the concatenated batch.
     """
+    values = dict(values or {})
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return dict(z), clip_ids, dict(flags)
+        return dict(z), clip_ids, dict(flags), values
     from torch.distributed.nn.functional import all_gather as all_gather_grad
 
     world, rank = dist.get_world_size(), dist.get_rank()
@@ -68,24 +111,36 @@ def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapp
     ids = plain_gather(clip_ids + rank * span)
     gz = {k: torch.cat(all_gather_grad(v.contiguous())) for k, v in z.items()}
     gf = {k: plain_gather(f.to(torch.uint8)).bool() for k, f in flags.items()}
-    return gz, ids, gf
+    gv = {k: plain_gather(v.to(device=clip_ids.device, dtype=torch.float32)) for k, v in values.items()}
+    return gz, ids, gf, gv
 
 
 def loev_loss(z: Mapping[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor],
-              temperature: float = 0.1, weights: Mapping[str, float] | None = None) -> dict[str, torch.Tensor]:
+              temperature: float = 0.1, weights: Mapping[str, float] | None = None,
+              values: Mapping[str, torch.Tensor] | None = None, graded: Mapping[str, float] | None = None,
+              ) -> dict[str, torch.Tensor]:
     """Per-head losses plus their weighted mean under "total".
 
     z: {head: [N, D]} projections (heads "invariant" and one per variant augmentation); flags: {aug: Bool[N]}
     for at least the variant heads. Missing weights count 1; the total is sum(w_h L_h) / sum(w_h).
+    graded: {head: scale} heads trained with `graded_nt_xent` on `values[head]` (the augmentation's
+    parameter per view, identity where not applied).
     """
-    z, clip_ids, flags = gather_batch(dict(z), clip_ids, flags)
+    graded = dict(graded or {})
+    missing = [h for h in graded if h not in z or values is None or h not in values]
+    if missing:
+        raise ValueError(f"graded heads {missing} need a projection and per-view values")
+    z, clip_ids, flags, values = gather_batch(dict(z), clip_ids, flags, {h: values[h] for h in graded})
     masks = positive_masks(clip_ids, {h: flags[h] for h in z if h != "invariant"})
     weights = weights or {}
     out: dict[str, torch.Tensor] = {}
     total = torch.zeros((), device=clip_ids.device)
     wsum = 0.0
     for head, zh in z.items():
-        out[head] = masked_nt_xent(zh, masks[head], temperature)
+        if head in graded:
+            out[head] = graded_nt_xent(zh, shift_weights(clip_ids, values[head], graded[head]), temperature)
+        else:
+            out[head] = masked_nt_xent(zh, masks[head], temperature)
         w = float(weights.get(head, 1.0))
         total = total + w * out[head]
         wsum += w

@@ -90,7 +90,7 @@ def test_weights_and_total() -> None:
 
 
 def _gather_worker(rank: int, world: int, port: int, z: torch.Tensor, ids: torch.Tensor, flags: torch.Tensor,
-                   out: dict) -> None:
+                   shifts: torch.Tensor, graded: dict, out: dict) -> None:
     from loev_core.train import distributed as D
 
     D.init_process(rank, world, "gloo", port=port)
@@ -99,15 +99,17 @@ def _gather_worker(rank: int, world: int, port: int, z: torch.Tensor, ids: torch
         sl = slice(rank * n, (rank + 1) * n)
         zl = z[sl].clone().requires_grad_(True)
         loss = loev_loss({"invariant": zl, "pitch_shift": zl * 1.5}, ids[sl] - ids[sl].min(),
-                         {"pitch_shift": flags[sl]}, 0.1)["total"]
+                         {"pitch_shift": flags[sl]}, 0.1, values={"pitch_shift": shifts[sl]}, graded=graded)["total"]
         loss.backward()
         out[rank] = (float(loss), zl.grad / world)  # DDP averages over ranks: the grad each rank contributes
     finally:
         D.dist.destroy_process_group()
 
 
-def test_distributed_gather_matches_concatenated_batch() -> None:
-    """2 gloo processes, half the batch each: same loss and gradients as one process on everything."""
+@pytest.mark.parametrize("graded", [{}, {"pitch_shift": 2.0}])
+def test_distributed_gather_matches_concatenated_batch(graded: dict) -> None:
+    """2 gloo processes, half the batch each: same loss and gradients as one process on everything
+    (graded heads gather the per-view shifts too)."""
     import torch.multiprocessing as mp
 
     from loev_core.train.distributed import free_port
@@ -116,11 +118,13 @@ def test_distributed_gather_matches_concatenated_batch() -> None:
     z = torch.randn(8, 6, generator=g)
     ids = torch.arange(4).repeat_interleave(2)
     flags = torch.rand(8, generator=g) > 0.5
+    shifts = torch.where(flags, torch.rand(8, generator=g) * 8 - 4, torch.zeros(8))
     zs = z.clone().requires_grad_(True)
-    single = loev_loss({"invariant": zs, "pitch_shift": zs * 1.5}, ids, {"pitch_shift": flags}, 0.1)["total"]
+    single = loev_loss({"invariant": zs, "pitch_shift": zs * 1.5}, ids, {"pitch_shift": flags}, 0.1,
+                       values={"pitch_shift": shifts}, graded=graded)["total"]
     single.backward()
     out = mp.Manager().dict()
-    mp.spawn(_gather_worker, args=(2, free_port(), z, ids, flags, out), nprocs=2, join=True)
+    mp.spawn(_gather_worker, args=(2, free_port(), z, ids, flags, shifts, graded, out), nprocs=2, join=True)
     for r in (0, 1):
         assert out[r][0] == pytest.approx(float(single.detach()), abs=1e-6)
     assert torch.allclose(torch.cat([out[0][1], out[1][1]]), zs.grad, atol=1e-6)

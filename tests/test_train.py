@@ -65,6 +65,26 @@ def test_train_resume_export(tiny_corpus: Path, tmp_path: Path) -> None:
     assert m.subspaces[:2] == ["V", "Z.invariant"] and "optimizer" not in m.metadata
 
 
+def first_row(run: Path) -> dict[str, float]:
+    with (run / "metrics.csv").open() as f:
+        return {k: float(v) for k, v in next(csv.DictReader(f)).items()}
+
+
+def test_graded_pitch_head_trains_on_the_real_shifts(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Same seed, same views: the graded run's invariant loss is unchanged while its pitch head's loss
+    differs (it saw the drawn semitones), and the checkpoint records the graded scale."""
+    cfg = write_cfg(tmp_path, tiny_corpus, train={"steps": 2})
+    runs = {}
+    for name, extra in (("plain", []), ("graded", ["--set", "loss.graded.pitch_shift=2"])):
+        runs[name] = tmp_path / name
+        assert loev(["train", "--config", str(cfg), "--run-dir", str(runs[name]), "--no-progress", *extra]) == 0
+    plain, graded = first_row(runs["plain"]), first_row(runs["graded"])
+    assert graded["loss.invariant"] == pytest.approx(plain["loss.invariant"], rel=1e-5)
+    assert graded["loss.pitch_shift"] != pytest.approx(plain["loss.pitch_shift"], rel=1e-3)
+    assert read_metadata(runs["graded"] / "model")["config"]["loss"]["graded"] == {"pitch_shift": 2.0}
+    assert load_model(runs["graded"] / "model").subspaces[:2] == ["V", "Z.invariant"]
+
+
 def test_kill9_then_resume(tiny_corpus: Path, tmp_path: Path) -> None:
     cfg = write_cfg(tmp_path, tiny_corpus, train={"steps": 12})
     ref = tmp_path / "ref"

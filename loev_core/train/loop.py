@@ -59,7 +59,9 @@ def compute_loss(model: torch.nn.Module, cfg: ExperimentConfig, views) -> dict[s
     heads = cfg.model.heads
     z = {h: out[f"Z.{h}"] for h in heads}
     flags = {h: views.applied[h].flag for h in heads if h != "invariant"}
-    return loev_loss(z, views.clip_ids.to(device), flags, cfg.loss.temperature, cfg.loss.weights)
+    values = {h: views.applied[h].value for h in cfg.loss.graded}
+    return loev_loss(z, views.clip_ids.to(device), flags, cfg.loss.temperature, cfg.loss.weights,
+                     values, cfg.loss.graded)
 
 
 class MetricsLog:
