@@ -7,12 +7,17 @@
 #                                               # first: scripts/probe_baselines.py, loev eval on val-manifest)
 # STEPS lists cumulative step counts, one training stage each. A stage resumes each run (Adam state,
 # step, RNG) with the cosine schedule stretched to the new total, i.e. a warm restart. The bundled
-# models are STEPS="1000 2000 3000": three stages of about 32 min each on a 2-core CPU.
+# models are STEPS="1000 2000 3000": three stages of about 32 min each on a 2-core CPU, then one more
+# stage to GRADED_STEPS (default 4000) in which LOEV and LOEV++ train their pitch head with graded
+# positives (loss.graded.pitch_shift=GRADED_SCALE, default 1 semitone; README "Graded pitch head") and
+# SimCLR simply continues, so all three see the same number of steps. GRADED_STEPS="" skips that stage.
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOEV=.venv/bin/loev
 STEPS="${STEPS:-1000 2000 3000}"
+GRADED_STEPS="${GRADED_STEPS-4000}"
+GRADED_SCALE="${GRADED_SCALE:-1}"
 
 # 1. training corpus: role=train shares no piece with the committed demo set (role=demo)
 [ -f data/train-corpus/manifest.csv ] || $LOEV corpus --out data/train-corpus --clips 3000 --seed 7 --role train
@@ -34,6 +39,17 @@ for total in $STEPS; do
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
 done
+if [ -n "$GRADED_STEPS" ]; then
+  pids=()
+  for kind in simclr loev loevpp; do
+    graded=()
+    [ "$kind" = simclr ] || graded=(--set "loss.graded.pitch_shift=$GRADED_SCALE")
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $LOEV train --resume "runs/demo-$kind" --set "train.steps=$GRADED_STEPS" \
+      "${graded[@]}" --no-progress >> "runs/demo-$kind.log" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
   $LOEV export "runs/demo-$kind" --out "assets/checkpoints/demo-$kind"

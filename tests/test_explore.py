@@ -18,7 +18,7 @@ from loev_core.explore import projection as P
 from loev_core.explore.cache import load_corpus
 from loev_core.explore.paths import PathRefused, corpus_clips, resolve_allowed
 from loev_core.explore.retrieval import breakdown, precision_at_k, presets_for, query_from_row, search
-from loev_core.explore.runinfo import find_metrics, model_card, read_metrics
+from loev_core.explore.runinfo import _loss_summary, find_metrics, model_card, read_metrics
 from loev_core.explore.session import load_settings
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload, sniff_audio, validate_audio_upload
 
@@ -176,6 +176,8 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
                                                    "20,0.001,3.9,3.8,2\n")
     card = model_card(ckpt)
     assert card["kind"].startswith("LOEV") and "Z.pitch_shift" in card["subspaces"]
+    assert card["loss"].startswith("paper LOEV loss")
+    assert _loss_summary({"graded": {"pitch_shift": 1.0}}) == "graded positives in pitch_shift (scale 1)"
     found = find_metrics(ckpt)
     assert found == tmp_path / "run" / "metrics.csv"
     curves = read_metrics(found)

@@ -36,6 +36,7 @@ def model_card(path: str | Path) -> dict[str, Any]:
         "trained steps": f"{meta['steps']} of {train.get('steps', '?')}" if "steps" in meta else "not recorded",
         "batch size": train.get("batch_size", "?"),
         "temperature": cfg.get("loss", {}).get("temperature", "?"),
+        "loss": _loss_summary(cfg.get("loss", {})),
         "created": meta.get("created", "?"),
         "package version": meta.get("package_version", "?"),
     }
@@ -46,6 +47,14 @@ def model_card(path: str | Path) -> dict[str, Any]:
     if losses:
         card["final loss"] = ", ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
     return card
+
+
+def _loss_summary(loss: dict) -> str:
+    """Which heads used graded positives (an extension of the paper's loss), so a card says so."""
+    graded = loss.get("graded") or {}
+    if not graded:
+        return "paper LOEV loss (NT-Xent per head)"
+    return "graded positives in " + ", ".join(f"{h} (scale {s:g})" for h, s in graded.items())
 
 
 def find_metrics(path: str | Path) -> Path | None:
