@@ -112,6 +112,9 @@ class LossConfig:
     # variant head -> scale in the augmentation's units (semitones, rate): train that head with graded
     # positives (losses.graded_nt_xent), so its distances grow with how far the views differ; empty = paper
     graded: dict[str, float] = field(default_factory=dict)
+    # temperature of the graded heads (0 = loss.temperature): the optimum similarity falls by about
+    # temperature / scale per unit, so this sets how far apart the graded head spreads the views
+    graded_temperature: float = 0.0
 
     def validate(self) -> None:
         if not self.temperature > 0:
@@ -119,6 +122,8 @@ class LossConfig:
         for k, w in self.weights.items():
             if not isinstance(w, (int, float)) or w < 0:
                 raise ConfigError(f"loss.weights.{k} must be a non-negative number")
+        if self.graded_temperature < 0:
+            raise ConfigError(f"loss.graded_temperature must be >= 0, got {self.graded_temperature}")
         for k, scale in self.graded.items():
             if not scale > 0:
                 raise ConfigError(f"loss.graded.{k} must be a positive scale, got {scale!r}")

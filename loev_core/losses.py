@@ -118,13 +118,13 @@ def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapp
 def loev_loss(z: Mapping[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor],
               temperature: float = 0.1, weights: Mapping[str, float] | None = None,
               values: Mapping[str, torch.Tensor] | None = None, graded: Mapping[str, float] | None = None,
-              ) -> dict[str, torch.Tensor]:
+              graded_temperature: float | None = None) -> dict[str, torch.Tensor]:
     """Per-head losses plus their weighted mean under "total".
 
     z: {head: [N, D]} projections (heads "invariant" and one per variant augmentation); flags: {aug: Bool[N]}
     for at least the variant heads. Missing weights count 1; the total is sum(w_h L_h) / sum(w_h).
     graded: {head: scale} heads trained with `graded_nt_xent` on `values[head]` (the augmentation's
-    parameter per view, identity where not applied).
+    parameter per view, identity where not applied), at `graded_temperature` (default `temperature`).
     """
     graded = dict(graded or {})
     missing = [h for h in graded if h not in z or values is None or h not in values]
@@ -138,7 +138,8 @@ def loev_loss(z: Mapping[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapp
     wsum = 0.0
     for head, zh in z.items():
         if head in graded:
-            out[head] = graded_nt_xent(zh, shift_weights(clip_ids, values[head], graded[head]), temperature)
+            out[head] = graded_nt_xent(zh, shift_weights(clip_ids, values[head], graded[head]),
+                                       graded_temperature or temperature)
         else:
             out[head] = masked_nt_xent(zh, masks[head], temperature)
         w = float(weights.get(head, 1.0))

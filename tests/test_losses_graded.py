@@ -93,3 +93,18 @@ def test_config_rejects_bad_graded(graded: dict, message: str) -> None:
 def test_simclr_has_no_graded_heads() -> None:
     with pytest.raises(ConfigError, match="not variant heads"):
         config_from_dict({"model": {"kind": "simclr"}, "loss": {"graded": {"pitch_shift": 2.0}}})
+
+
+def test_graded_temperature_applies_to_graded_heads_only() -> None:
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(4))
+    ids = torch.arange(4).repeat_interleave(2)
+    shifts = torch.tensor([0.0, 1.0, 0.0, 0.0, -2.0, 3.0, 0.0, 0.0])
+    flags = {"pitch_shift": shifts != 0}
+    out = loev_loss({"invariant": z, "pitch_shift": z * 2}, ids, flags, 0.1, values={"pitch_shift": shifts},
+                    graded={"pitch_shift": 2.0}, graded_temperature=0.3)
+    w = shift_weights(ids, shifts, 2.0)
+    assert out["pitch_shift"].item() == pytest.approx(graded_nt_xent(z * 2, w, 0.3).item(), abs=1e-6)
+    inv = masked_nt_xent(z, positive_masks(ids, {})["invariant"], 0.1)
+    assert out["invariant"].item() == pytest.approx(inv.item(), abs=1e-6)
+    with pytest.raises(ConfigError, match="graded_temperature"):
+        config_from_dict({"loss": {"graded_temperature": -1.0}})
