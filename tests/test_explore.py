@@ -176,7 +176,7 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
                                                    "20,0.001,3.9,3.8,2\n")
     card = model_card(ckpt)
     assert card["kind"].startswith("LOEV") and "Z.pitch_shift" in card["subspaces"]
-    assert card["loss"].startswith("paper LOEV loss")
+    assert card["loss"] == "paper loss (NT-Xent per head)"
     assert _loss_summary({"graded": {"pitch_shift": 1.0}}) == "graded positives in pitch_shift (scale 1)"
     found = find_metrics(ckpt)
     assert found == tmp_path / "run" / "metrics.csv"

@@ -53,7 +53,7 @@ def _loss_summary(loss: dict) -> str:
     """Which heads used graded positives (an extension of the paper's loss), so a card says so."""
     graded = loss.get("graded") or {}
     if not graded:
-        return "paper LOEV loss (NT-Xent per head)"
+        return "paper loss (NT-Xent per head)"
     return "graded positives in " + ", ".join(f"{h} (scale {s:g})" for h, s in graded.items())
 
 
