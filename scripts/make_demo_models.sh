@@ -9,10 +9,10 @@
 # step, RNG) with the cosine schedule stretched to the new total, i.e. a warm restart. The bundled
 # models are STEPS="1000 2000 3000": three stages of about 32 min each on a 2-core CPU, then one more
 # stage to GRADED_STEPS (default 4000, about 25 min) in which LOEV trains its pitch head with graded
-# positives (loss.graded.pitch_shift=GRADED_SCALE, default 2 semitones; README "Graded pitch head") and
-# SimCLR continues with its own loss, so the baseline never has fewer steps. LOEV++ stays at 3,000
-# steps: on the validation subset graded positives traded its distance ratio and key P@5 for the
-# Spearman target (assets/eval/validation/README.md). GRADED_STEPS="" skips that stage.
+# positives (loss.graded.pitch_shift=GRADED_SCALE, default 2 semitones; README "Graded pitch head")
+# while SimCLR and LOEV++ continue with their own loss: on the validation subset graded positives
+# traded LOEV++'s distance ratio and key P@5 for the Spearman target (assets/eval/validation/README.md).
+# GRADED_STEPS="" skips that stage.
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ for total in $STEPS; do
 done
 if [ -n "$GRADED_STEPS" ]; then
   pids=()
-  for kind in simclr loev; do
+  for kind in simclr loev loevpp; do
     graded=()
     [ "$kind" = loev ] && graded=(--set "loss.graded.pitch_shift=$GRADED_SCALE")
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $LOEV train --resume "runs/demo-$kind" --set "train.steps=$GRADED_STEPS" \
