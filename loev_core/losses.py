@@ -21,11 +21,15 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 
+def same_clip(clip_ids: torch.Tensor) -> torch.Tensor:
+    """Bool[N, N]: views i != j of the same clip (the invariant head's positives)."""
+    n = clip_ids.shape[0]
+    return (clip_ids[:, None] == clip_ids[None, :]) & ~torch.eye(n, dtype=torch.bool, device=clip_ids.device)
+
+
 def positive_masks(clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """clip_ids [N], flags {aug: Bool[N]} -> {"invariant": Bool[N, N], aug: Bool[N, N]}; diagonal False."""
-    n = clip_ids.shape[0]
-    same = clip_ids[:, None] == clip_ids[None, :]
-    same &= ~torch.eye(n, dtype=torch.bool, device=clip_ids.device)
+    same = same_clip(clip_ids)
     masks = {"invariant": same}
     for name, f in flags.items():
         f = f.to(device=clip_ids.device, dtype=torch.bool)
@@ -53,11 +57,9 @@ def masked_nt_xent(z: torch.Tensor, positive_mask: torch.Tensor, temperature: fl
 
 def shift_weights(clip_ids: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
     """[N, N] target probability w_ij = exp(-|v_i - v_j| / scale) for same-clip pairs, 0 elsewhere."""
-    n = clip_ids.shape[0]
-    same = (clip_ids[:, None] == clip_ids[None, :]) & ~torch.eye(n, dtype=torch.bool, device=clip_ids.device)
     v = values.to(device=clip_ids.device, dtype=torch.float32)
     w = torch.exp(-(v[:, None] - v[None, :]).abs() / scale)
-    return torch.where(same, w, torch.zeros_like(w))
+    return torch.where(same_clip(clip_ids), w, torch.zeros_like(w))
 
 
 def graded_nt_xent(z: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -54,7 +54,9 @@ def _loss_summary(loss: dict) -> str:
     graded = loss.get("graded") or {}
     if not graded:
         return "paper loss (NT-Xent per head)"
-    return "graded positives in " + ", ".join(f"{h} (scale {s:g})" for h, s in graded.items())
+    text = "graded positives in " + ", ".join(f"{h} (scale {s:g})" for h, s in graded.items())
+    temperature = loss.get("graded_temperature") or 0
+    return text + (f" at temperature {temperature:g}" if temperature else "")
 
 
 def find_metrics(path: str | Path) -> Path | None:
