@@ -115,6 +115,9 @@ class LossConfig:
     # temperature of the graded heads (0 = loss.temperature): the optimum similarity falls by about
     # temperature / scale per unit, so this sets how far apart the graded head spreads the views
     graded_temperature: float = 0.0
+    # graded loss: "bce" (cross-entropy against w) or "log" (squared error of log p against log w, whose
+    # gradient does not fade for distant views); both have the optimum p = w (losses.GRADED_FORMS)
+    graded_form: str = "bce"
 
     def validate(self) -> None:
         if not self.temperature > 0:
@@ -124,6 +127,8 @@ class LossConfig:
                 raise ConfigError(f"loss.weights.{k} must be a non-negative number")
         if self.graded_temperature < 0:
             raise ConfigError(f"loss.graded_temperature must be >= 0, got {self.graded_temperature}")
+        if self.graded_form not in ("bce", "log"):
+            raise ConfigError(f"loss.graded_form must be 'bce' or 'log', got {self.graded_form!r}")
         for k, scale in self.graded.items():
             if not scale > 0:
                 raise ConfigError(f"loss.graded.{k} must be a positive scale, got {scale!r}")

@@ -62,6 +62,26 @@ def shift_weights(clip_ids: torch.Tensor, values: torch.Tensor, scale: float) ->
     return torch.where(same_clip(clip_ids), w, torch.zeros_like(w))
 
 
+def _same_clip_log_probs(z: torch.Tensor, weights: torch.Tensor, temperature: float
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Softmax log-probabilities log p_ij of the graded pairs (`weights > 0`), with what both graded
+    forms need: (rows, cols, log_p, logits, logsumexp per row)."""
+    z = F.normalize(z.float(), dim=1)
+    n = z.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+    lse = torch.logsumexp(logits, dim=1, keepdim=True)
+    rows, cols = (weights > 0).nonzero(as_tuple=True)
+    return rows, cols, logits[rows, cols] - lse[rows, 0], logits, lse
+
+
+def _mean_per_anchor(per_pair: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over a row's graded pairs, then over all rows (rows without a pair count 0, as in NT-Xent)."""
+    n = weights.shape[0]
+    per_anchor = torch.zeros(n, device=per_pair.device).index_add(0, rows, per_pair)
+    return (per_anchor / (weights > 0).sum(dim=1).clamp(min=1)).mean()
+
+
 def graded_nt_xent(z: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
     """Binary cross-entropy between target w_ij and the softmax probability p_ij of picking view j.
 
@@ -69,21 +89,26 @@ def graded_nt_xent(z: torch.Tensor, weights: torch.Tensor, temperature: float) -
     views (`weights > 0` there; pass a tiny w for "unrelated"). The gradient on logit j is p_ij - w_ij, so
     the optimum sets p_ij = w_ij and leaves the negatives alone. log(1 - p) is a logsumexp without j.
     """
-    z = F.normalize(z.float(), dim=1)
-    n = z.shape[0]
-    eye = torch.eye(n, dtype=torch.bool, device=z.device)
-    logits = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
-    lse = torch.logsumexp(logits, dim=1, keepdim=True)
-    log_p = logits - lse
-    pairs = weights > 0
-    rows, cols = pairs.nonzero(as_tuple=True)
+    rows, cols, log_p, logits, lse = _same_clip_log_probs(z, weights, temperature)
     others = logits[rows].clone()  # logits of anchor `row` without its column `col`
-    others[torch.arange(rows.numel(), device=z.device), cols] = float("-inf")
+    others[torch.arange(rows.numel(), device=logits.device), cols] = float("-inf")
     log_not_p = torch.logsumexp(others, dim=1) - lse[rows, 0]
     w = weights[rows, cols].clamp(0.0, 1.0)
-    bce = -(w * log_p[rows, cols] + (1 - w) * log_not_p)
-    per_anchor = torch.zeros(n, device=z.device).index_add(0, rows, bce)
-    return (per_anchor / pairs.sum(dim=1).clamp(min=1)).mean()
+    return _mean_per_anchor(-(w * log_p + (1 - w) * log_not_p), rows, weights)
+
+
+def graded_log_mse(z: torch.Tensor, weights: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Squared error between log p_ij and log w_ij over the same-clip pairs: the same optimum p = w as
+    `graded_nt_xent`, but its gradient on logit j, 2 (log p - log w)(1 - p), does not fade when p and w are
+    both small, so distant views keep being ordered by their gap (the BCE's p - w is ~0 there). At w = 1
+    it pulls p towards 1 like the NT-Xent positive term.
+    """
+    rows, cols, log_p, _, _ = _same_clip_log_probs(z, weights, temperature)
+    log_w = weights[rows, cols].clamp(1e-12, 1.0).log()
+    return _mean_per_anchor((log_p - log_w) ** 2, rows, weights)
+
+
+GRADED_FORMS = {"bce": graded_nt_xent, "log": graded_log_mse}
 
 
 def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor],
@@ -120,18 +145,21 @@ def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapp
 def loev_loss(z: Mapping[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapping[str, torch.Tensor],
               temperature: float = 0.1, weights: Mapping[str, float] | None = None,
               values: Mapping[str, torch.Tensor] | None = None, graded: Mapping[str, float] | None = None,
-              graded_temperature: float | None = None) -> dict[str, torch.Tensor]:
+              graded_temperature: float | None = None, graded_form: str = "bce") -> dict[str, torch.Tensor]:
     """Per-head losses plus their weighted mean under "total".
 
     z: {head: [N, D]} projections (heads "invariant" and one per variant augmentation); flags: {aug: Bool[N]}
     for at least the variant heads. Missing weights count 1; the total is sum(w_h L_h) / sum(w_h).
     graded: {head: scale} heads trained with `graded_nt_xent` on `values[head]` (the augmentation's
-    parameter per view, identity where not applied), at `graded_temperature` (default `temperature`).
+    parameter per view, identity where not applied), at `graded_temperature` (default `temperature`),
+    with the loss named by `graded_form` (GRADED_FORMS: "bce" or "log").
     """
     graded = dict(graded or {})
     missing = [h for h in graded if h not in z or values is None or h not in values]
     if missing:
         raise ValueError(f"graded heads {missing} need a projection and per-view values")
+    if graded_form not in GRADED_FORMS:
+        raise ValueError(f"graded_form must be one of {sorted(GRADED_FORMS)}, got {graded_form!r}")
     z, clip_ids, flags, values = gather_batch(dict(z), clip_ids, flags, {h: values[h] for h in graded})
     masks = positive_masks(clip_ids, {h: flags[h] for h in z if h != "invariant"})
     weights = weights or {}
@@ -140,7 +168,7 @@ def loev_loss(z: Mapping[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapp
     wsum = 0.0
     for head, zh in z.items():
         if head in graded:
-            out[head] = graded_nt_xent(zh, shift_weights(clip_ids, values[head], graded[head]),
+            out[head] = GRADED_FORMS[graded_form](zh, shift_weights(clip_ids, values[head], graded[head]),
                                        graded_temperature or temperature)
         else:
             out[head] = masked_nt_xent(zh, masks[head], temperature)

@@ -178,6 +178,8 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
     assert card["kind"].startswith("LOEV") and "Z.pitch_shift" in card["subspaces"]
     assert card["loss"] == "paper loss (NT-Xent per head)"
     assert _loss_summary({"graded": {"pitch_shift": 1.0}}) == "graded positives in pitch_shift (scale 1)"
+    assert _loss_summary({"graded": {"pitch_shift": 1.5}, "graded_form": "log"}) == \
+        "graded positives in pitch_shift (scale 1.5) (log form)"
     found = find_metrics(ckpt)
     assert found == tmp_path / "run" / "metrics.csv"
     curves = read_metrics(found)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from loev_core.config import ConfigError, config_from_dict
-from loev_core.losses import graded_nt_xent, loev_loss, masked_nt_xent, positive_masks, shift_weights
+from loev_core.losses import graded_log_mse, graded_nt_xent, loev_loss, masked_nt_xent, positive_masks, shift_weights
 
 
 def test_shift_weights_follow_the_parameter_gap() -> None:
@@ -30,6 +30,43 @@ def test_hand_computed_case() -> None:
     assert graded_nt_xent(z, w, 1.0).item() == pytest.approx(2 * per_anchor / 3, abs=1e-6)
 
 
+def test_log_form_hand_computed_case() -> None:
+    # the case above: anchors 0 and 1 have p = e / (e + 1) against w = 1/2, anchor 2 has no pair
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    ids = torch.tensor([0, 0, 1])
+    w = shift_weights(ids, torch.tensor([0.0, math.log(2.0), 0.0]), scale=1.0)
+    p = math.e / (math.e + 1)
+    assert graded_log_mse(z, w, 1.0).item() == pytest.approx(2 * (math.log(p) - math.log(0.5)) ** 2 / 3,
+                                                             abs=1e-6)
+
+
+def test_log_form_keeps_ordering_distant_views() -> None:
+    """Why the log form exists: views 6 semitones apart (w = e^-6 at scale 1) that sit even further apart
+    (p ~ 1e-5) get almost no gradient from the BCE (p - w ~ -2.5e-3 on their logit), while the log form,
+    2 (log p - log w)(1 - p) ~ -10, still moves them to where their gap says."""
+    ids = torch.tensor([0, 0, 1, 1, 2, 2])
+    w = shift_weights(ids, torch.tensor([0.0, 6.0, 0.0, 0.0, 0.0, 0.0]), scale=1.0)
+    w[2:] = 0.0  # only the distant pair is graded; clips 1 and 2 are its negatives
+    z = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.3, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0],
+                      [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    def log_p01(zz: torch.Tensor) -> float:
+        """The pair's log-probability, averaged over its two anchors."""
+        zn = torch.nn.functional.normalize(zz, dim=1)
+        log_p = torch.log_softmax((zn @ zn.T / 0.1).fill_diagonal_(float("-inf")), dim=1)
+        return float(log_p[0, 1] + log_p[1, 0]) / 2
+
+    assert log_p01(z) < -9.0 < -6.0  # p ~ 1e-5, below its target w = e^-6
+
+    def grad(loss_fn) -> torch.Tensor:
+        zz = z.clone().requires_grad_(True)
+        loss_fn(zz, w, 0.1).backward()
+        return zz.grad
+
+    bce, log = grad(graded_nt_xent), grad(graded_log_mse)
+    assert bce[:2].norm() < 0.02 and log[:2].norm() > 1.0
+    assert log_p01(z - 1e-3 * log) > log_p01(z) + 0.05  # a descent step raises p towards w
+
+
 def test_weight_one_is_nt_xent() -> None:
     z = torch.randn(12, 8, generator=torch.Generator().manual_seed(3))
     ids = torch.arange(6).repeat_interleave(2)
@@ -39,9 +76,10 @@ def test_weight_one_is_nt_xent() -> None:
     assert graded_nt_xent(z, w, 0.1).item() == pytest.approx(expected.item(), abs=1e-5)
 
 
-def test_optimum_orders_distances_by_shift() -> None:
-    """Free embeddings trained on the graded loss: each pair's softmax probability lands on its target w
-    (the BCE optimum), and with ordinary clips in the batch (gap 0, as in training, where they keep the
+@pytest.mark.parametrize("loss_fn", [graded_nt_xent, graded_log_mse])
+def test_optimum_orders_distances_by_shift(loss_fn) -> None:
+    """Free embeddings trained on either graded form: each pair's softmax probability lands on its target
+    w (both forms' optimum), and with ordinary clips in the batch (gap 0, as in training, where they keep the
     negatives apart) the same-clip similarity falls with the shift gap."""
     torch.manual_seed(0)
     gaps = torch.cat([torch.tensor([0.0, 1.0, 2.0, 4.0, 6.0]), torch.zeros(16)])
@@ -53,7 +91,7 @@ def test_optimum_orders_distances_by_shift() -> None:
     opt = torch.optim.Adam([z], lr=0.05)
     for _ in range(600):
         opt.zero_grad()
-        graded_nt_xent(z, w, 0.1).backward()
+        loss_fn(z, w, 0.1).backward()
         opt.step()
     zn = torch.nn.functional.normalize(z.detach(), dim=1)
     sims = (zn[0:10:2] * zn[1:10:2]).sum(dim=1)
@@ -63,10 +101,11 @@ def test_optimum_orders_distances_by_shift() -> None:
     assert torch.allclose(got, torch.exp(-gaps[1:5] / 2.0), atol=0.01), got
 
 
-def test_finite_when_views_coincide() -> None:
+@pytest.mark.parametrize("loss_fn", [graded_nt_xent, graded_log_mse])
+def test_finite_when_views_coincide(loss_fn) -> None:
     z = torch.ones(6, 4, requires_grad=True)
     ids = torch.arange(3).repeat_interleave(2)
-    loss = graded_nt_xent(z, shift_weights(ids, torch.tensor([0.0, 3, 0, 0, -2, 0]), 2.0), 0.05)
+    loss = loss_fn(z, shift_weights(ids, torch.tensor([0.0, 3, 0, 0, -2, 0]), 2.0), 0.05)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
 
@@ -108,3 +147,19 @@ def test_graded_temperature_applies_to_graded_heads_only() -> None:
     assert out["invariant"].item() == pytest.approx(inv.item(), abs=1e-6)
     with pytest.raises(ConfigError, match="graded_temperature"):
         config_from_dict({"loss": {"graded_temperature": -1.0}})
+
+
+def test_graded_form_selects_the_loss() -> None:
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(5))
+    ids = torch.arange(4).repeat_interleave(2)
+    shifts = torch.tensor([0.0, 1.0, 0.0, 0.0, -2.0, 3.0, 0.0, 0.0])
+    args = ({"invariant": z, "pitch_shift": z}, ids, {"pitch_shift": shifts != 0}, 0.1)
+    kw = {"values": {"pitch_shift": shifts}, "graded": {"pitch_shift": 2.0}}
+    w = shift_weights(ids, shifts, 2.0)
+    got = loev_loss(*args, **kw, graded_form="log")["pitch_shift"].item()
+    assert got == pytest.approx(graded_log_mse(z, w, 0.1).item(), abs=1e-6)
+    assert got != pytest.approx(graded_nt_xent(z, w, 0.1).item(), abs=1e-3)
+    with pytest.raises(ValueError, match="graded_form"):
+        loev_loss(*args, **kw, graded_form="mse")
+    with pytest.raises(ConfigError, match="graded_form"):
+        config_from_dict({"loss": {"graded_form": "mse"}})

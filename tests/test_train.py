@@ -71,17 +71,24 @@ def first_row(run: Path) -> dict[str, float]:
 
 
 def test_graded_pitch_head_trains_on_the_real_shifts(tiny_corpus: Path, tmp_path: Path) -> None:
-    """Same seed, same views: the graded run's invariant loss is unchanged while its pitch head's loss
-    differs (it saw the drawn semitones), and the checkpoint records the graded scale."""
+    """Same seed, same views: the graded runs' invariant loss is unchanged while their pitch head's loss
+    differs (it saw the drawn semitones; the log form differs again), and the checkpoint records the graded
+    scale and form."""
     cfg = write_cfg(tmp_path, tiny_corpus, train={"steps": 2})
     runs = {}
-    for name, extra in (("plain", []), ("graded", ["--set", "loss.graded.pitch_shift=2"])):
+    graded_args = ["--set", "loss.graded.pitch_shift=2"]
+    for name, extra in (("plain", []), ("graded", graded_args),
+                        ("log", [*graded_args, "--set", "loss.graded_form=log"])):
         runs[name] = tmp_path / name
         assert loev(["train", "--config", str(cfg), "--run-dir", str(runs[name]), "--no-progress", *extra]) == 0
     plain, graded = first_row(runs["plain"]), first_row(runs["graded"])
     assert graded["loss.invariant"] == pytest.approx(plain["loss.invariant"], rel=1e-5)
     assert graded["loss.pitch_shift"] != pytest.approx(plain["loss.pitch_shift"], rel=1e-3)
     assert read_metadata(runs["graded"] / "model")["config"]["loss"]["graded"] == {"pitch_shift": 2.0}
+    log = first_row(runs["log"])  # the log form reaches the trainer: same views, another pitch loss
+    assert log["loss.invariant"] == pytest.approx(plain["loss.invariant"], rel=1e-5)
+    assert log["loss.pitch_shift"] != pytest.approx(graded["loss.pitch_shift"], rel=1e-3)
+    assert read_metadata(runs["log"] / "model")["config"]["loss"]["graded_form"] == "log"
     assert load_model(runs["graded"] / "model").subspaces[:2] == ["V", "Z.invariant"]
 
 

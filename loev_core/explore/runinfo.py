@@ -56,7 +56,8 @@ def _loss_summary(loss: dict) -> str:
         return "paper loss (NT-Xent per head)"
     text = "graded positives in " + ", ".join(f"{h} (scale {s:g})" for h, s in graded.items())
     temperature = loss.get("graded_temperature") or 0
-    return text + (f" at temperature {temperature:g}" if temperature else "")
+    form = " (log form)" if loss.get("graded_form") == "log" else ""
+    return text + form + (f" at temperature {temperature:g}" if temperature else "")
 
 
 def find_metrics(path: str | Path) -> Path | None:

@@ -61,7 +61,7 @@ def compute_loss(model: torch.nn.Module, cfg: ExperimentConfig, views) -> dict[s
     flags = {h: views.applied[h].flag for h in heads if h != "invariant"}
     values = {h: views.applied[h].value for h in cfg.loss.graded}
     return loev_loss(z, views.clip_ids.to(device), flags, cfg.loss.temperature, cfg.loss.weights,
-                     values, cfg.loss.graded, cfg.loss.graded_temperature)
+                     values, cfg.loss.graded, cfg.loss.graded_temperature, cfg.loss.graded_form)
 
 
 class MetricsLog:
