@@ -10,8 +10,10 @@
 # models are STEPS="1000 2000 3000": three stages of about 32 min each on a 2-core CPU, then one more
 # stage to GRADED_STEPS (default 4000, about 25 min) in which LOEV trains its pitch head with graded
 # positives (loss.graded.pitch_shift=GRADED_SCALE, default 2 semitones; README "Graded pitch head")
-# while SimCLR and LOEV++ continue with their own loss: on the validation subset graded positives
-# traded LOEV++'s distance ratio and key P@5 for the Spearman target (assets/eval/validation/README.md).
+# and weighs that head's loss PITCH_WEIGHT (default 6) against 1 for the others, while SimCLR and
+# LOEV++ continue with their own loss: on the validation subset graded positives traded LOEV++'s
+# distance ratio and key P@5 for the Spearman target, and the weight lifted LOEV's instrument and key
+# accuracy (assets/eval/validation/README.md).
 # GRADED_STEPS="" skips that stage.
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
@@ -20,6 +22,7 @@ LOEV=.venv/bin/loev
 STEPS="${STEPS:-1000 2000 3000}"
 GRADED_STEPS="${GRADED_STEPS-4000}"
 GRADED_SCALE="${GRADED_SCALE:-2}"
+PITCH_WEIGHT="${PITCH_WEIGHT:-6}"
 
 # 1. training corpus: role=train shares no piece with the committed demo set (role=demo)
 [ -f data/train-corpus/manifest.csv ] || $LOEV corpus --out data/train-corpus --clips 3000 --seed 7 --role train
@@ -45,7 +48,8 @@ if [ -n "$GRADED_STEPS" ]; then
   pids=()
   for kind in simclr loev loevpp; do
     graded=()
-    [ "$kind" = loev ] && graded=(--set "loss.graded.pitch_shift=$GRADED_SCALE")
+    [ "$kind" = loev ] && graded=(--set "loss.graded.pitch_shift=$GRADED_SCALE"
+                                  --set "loss.weights.pitch_shift=$PITCH_WEIGHT")
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $LOEV train --resume "runs/demo-$kind" --set "train.steps=$GRADED_STEPS" \
       "${graded[@]}" --no-progress >> "runs/demo-$kind.log" 2>&1 &
     pids+=($!)

@@ -180,6 +180,10 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
     assert _loss_summary({"graded": {"pitch_shift": 1.0}}) == "graded positives in pitch_shift (scale 1)"
     assert _loss_summary({"graded": {"pitch_shift": 1.5}, "graded_form": "log"}) == \
         "graded positives in pitch_shift (scale 1.5) (log form)"
+    assert _loss_summary({"graded": {"pitch_shift": 2.0}, "weights": {"pitch_shift": 6.0, "invariant": 1.0}}) == \
+        "graded positives in pitch_shift (scale 2); pitch_shift loss weighted 6"
+    assert _loss_summary({"weights": {"time_stretch": 0.5}}) == \
+        "paper loss (NT-Xent per head); time_stretch loss weighted 0.5"
     found = find_metrics(ckpt)
     assert found == tmp_path / "run" / "metrics.csv"
     curves = read_metrics(found)

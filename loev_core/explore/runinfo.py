@@ -50,14 +50,17 @@ def model_card(path: str | Path) -> dict[str, Any]:
 
 
 def _loss_summary(loss: dict) -> str:
-    """Which heads used graded positives (an extension of the paper's loss), so a card says so."""
+    """Which heads used graded positives (an extension of the paper's loss) or a loss weight other than 1,
+    so a card says how the model was trained."""
     graded = loss.get("graded") or {}
+    weights = {h: w for h, w in (loss.get("weights") or {}).items() if w != 1}
+    weighted = "; " + ", ".join(f"{h} loss weighted {w:g}" for h, w in weights.items()) if weights else ""
     if not graded:
-        return "paper loss (NT-Xent per head)"
+        return "paper loss (NT-Xent per head)" + weighted
     text = "graded positives in " + ", ".join(f"{h} (scale {s:g})" for h, s in graded.items())
     temperature = loss.get("graded_temperature") or 0
     form = " (log form)" if loss.get("graded_form") == "log" else ""
-    return text + form + (f" at temperature {temperature:g}" if temperature else "")
+    return text + form + (f" at temperature {temperature:g}" if temperature else "") + weighted
 
 
 def find_metrics(path: str | Path) -> Path | None:
