@@ -141,6 +141,19 @@ def load_audio(
     return wave
 
 
+def load_excerpt(path: str | Path, sample_rate: int, max_seconds: float | None = None) -> torch.Tensor:
+    """Mono wave of the whole file, or of its middle `max_seconds` when it is longer.
+
+    Evaluation on full tracks would decode, transform and embed minutes of audio per clip; a centred
+    excerpt bounds that cost and skips intros and fade-outs. Errors are `load_audio`'s.
+    """
+    if max_seconds is not None:
+        _, total, _ = audio_info(path)
+        if total > max_seconds:
+            return load_audio(path, sample_rate, offset=(total - max_seconds) / 2, duration=max_seconds)
+    return load_audio(path, sample_rate)
+
+
 def stream_audio(
     path: str | Path, sample_rate: int, chunk_seconds: float, hop_seconds: float | None = None
 ) -> Iterator[tuple[float, torch.Tensor]]:

@@ -18,6 +18,7 @@ import yaml
 FORMAT_VERSION = 1
 MODEL_KINDS = ("simclr", "loev", "loevpp")
 ENCODERS = ("compact", "compact_profile", "compact_peaks", "compact_rhythm", "resnet")
+GRADED_FORMS = ("bce", "log")  # names of losses.GRADED_FORMS (config stays free of torch)
 CROPS = ("same", "adjacent", "random")
 
 
@@ -128,8 +129,8 @@ class LossConfig:
                 raise ConfigError(f"loss.weights.{k} must be a non-negative number")
         if self.graded_temperature < 0:
             raise ConfigError(f"loss.graded_temperature must be >= 0, got {self.graded_temperature}")
-        if self.graded_form not in ("bce", "log"):
-            raise ConfigError(f"loss.graded_form must be 'bce' or 'log', got {self.graded_form!r}")
+        if self.graded_form not in GRADED_FORMS:
+            raise ConfigError(f"loss.graded_form must be one of {GRADED_FORMS}, got {self.graded_form!r}")
         for k, scale in self.graded.items():
             if not scale > 0:
                 raise ConfigError(f"loss.graded.{k} must be a positive scale, got {scale!r}")

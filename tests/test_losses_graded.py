@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from loev_core import config, losses
 from loev_core.config import ConfigError, config_from_dict
 from loev_core.losses import graded_log_mse, graded_nt_xent, loev_loss, masked_nt_xent, positive_masks, shift_weights
 
@@ -163,3 +164,4 @@ def test_graded_form_selects_the_loss() -> None:
         loev_loss(*args, **kw, graded_form="mse")
     with pytest.raises(ConfigError, match="graded_form"):
         config_from_dict({"loss": {"graded_form": "mse"}})
+    assert set(config.GRADED_FORMS) == set(losses.GRADED_FORMS)  # the config accepts exactly the losses

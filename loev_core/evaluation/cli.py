@@ -19,6 +19,14 @@ def _cap(text: str) -> int | None:
     return value
 
 
+def _seconds(text: str) -> float | None:
+    """A positive duration in seconds, or 0 for none."""
+    value = float(text)
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError("must be >= 0 seconds (0 = whole files)")
+    return value or None
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -33,7 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", action="append", metavar="NAME",
                         help="display name per --checkpoint, in order (default: folder name)")
     parser.add_argument("--corpus", required=True, metavar="DIR|MANIFEST",
-                        help="folder with manifest.csv, or a manifest; needs split (train|test) and labels")
+                        help="folder (its manifest.csv, else every audio file in it) or a manifest; labels "
+                             "(key, tempo, instrument) and a train|test split column are optional")
+    parser.add_argument("--excerpt-seconds", type=_seconds, default=d.excerpt_seconds, metavar="S",
+                        help=f"evaluate longer files on their middle S seconds (default {d.excerpt_seconds:g}; "
+                             "0 = whole files)")
+    parser.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F",
+                        help=f"without a split column: share of pieces (else albums, artists, files) held out "
+                             f"for test (default {d.test_fraction:g})")
     parser.add_argument("--out", required=True, metavar="DIR", help="where results.json/.md, PNGs, HTML go")
     parser.add_argument("--readme", metavar="README.md",
                         help="also replace the block between <!-- eval:start --> and <!-- eval:end -->")
@@ -83,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
                            max_query_clips=args.query_clips, probes=probes,
                            curve_values={"pitch_shift": args.pitch_shifts, "time_stretch": args.stretch_rates,
                                          "gain": args.gains}, shift_input=args.shift_input,
-                           interval=args.interval, batch_size=args.batch_size, seed=args.seed,
+                           interval=args.interval, excerpt_seconds=args.excerpt_seconds,
+                           test_fraction=args.test_fraction, batch_size=args.batch_size, seed=args.seed,
                            progress=not args.quiet)
     except (CheckpointError, AudioError, FileNotFoundError, ValueError) as e:
         print(f"loev eval: {e}", file=sys.stderr)

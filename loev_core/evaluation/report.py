@@ -96,11 +96,20 @@ def curves_table(results: dict[str, Any]) -> str:
     return _table(["model", "subspace", *[p[2] for p in pts]], rows)
 
 
+def _labels_note(results: dict[str, Any]) -> str:
+    labelled = results.get("labelled")
+    if labelled is None:
+        return "labels from the manifest"
+    have = [t for t, ok in labelled.items() if ok]
+    return f"labels: {', '.join(have)}" if have else "no labels: only the pitch-shift probe and the curves"
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     kinds = " / ".join(results["options"]["probes"])
     parts = [
         "# LOEV evaluation", "",
-        f"Corpus `{results['corpus']}`: {results['n_train']} train / {results['n_test']} test clips. "
+        f"Corpus `{results['corpus']}`: {results['n_train']} train / {results['n_test']} test clips "
+        f"({results.get('split', 'split from the manifest')}; {_labels_note(results)}). "
         f"Probes fit on train, scored on test; pitch-shift probe on {results['n_shift_clips']} clips "
         f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} test clips; "
         f"{results['n_query_clips']} transformed queries per transform; {results['seconds']} s.", "",

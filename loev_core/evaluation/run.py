@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from loev_core.audio import AudioError, Clip, load_audio, resolve_corpus
+from loev_core.audio import AudioError, Clip, load_excerpt, resolve_corpus
 from loev_core.checkpoint import checkpoint_id, load_model
 from loev_core.evaluation.embedding import centre_crop, embed_waves, stack_common
 from loev_core.evaluation.equivariance import DEFAULT_VALUES, equivariance_curves
@@ -34,7 +34,8 @@ from loev_core.evaluation.probes import (
     probe_tempo,
     shift_features,
 )
-from loev_core.evaluation.retrieval import KS, retrieval_scores
+from loev_core.evaluation.retrieval import KS, TASKS, retrieval_scores
+from loev_core.evaluation.splits import assign_splits
 from loev_core.evaluation.transforms import moved_labels, transform_waves
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class EvalOptions:
     query_rates: tuple[float, float] = (0.7, 1.3)
     ks: tuple[int, ...] = KS
     interval: str = "bootstrap"
+    excerpt_seconds: float | None = 30.0  # longer files are evaluated on their middle 30 s
+    test_fraction: float = 0.2  # share of groups held out when the corpus has no split column
     batch_size: int = 32
     seed: int = 0
     progress: bool = True
@@ -71,12 +74,14 @@ def _subset(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
     return np.arange(n) if cap is None or cap >= n else np.sort(rng.choice(n, size=cap, replace=False))
 
 
-def load_split(clips: list[Clip], sample_rate: int, name: str, progress: bool) -> Split:
-    """Decode every clip of a split; unreadable ones are skipped with a warning, not fatal."""
+def load_split(clips: list[Clip], sample_rate: int, name: str, progress: bool,
+               excerpt_seconds: float | None = None) -> Split:
+    """Decode every clip of a split (the middle `excerpt_seconds` of longer files); unreadable ones are
+    skipped with a warning, not fatal."""
     kept, waves, bad = [], [], []
     for c in tqdm(clips, desc=f"load {name}", unit="clip", disable=not progress, leave=False):
         try:
-            waves.append(load_audio(c.path, sample_rate))
+            waves.append(load_excerpt(c.path, sample_rate, excerpt_seconds))
             kept.append(c)
         except AudioError as e:
             bad.append(str(e))
@@ -122,7 +127,9 @@ def run_probes(train_emb: dict[str, np.ndarray], test_emb: dict[str, np.ndarray]
 def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str | Path, *,
              names: Sequence[str] | None = None, readme: str | Path | None = None,
              options: EvalOptions | None = None, **overrides: Any) -> dict[str, Any]:
-    """Evaluate checkpoints on a labelled corpus (manifest with a train|test `split` column).
+    """Evaluate checkpoints on a corpus: a manifest (labels optional; without a train|test `split`
+    column a grouped split is made, `splits.assign_splits`) or a plain folder of audio, which gets the
+    label-free parts: pitch-shift probe and equivariance curves.
 
     Writes results.json, results.md, PNG plots and report.html to `out_dir` (and, with `readme`, the
     table and pitch-shift plot between the README's eval markers). `overrides` set `EvalOptions` fields.
@@ -143,33 +150,39 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     models = {n: load_model(c) for n, c in paths.items()}
     sr = next(iter(models.values())).sample_rate
     window = min(int(round(m.clip_seconds * sr)) for m in models.values())
-    clips = resolve_corpus(corpus)
+    clips, split_note = assign_splits(resolve_corpus(corpus), opts.test_fraction, opts.seed)
     by_split = {s: [c for c in clips if c.labels.get("split") == s] for s in ("train", "test")}
     for s, cs in by_split.items():
         if not cs:
             raise ValueError(f"{corpus}: no clips with split={s!r} (the manifest needs a train|test split column)")
-    train = load_split(by_split["train"], sr, "train", opts.progress)
-    test = load_split(by_split["test"], sr, "test", opts.progress)
+    train = load_split(by_split["train"], sr, "train", opts.progress, opts.excerpt_seconds)
+    test = load_split(by_split["test"], sr, "test", opts.progress, opts.excerpt_seconds)
     rng = np.random.default_rng(opts.seed)
     bs, prog = opts.batch_size, opts.progress
+    # Parts scored on a window are transformed on the window plus a margin, not on a whole excerpt
+    # (demo clips, 3-4 s, fit in it whole); the margin keeps a 1.3x speed-up longer than the window.
+    span = window + 2 * sr
+    labelled = {t: bool(has_label(t, test.labels).any()) for t in TASKS}
 
     # Transformed inputs, made once and shared by every model.
     shift_sets = {}
     for split_name, split in (("train", train), ("test", test)):
         idx = _subset(len(split.waves), opts.max_shift_clips, rng)
         vals = rng.integers(-SHIFT_RANGE, SHIFT_RANGE + 1, size=len(idx)).astype(float)
-        moved = transform_waves("pitch_shift", [split.waves[i] for i in idx], sr, vals, bs)
+        moved = transform_waves("pitch_shift", [centre_crop(split.waves[i], span) for i in idx], sr, vals, bs)
         shift_sets[split_name] = (idx, vals, [centre_crop(w, window) for w in moved])
-    q_idx = _subset(len(test.waves), opts.max_query_clips, rng)
+    # transformed queries only where a label can score them (a folder of recordings has none)
+    q_idx = _subset(len(test.waves), opts.max_query_clips, rng) if any(labelled.values()) else np.arange(0)
     q_vals = {"pitch_shift": rng.choice(np.asarray(opts.query_shifts, dtype=float), size=len(q_idx)),
-              "time_stretch": rng.uniform(*opts.query_rates, size=len(q_idx))}
+              "time_stretch": rng.uniform(*opts.query_rates, size=len(q_idx))} if len(q_idx) else {}
     queries = {t: transform_waves(t, [test.waves[i] for i in q_idx], sr, v, bs) for t, v in q_vals.items()}
     q_labels = {t: label_arrays([moved_labels(t, test.clips[i].labels, float(v)) for i, v in zip(q_idx, vals,
                                                                                                  strict=True)])
                 for t, vals in q_vals.items()}
 
     results: dict[str, Any] = {"corpus": str(corpus), "n_train": len(train.waves), "n_test": len(test.waves),
-                               "sample_rate": sr, "options": dataclasses.asdict(opts), "models": {}}
+                               "split": split_note, "labelled": labelled, "sample_rate": sr,
+                               "options": dataclasses.asdict(opts), "models": {}}
     timings = {"load+transform": round(time.time() - t0, 1)}
     for name, model in models.items():
         t_model = time.time()
@@ -199,7 +212,7 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
 
     t_curves = time.time()
     c_idx = _subset(len(test.waves), opts.max_curve_clips, rng)
-    curve_waves = stack_common([test.waves[i] for i in c_idx])
+    curve_waves = stack_common([centre_crop(test.waves[i], span) for i in c_idx])
     for transform, values in opts.curve_values.items():
         if not values:
             continue
