@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from loev_core.audio import AudioError, Clip, load_excerpt, resolve_corpus
 from loev_core.checkpoint import checkpoint_id, load_model
-from loev_core.evaluation.embedding import centre_crop, embed_waves, stack_common
+from loev_core.evaluation.embedding import centre_crop, embed_waves, stack_common, transform_span
 from loev_core.evaluation.equivariance import DEFAULT_VALUES, equivariance_curves
 from loev_core.evaluation.labels import has_label, label_arrays
 from loev_core.evaluation.probes import (
@@ -159,9 +159,7 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     test = load_split(by_split["test"], sr, "test", opts.progress, opts.excerpt_seconds)
     rng = np.random.default_rng(opts.seed)
     bs, prog = opts.batch_size, opts.progress
-    # Parts scored on a window are transformed on the window plus a margin, not on a whole excerpt
-    # (demo clips, 3-4 s, fit in it whole); the margin keeps a 1.3x speed-up longer than the window.
-    span = window + 2 * sr
+    span = transform_span(window, sr)  # parts scored on the window transform only this much (demo clips: whole)
     labelled = {t: bool(has_label(t, test.labels).any()) for t in TASKS}
 
     # Transformed inputs, made once and shared by every model.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from loev_core.audio import AudioError, load_audio
+from loev_core.audio import AudioError, load_audio, load_excerpt
 from loev_core.embed_store import atomic_write_text
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.paths import check_clip_path
@@ -28,15 +28,21 @@ TRAJECTORY_VALUES = {"pitch_shift": [float(v) for v in range(-6, 7)],
                      "time_stretch": [round(0.7 + 0.05 * i, 2) for i in range(13)],
                      "gain": [float(v) for v in range(-12, 7, 3)]}
 CURVE_CLIPS = 24
+PREVIEW_SECONDS = 30.0  # what the dashboard decodes of a longer file: its middle 30 s
 
 
 def clip_wave(data: CorpusData, row: int, sample_rate: int, roots: Sequence[Path]) -> torch.Tensor:
-    """Decoded mono audio of one corpus row (only inside the allowed folders)."""
+    """Decoded mono audio of one corpus row (only inside the allowed folders): a segment row as it was
+    embedded; a whole-file row whole, or its middle PREVIEW_SECONDS when longer. A folder of full tracks then
+    costs bounded memory per cached clip, transform and player, at the price that a trajectory's
+    starting point (the middle 30 s) can sit a little off the map point (the mean over the whole file)."""
     r = data.meta.iloc[int(row)]
     path = check_clip_path(r["path"], roots)
     duration = float(r.get("duration") or 0.0)
     offset = float(r.get("offset") or 0.0)
-    return load_audio(path, sample_rate, offset=offset, duration=duration if offset else None)
+    if offset or 0.0 < duration <= PREVIEW_SECONDS:  # a `loev embed --chunk` segment, or a short file
+        return load_audio(path, sample_rate, offset=offset, duration=duration or None)
+    return load_excerpt(path, sample_rate, PREVIEW_SECONDS)
 
 
 def transformed(wave: torch.Tensor, sample_rate: int, transform: str, values: Sequence[float]) -> torch.Tensor:
@@ -72,7 +78,7 @@ def curve_rows(data: CorpusData, n: int = CURVE_CLIPS, seed: int = 0) -> np.ndar
 def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float],
                   roots: Sequence[Path], cache_dir: Path, n_clips: int = CURVE_CLIPS) -> dict[str, dict]:
     """Equivariance curves of one model on a fixed corpus sample, computed once then read from disk."""
-    from loev_core.evaluation.embedding import stack_common
+    from loev_core.evaluation.embedding import centre_crop, stack_common, transform_span
     from loev_core.evaluation.equivariance import equivariance_curve
 
     values = [float(v) for v in values]
@@ -83,15 +89,16 @@ def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: s
             return json.loads(path.read_text())["curves"]
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)
+    window = int(round(model.clip_seconds * model.sample_rate))
     waves = []
     for r in curve_rows(data, n_clips):
         try:
-            waves.append(clip_wave(data, int(r), model.sample_rate, roots))
+            waves.append(centre_crop(clip_wave(data, int(r), model.sample_rate, roots),
+                                     transform_span(window, model.sample_rate)))
         except (AudioError, ValueError):
             continue
     if not waves:
         raise AudioError(str(data.source), "no clip of the corpus could be decoded for the curves")
-    window = int(round(model.clip_seconds * model.sample_rate))
     curves = equivariance_curve(model, stack_common(waves), model.sample_rate, transform, values,
                                 window=window, n_boot=500, progress=False)
     atomic_write_text(path, json.dumps({"curves": curves, "n_clips": len(waves)}))
