@@ -96,7 +96,9 @@ def test_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     assert loev["retrieval"]["V"] == {"clean": {}}
     targets = {r["target"].split(" ")[0] for r in res["summary"]}
     assert targets == {"Z.pitch_shift", "Z.invariant"}  # curve checks only: no label, no probe target
-    assert "no labels" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "no labels" in md and "| model | subspace | shift acc | shift MAE (st) |" in md  # no empty columns
+    assert "key P@1" not in md and "(none: the corpus has no key, tempo or instrument labels" in md
 
 
 def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path) -> None:
@@ -120,6 +122,8 @@ def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path) -> None:
     assert res["labelled"] == {"key": True, "tempo": False, "instrument": False}
     assert set(res["models"]["tiny-loevpp"]["probes"]["V"]["linear"]) == {"key", "pitch_shift"}
     assert set(res["models"]["tiny-loevpp"]["retrieval"]["V"]["pitch_shift"]) == {"key"}
+    md = (out / "results.md").read_text()
+    assert "| key acc | key wscore | shift acc |" in md and "tempo P@1" not in md and "| key P@1 |" in md
     assert len(read_manifest(corpus / "keys.csv")) == 12  # the user's manifest is left as it was
     with pytest.raises(SystemExit):  # argparse refuses a negative excerpt length
         main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus / "keys.csv"), "--out", str(out),

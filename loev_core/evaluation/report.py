@@ -53,19 +53,29 @@ def targets_table(results: dict[str, Any]) -> str:
 
 
 def probes_table(results: dict[str, Any]) -> str:
+    """One row per model and subspace; only the tasks the corpus has labels for (a folder of recordings:
+    the pitch-shift probe alone)."""
     kinds = list(results["options"]["probes"])
+    probes = [by_kind for m in results["models"].values() for by_kind in m["probes"].values()]
+    columns = [c for c in PROBE_COLUMNS if any(c[0] in by_kind.get(k, {}) for by_kind in probes for k in kinds)]
     rows = []
     for name, m in results["models"].items():
         for space, by_kind in m["probes"].items():
             cells = [" / ".join(_f(by_kind.get(k, {}).get(t, {}).get(metric)) for k in kinds)
-                     for t, metric, _ in PROBE_COLUMNS]
+                     for t, metric, _ in columns]
             rows.append([name, space, *cells])
-    return _table(["model", "subspace", *[c[2] for c in PROBE_COLUMNS]], rows)
+    return _table(["model", "subspace", *[c[2] for c in columns]], rows)
+
+
+def retrieval_tasks(results: dict[str, Any], query: str) -> list[str]:
+    """Label tasks scored for `query` by any model and subspace (none without labels)."""
+    return [t for t in ("key", "tempo", "instrument")
+            if any(t in r.get(query, {}) for m in results["models"].values() for r in m["retrieval"].values())]
 
 
 def retrieval_table(results: dict[str, Any], query: str) -> str:
     ks = results["options"]["ks"]
-    tasks = ("key", "tempo", "instrument")
+    tasks = retrieval_tasks(results, query)
     rows = [[name, space, *[_f(r.get(query, {}).get(t, {}).get(f"P@{k}")) for t in tasks for k in ks]]
             for name, m in results["models"].items() for space, r in m["retrieval"].items()]
     return _table(["model", "subspace", *[f"{t} P@{k}" for t in tasks for k in ks]], rows)
@@ -117,8 +127,11 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"## Probes on frozen embeddings (test split; cells: {kinds})", "", probes_table(results), "",
         "## Retrieval P@k (cosine k-NN in the clean test split, query clip excluded)", "",
     ]
-    for q, title in QUERIES:
+    scored = [(q, title) for q, title in QUERIES if retrieval_tasks(results, q)]
+    for q, title in scored:
         parts += [f"### {title}", "", retrieval_table(results, q), ""]
+    if not scored:
+        parts += ["(none: the corpus has no key, tempo or instrument labels to score neighbours by)", ""]
     parts += ["## Equivariance: mean cosine distance to the clean clip", "", curves_table(results), ""]
     return "\n".join(parts)
 
