@@ -7,6 +7,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from loev_core.audio import load_audio
@@ -141,3 +142,25 @@ def test_committed_demo_set() -> None:
     assert not train_pieces & {r["piece"] for r in rows}
     wave = load_audio(DEMO / rows[0]["path"], SR)
     assert 3.0 <= wave.numel() / SR <= 4.0
+
+
+def test_demo_set_is_reproduced_by_its_command() -> None:
+    """The committed clips are what `loev corpus ... --seed 1 --role demo` renders with FluidSynth (the
+    synth recorded in corpus.json): a fresh install must render the same audio, not the fallback's."""
+    info = json.loads((DEMO / "corpus.json").read_text())
+    assert info["synth"] == "fluidsynth"
+    pytest.importorskip("fluidsynth", reason="pyfluidsynth is a dependency; install the package")
+    if find_soundfont() is None:
+        pytest.skip("no General MIDI soundfont (apt-get install fluid-soundfont-gm; ./run does)")
+    from loev_core.corpus.generate import clip_path, render_clip
+    from loev_core.corpus.render import make_renderer
+
+    renderer = make_renderer("fluidsynth", SR)
+    specs = plan_corpus(info["n_clips"], info["seed"], info["role"], load_catalog(), tuple(info["clip_seconds"]))
+    works = {w["id"]: w for w in load_catalog()}
+    for spec in specs[:6]:
+        mine = render_clip(spec, renderer, works, SR, info["seed"] * 1_000_003 + spec.index)
+        committed = load_audio(DEMO / clip_path(spec, info["format"], info["n_clips"]), SR).numpy()
+        assert mine.shape == committed.shape
+        residual = float(np.sum((mine - committed) ** 2) / np.sum(committed ** 2))
+        assert residual < 0.01, (spec.index, residual)  # within Vorbis coding error of the committed clip
