@@ -113,6 +113,14 @@ def test_click_a_point_plays_it_and_lists_neighbours(browser_page) -> None:
     settle(page)
     assert page.get_by_text("selected clips").count() == 1
     assert page.get_by_role("button", name="Export the selection as CSV").count() == 1
+    page.get_by_text("Augmentation trajectory").click()  # the clicked clip, pitch-shifted -6..+6 st
+    page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+      gd => (gd._fullData || []).some(t => (t.name || '').startsWith('trajectory') && t.x.length === 13))""",
+                           timeout=120_000)
+    settle(page)
+    no_problem(page)
+    assert page.get_by_text("How far the clip moves").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "dashboard-explorer-trajectory.png"))
 
 
 def test_retrieval_with_a_preset_and_one_player_at_a_time(browser_page) -> None:
