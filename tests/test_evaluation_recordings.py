@@ -128,3 +128,22 @@ def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):  # argparse refuses a negative excerpt length
         main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus / "keys.csv"), "--out", str(out),
               "--excerpt-seconds=-1"])
+
+
+def test_big_splits_are_sampled_with_a_seed(tmp_path: Path) -> None:
+    from loev_core.evaluation.run import sample_clips
+
+    many = clips(50)
+    picked = sample_clips(many, 10, seed=0)
+    assert len(picked) == 10 and picked == sample_clips(many, 10, seed=0)  # reproducible
+    assert [c.path for c in picked] == sorted(c.path for c in picked)  # corpus order kept
+    assert picked != sample_clips(many, 10, seed=1) and sample_clips(many, None, 0) is many
+    corpus = make_tone_corpus(tmp_path / "corpus")  # 8 train / 4 test clips
+    ckpt = str(save_model(tiny_model("simclr"), tmp_path / "tiny-simclr"))
+    out = tmp_path / "eval"
+    assert main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus), "--out", str(out), "--max-clips", "3",
+                 "--curve-clips", "2", "--shift-clips", "2", "--pitch-shifts=-4,0,4", "--stretch-rates=1,1.2",
+                 "--gains=0,6", "--probes", "linear", "--quiet"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert (res["n_train"], res["n_test"], res["n_listed"]) == (3, 3, {"train": 8, "test": 4})
+    assert "3 train / 3 test clips (of 8 / 4 listed" in (out / "results.md").read_text()

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--excerpt-seconds", type=_seconds, default=d.excerpt_seconds, metavar="S",
                         help=f"evaluate longer files on their middle S seconds (default {d.excerpt_seconds:g}; "
                              "0 = whole files)")
+    parser.add_argument("--max-clips", type=_cap, default=d.max_clips, metavar="N",
+                        help=f"per split: evaluate a seeded sample of N clips of bigger splits (default "
+                             f"{d.max_clips}; their audio is held in memory; 0 = all)")
     parser.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F",
                         help=f"without a split column: share of pieces (else albums, artists, files) held out "
                              f"for test (default {d.test_fraction:g})")
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                            max_query_clips=args.query_clips, probes=probes,
                            curve_values={"pitch_shift": args.pitch_shifts, "time_stretch": args.stretch_rates,
                                          "gain": args.gains}, shift_input=args.shift_input,
-                           interval=args.interval, excerpt_seconds=args.excerpt_seconds,
+                           interval=args.interval, excerpt_seconds=args.excerpt_seconds, max_clips=args.max_clips,
                            test_fraction=args.test_fraction, batch_size=args.batch_size, seed=args.seed,
                            progress=not args.quiet)
     except (CheckpointError, AudioError, FileNotFoundError, ValueError) as e:

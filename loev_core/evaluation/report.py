@@ -106,6 +106,13 @@ def curves_table(results: dict[str, Any]) -> str:
     return _table(["model", "subspace", *[p[2] for p in pts]], rows)
 
 
+def _sampled(results: dict[str, Any]) -> str:
+    listed = results.get("n_listed") or {}
+    if not any(listed.get(s, 0) > results[f"n_{s}"] for s in ("train", "test")):
+        return ""
+    return f" (of {listed['train']} / {listed['test']} listed: a seeded sample, or unreadable files skipped)"
+
+
 def _labels_note(results: dict[str, Any]) -> str:
     labelled = results.get("labelled")
     if labelled is None:
@@ -118,7 +125,7 @@ def markdown_report(results: dict[str, Any]) -> str:
     kinds = " / ".join(results["options"]["probes"])
     parts = [
         "# LOEV evaluation", "",
-        f"Corpus `{results['corpus']}`: {results['n_train']} train / {results['n_test']} test clips "
+        f"Corpus `{results['corpus']}`: {results['n_train']} train / {results['n_test']} test clips{_sampled(results)} "
         f"({results.get('split', 'split from the manifest')}; {_labels_note(results)}). "
         f"Probes fit on train, scored on test; pitch-shift probe on {results['n_shift_clips']} clips "
         f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} test clips; "

@@ -57,6 +57,7 @@ class EvalOptions:
     ks: tuple[int, ...] = KS
     interval: str = "bootstrap"
     excerpt_seconds: float | None = 30.0  # longer files are evaluated on their middle 30 s
+    max_clips: int | None = 2000  # per split: a seeded sample of bigger splits (audio is held in memory)
     test_fraction: float = 0.2  # share of groups held out when the corpus has no split column
     batch_size: int = 32
     seed: int = 0
@@ -90,6 +91,18 @@ def load_split(clips: list[Clip], sample_rate: int, name: str, progress: bool,
     if not kept:
         raise ValueError(f"the {name} split has no usable clips")
     return Split(kept, waves, label_arrays([c.labels for c in kept]))
+
+
+def sample_clips(clips: list[Clip], cap: int | None, seed: int) -> list[Clip]:
+    """At most `cap` clips, a seeded sample in corpus order (all of them when the split is smaller).
+
+    The split's audio is decoded into memory (2,000 x 30 s is about 4 GB at 16 kHz), so a catalogue
+    the size of MagnaTagATune is sampled rather than exhausting the machine. Its own generator leaves
+    every other random choice of the run unchanged."""
+    if cap is None or len(clips) <= cap:
+        return clips
+    keep = np.sort(np.random.default_rng([seed, 7]).choice(len(clips), size=cap, replace=False))
+    return [clips[i] for i in keep]
 
 
 def model_name(path: str | Path, taken: set[str]) -> str:
@@ -152,6 +165,8 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     window = min(int(round(m.clip_seconds * sr)) for m in models.values())
     clips, split_note = assign_splits(resolve_corpus(corpus), opts.test_fraction, opts.seed)
     by_split = {s: [c for c in clips if c.labels.get("split") == s] for s in ("train", "test")}
+    n_listed = {s: len(cs) for s, cs in by_split.items()}
+    by_split = {s: sample_clips(cs, opts.max_clips, opts.seed) for s, cs in by_split.items()}
     for s, cs in by_split.items():
         if not cs:
             raise ValueError(f"{corpus}: no clips with split={s!r} (the manifest needs a train|test split column)")
@@ -179,7 +194,7 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
                 for t, vals in q_vals.items()}
 
     results: dict[str, Any] = {"corpus": str(corpus), "n_train": len(train.waves), "n_test": len(test.waves),
-                               "split": split_note, "labelled": labelled, "sample_rate": sr,
+                               "n_listed": n_listed, "split": split_note, "labelled": labelled, "sample_rate": sr,
                                "options": dataclasses.asdict(opts), "models": {}}
     timings = {"load+transform": round(time.time() - t0, 1)}
     for name, model in models.items():
