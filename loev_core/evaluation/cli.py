@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shift-clips", type=_cap, default=d.max_shift_clips, metavar="N",
                         help=f"clips per split for the pitch-shift probe (default {d.max_shift_clips}; 0 = all)")
     parser.add_argument("--query-clips", type=_cap, default=d.max_query_clips, metavar="N",
-                        help="transformed retrieval queries (default: every test clip)")
+                        help=f"transformed retrieval queries, from the test split (default {d.max_query_clips}; "
+                             "0 = every test clip)")
     dv = d.curve_values
     parser.add_argument("--pitch-shifts", type=_floats, default=dv["pitch_shift"], metavar="LIST",
                         help="curve values in semitones (default -6..6); write --pitch-shifts=-2,0,2")

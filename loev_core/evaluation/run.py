@@ -48,7 +48,7 @@ class EvalOptions:
 
     max_curve_clips: int | None = 32  # test clips per equivariance curve
     max_shift_clips: int | None = 192  # clips per split for the pitch-shift probe
-    max_query_clips: int | None = None  # transformed retrieval queries (test clips)
+    max_query_clips: int | None = 500  # transformed retrieval queries (test clips; two copies each in memory)
     curve_values: dict[str, list[float]] = dataclasses.field(default_factory=lambda: dict(DEFAULT_VALUES))
     probes: tuple[str, ...] = PROBE_KINDS
     shift_input: str = "pair"
