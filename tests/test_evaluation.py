@@ -14,6 +14,7 @@ import torch
 from loev_core import ExperimentConfig, build_model, save_model
 from loev_core.config import AudioConfig, ModelConfig
 from loev_core.evaluation import equivariance_curve
+from loev_core.evaluation.equivariance import between_clips
 from loev_core.evaluation.labels import (
     key_index,
     label_arrays,
@@ -136,7 +137,7 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     curves = equivariance_curve(model, waves, SR, "pitch_shift", [-2.0, 0.0, 2.0], progress=False)
     assert list(curves) == model.subspaces
     for c in curves.values():
-        assert set(c) == {"values", "mean", "lo", "hi"}
+        assert set(c) == {"values", "mean", "lo", "hi", "between"} and 0.0 <= c["between"] <= 2.0
         assert c["values"] == [-2.0, 0.0, 2.0] and len(c["mean"]) == len(c["lo"]) == len(c["hi"]) == 3
         assert c["mean"][1] == 0.0 and c["lo"][1] == 0.0 and c["hi"][1] == 0.0
         assert all(lo <= m <= hi for lo, m, hi in zip(c["lo"], c["mean"], c["hi"], strict=True))
@@ -148,6 +149,15 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     faster = transform_waves("time_stretch", list(waves), SR, [0.8, 1.0, 1.25])
     assert [w.shape[-1] for w in faster] == [SR, SR, int(SR / 1.25)]  # the zero padding is trimmed
     assert distance_at(curves["V"], 2.0) == pytest.approx((curves["V"]["mean"][0] + curves["V"]["mean"][2]) / 2)
+    clean = {k: v.numpy() for k, v in model.embed(waves, SR).items()}
+    assert curves["V"]["between"] == pytest.approx(between_clips(clean["V"]), abs=1e-6)
+
+
+def test_between_clips_hand_computed() -> None:
+    # unit vectors at 0, 90 and 180 degrees: pair distances 1, 2 and 1 (scale does not matter)
+    emb = np.array([[1.0, 0.0], [0.0, 3.0], [-2.0, 0.0]])
+    assert between_clips(emb) == pytest.approx(4.0 / 3.0)
+    assert np.isnan(between_clips(emb[:1]))
 
 
 def test_update_readme_replaces_only_the_block(tmp_path: Path) -> None:

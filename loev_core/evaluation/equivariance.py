@@ -7,6 +7,7 @@ that is equivariant to the transform rises with |v| (the paper's pitch-shift fig
 Public, stable API (also used by the dashboard):
     equivariance_curve(model, waves, sample_rate, transform, values) -> {subspace: curve}
     curve = {"values": [v...], "mean": [...], "lo": [...], "hi": [...]}   (lists of floats, same length)
+            + "between": mean distance between two different clean clips (the scale a distance is read on)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ DEFAULT_VALUES: dict[str, list[float]] = {
     "time_stretch": [round(0.7 + 0.1 * i, 2) for i in range(7)],
     "gain": [float(v) for v in range(-12, 7, 3)],
 }
-Curve = dict[str, list[float]]
+Curve = dict[str, Any]  # "values", "mean", "lo", "hi": lists of floats; "between": a float
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,6 +55,18 @@ def mean_interval(d: np.ndarray, interval: str = "bootstrap", n_boot: int = 2000
     means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return m, float(lo), float(hi)
+
+
+def between_clips(emb: np.ndarray) -> float:
+    """Mean cosine distance between different clips: how far "moved as far as another clip" is in this
+    subspace. A curve value means little without it (0.13 is far in a space where clips sit 0.2 apart,
+    nothing where they sit 0.9 apart). NaN for fewer than two clips."""
+    n = emb.shape[0]
+    if n < 2:
+        return float("nan")
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    sims = unit @ unit.T
+    return float(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
 
 
 def _embed(model: Any, waves: torch.Tensor, sample_rate: int, batch_size: int) -> dict[str, np.ndarray]:
@@ -98,7 +111,8 @@ def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_r
             rng = np.random.default_rng(seed)
             stats = [mean_interval(row, interval, n_boot, rng) for row in d]
             out[name][k] = {"values": list(values), "mean": [s[0] for s in stats],
-                            "lo": [s[1] for s in stats], "hi": [s[2] for s in stats]}
+                            "lo": [s[1] for s in stats], "hi": [s[2] for s in stats],
+                            "between": between_clips(np.concatenate([c[k] for c in clean[name]]))}
     return out
 
 
