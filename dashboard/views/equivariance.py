@@ -42,6 +42,11 @@ subs = st.multiselect("Subspaces", all_subs, default=default_subs, key="w.eq_sub
 st.plotly_chart(ui_plots.curves_figure(curves, subs, UNITS[transform]), key="curves")
 st.caption("Mean over a fixed sample of up to 24 corpus clips (test split when there is one); solid, dashed "
            "and dotted lines are the first, second and third model.")
+with st.expander("For scale: how far apart two *different* clips are in each subspace"):
+    st.caption("A transformed copy this far from its clip has lost what the transform changed; 0.1 means "
+               "little in a subspace where clips sit 0.9 apart.")
+    st.dataframe({label: {s: c[s].get("between") for s in subs if s in c} for label, c in curves.items()},
+                 column_config={"_index": st.column_config.TextColumn("subspace")})
 
 
 
