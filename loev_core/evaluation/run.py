@@ -169,7 +169,8 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     by_split = {s: sample_clips(cs, opts.max_clips, opts.seed) for s, cs in by_split.items()}
     for s, cs in by_split.items():
         if not cs:
-            raise ValueError(f"{corpus}: no clips with split={s!r} (the manifest needs a train|test split column)")
+            raise ValueError(f"{corpus}: no clips with split={s!r} (a split column needs train and test rows; "
+                             "without the column a split is made)")
     train = load_split(by_split["train"], sr, "train", opts.progress, opts.excerpt_seconds)
     test = load_split(by_split["test"], sr, "test", opts.progress, opts.excerpt_seconds)
     rng = np.random.default_rng(opts.seed)
