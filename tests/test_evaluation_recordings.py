@@ -101,7 +101,7 @@ def test_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     assert "key P@1" not in md and "(none: the corpus has no key, tempo or instrument labels" in md
 
 
-def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path) -> None:
+def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     corpus = make_tone_corpus(tmp_path / "corpus")
     with (corpus / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -125,6 +125,10 @@ def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path) -> None:
     md = (out / "results.md").read_text()
     assert "| key acc | key wscore | shift acc |" in md and "tempo P@1" not in md and "| key P@1 |" in md
     assert len(read_manifest(corpus / "keys.csv")) == 12  # the user's manifest is left as it was
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no audio here")
+    assert main(["eval", "--checkpoint", ckpt, "--corpus", str(tmp_path / "empty"), "--out", str(out)]) == 1
+    assert "no audio files" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse refuses a negative excerpt length
         main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus / "keys.csv"), "--out", str(out),
               "--excerpt-seconds=-1"])

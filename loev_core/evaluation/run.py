@@ -163,7 +163,10 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     models = {n: load_model(c) for n, c in paths.items()}
     sr = next(iter(models.values())).sample_rate
     window = min(int(round(m.clip_seconds * sr)) for m in models.values())
-    clips, split_note = assign_splits(resolve_corpus(corpus), opts.test_fraction, opts.seed)
+    listed = resolve_corpus(corpus)
+    if not listed:
+        raise ValueError(f"{corpus}: no audio files (or manifest rows) found")
+    clips, split_note = assign_splits(listed, opts.test_fraction, opts.seed)
     by_split = {s: [c for c in clips if c.labels.get("split") == s] for s in ("train", "test")}
     n_listed = {s: len(cs) for s, cs in by_split.items()}
     by_split = {s: sample_clips(cs, opts.max_clips, opts.seed) for s, cs in by_split.items()}
