@@ -152,6 +152,10 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (mixed precision on GPU only)
     split: str = "train"  # manifest rows used for training ("" = all rows)
     cache_audio: bool = False  # decode the whole corpus into memory once (small corpora, few cores)
+    # fine-tuning: start from the weights of this checkpoint (same architecture; Adam starts fresh), and
+    # train only parameters whose names start with one of `trainable` (empty: all), e.g. heads.pitch_shift
+    init: str = ""
+    trainable: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every")
@@ -159,6 +163,8 @@ class TrainConfig:
             raise ConfigError("train.warmup_steps and train.num_workers must be >= 0")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError("train.precision must be auto, fp32, bf16 or fp16")
+        if any(not isinstance(p, str) or not p for p in self.trainable):
+            raise ConfigError("train.trainable must be a list of parameter-name prefixes, e.g. [heads.pitch_shift]")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loev_core.train.loop import train
+    from loev_core.checkpoint import CheckpointError
+    from loev_core.train.loop import check_fine_tuning, train
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         cfg = load_config(cfg_path, args.set)
-    except ConfigError as e:
+        if cfg.train.init or cfg.train.trainable:
+            check_fine_tuning(cfg)
+    except (ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.num_nodes > 1 and "WORLD_SIZE" not in os.environ:

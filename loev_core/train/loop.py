@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from loev_core.audio import resolve_corpus
 from loev_core.augment import make_views
-from loev_core.checkpoint import save_model
-from loev_core.config import ExperimentConfig, config_from_dict
+from loev_core.checkpoint import load_model, save_model
+from loev_core.config import ConfigError, ExperimentConfig, config_from_dict
 from loev_core.losses import loev_loss
 from loev_core.model import LOEVModel, build_model
 from loev_core.train import distributed as D
@@ -115,6 +115,56 @@ def _worker(rank: int, world: int, cfg_dict: dict[str, Any], run_dir: str, resum
             D.dist.destroy_process_group()
 
 
+def init_weights(model: LOEVModel, path: str) -> None:
+    """Fine-tuning: copy the weights of an exported checkpoint (loaded safely, never unpickled) into a model
+    of the same architecture; a different one is refused with the names that do not match."""
+    source = load_model(path).state_dict()
+    missing, extra = set(model.state_dict()) - set(source), set(source) - set(model.state_dict())
+    if missing or extra:
+        raise ConfigError(f"train.init {path}: another architecture (missing {sorted(missing)[:3]}, "
+                          f"unexpected {sorted(extra)[:3]}); the run's model config must match the checkpoint's")
+    model.load_state_dict(source)
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    """Is parameter/module `name` inside one of `prefixes` (whole dotted parts: heads.pitch is not
+    heads.pitch_shift)?"""
+    return any(name == p or name.startswith(p.rstrip(".") + ".") for p in prefixes)
+
+
+def trainable_parameters(model: LOEVModel, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """Parameters the optimizer updates: all, or those whose names start with one of `prefixes` (the rest
+    get requires_grad=False). A prefix that matches nothing is an error, not a silently frozen model."""
+    if not prefixes:
+        return list(model.parameters())
+    for prefix in prefixes:
+        if not any(_under(n, (prefix,)) for n, _ in model.named_parameters()):
+            names = sorted({".".join(n.split(".")[:2]) for n, _ in model.named_parameters()})
+            raise ConfigError(f"train.trainable: {prefix!r} matches no parameter (e.g. {', '.join(names)})")
+    for name, p in model.named_parameters():
+        p.requires_grad_(_under(name, prefixes))
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def check_fine_tuning(cfg: ExperimentConfig) -> None:
+    """Fail before any process starts when train.init or train.trainable cannot apply (ConfigError or
+    CheckpointError with the reason)."""
+    model = build_model(cfg)
+    if cfg.train.init:
+        init_weights(model, cfg.train.init)
+    trainable_parameters(model, cfg.train.trainable)
+
+
+def freeze_norm_statistics(model: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
+    """Frozen parts stay frozen in train mode too: batch norms outside the trainable prefixes keep their
+    running statistics (eval mode), so a head-only fine-tune leaves the encoder exactly as it was."""
+    if not prefixes:
+        return
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.modules.batchnorm._NormBase) and not _under(name, prefixes):
+            m.eval()
+
+
 def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
            stop_after: int | None, progress: bool) -> None:
     t = cfg.train
@@ -122,9 +172,12 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
     model: LOEVModel = build_model(cfg)
     if world > 1:
         D.convert_sync_bn(model)
-    model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     ckpt = run_dir / "checkpoints" / TRAIN_STATE
+    if t.init and not (resume and ckpt.exists()):
+        init_weights(model, t.init)
+    params = trainable_parameters(model, t.trainable)
+    model.to(device)
+    opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
     start = 0
     if resume and ckpt.exists():
         start = int(load_train_state(ckpt, model, opt)["steps"])
@@ -149,6 +202,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
     step, micro, acc_losses, t0 = start, start * t.accumulate, {}, time.perf_counter()
     last_losses: dict[str, float] = {}
     net.train()
+    freeze_norm_statistics(model, t.trainable)
     for windows, n_bad in loader:
         summary["skipped_files"] += n_bad
         if windows.numel() == 0:
