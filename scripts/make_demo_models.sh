@@ -56,11 +56,37 @@ if [ -n "$GRADED_STEPS" ]; then
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
 fi
+# Last, LOEV++ only: its pitch head alone learns graded positives (loss.graded, HEAD_FORM at scale HEAD_SCALE
+# and temperature HEAD_TEMPERATURE) for HEAD_STEPS steps, a head-only fine-tune (train.init, train.trainable)
+# from the trained run: the encoder, its branches and the other heads stay bit for bit as they are, so
+# V.pitch_shift keeps its key retrieval while Z.pitch_shift's distance grows with the shift.
+# HEAD_STEPS="" skips it (README "Graded pitch head").
+HEAD_STEPS="${HEAD_STEPS-1000}"
+HEAD_SCALE="${HEAD_SCALE:-1.5}"
+HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.2}"
+HEAD_FORM="${HEAD_FORM:-bce}"
+loevpp_run=runs/demo-loevpp
+if [ -n "$HEAD_STEPS" ]; then
+  head=runs/demo-loevpp-head
+  if [ -f "$head/checkpoints/last.safetensors" ]; then
+    args=(--resume "$head")
+  else
+    args=(--config configs/demo-loevpp.yaml --run-dir "$head" --set train.init=runs/demo-loevpp/model
+          --set "train.trainable=[heads.pitch_shift]" --set "loss.graded.pitch_shift=$HEAD_SCALE"
+          --set "loss.graded_temperature=$HEAD_TEMPERATURE" --set "loss.graded_form=$HEAD_FORM")
+  fi
+  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$HEAD_STEPS" --no-progress \
+    >> runs/demo-loevpp-head.log 2>&1
+  loevpp_run=$head
+fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
-  $LOEV export "runs/demo-$kind" --out "assets/checkpoints/demo-$kind"
-  cp "runs/demo-$kind/metrics.csv" "assets/checkpoints/demo-$kind/metrics.csv"
+  run=runs/demo-$kind
+  [ "$kind" = loevpp ] && run=$loevpp_run
+  $LOEV export "$run" --out "assets/checkpoints/demo-$kind"
+  cp "runs/demo-$kind/metrics.csv" "assets/checkpoints/demo-$kind/metrics.csv"  # the encoder's training
 done
+[ "$loevpp_run" != runs/demo-loevpp ] && cp "$loevpp_run/metrics.csv" assets/checkpoints/demo-loevpp/metrics-head.csv
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)
 $LOEV eval --checkpoint assets/checkpoints/demo-simclr --checkpoint assets/checkpoints/demo-loev \

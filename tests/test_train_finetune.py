@@ -27,6 +27,9 @@ def test_head_only_fine_tune_leaves_the_rest_untouched(tiny_corpus: Path, tmp_pa
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("heads.pitch_shift") for k in changed), changed
     assert any("running_mean" in k for k in before)  # the encoder has batch norms, and they did not move
+    from loev_core.explore.runinfo import model_card
+
+    assert model_card(run / "model")["fine-tuned from"] == f"{base} (training heads.pitch_shift)"
     # resuming a fine-tune keeps its frozen set (the optimizer state matches the trainable parameters)
     assert loev(["train", "--resume", str(run), "--no-progress", "--set", "train.steps=4"]) == 0
     again = load_model(run / "model").state_dict()

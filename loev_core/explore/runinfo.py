@@ -40,6 +40,9 @@ def model_card(path: str | Path) -> dict[str, Any]:
         "created": meta.get("created", "?"),
         "package version": meta.get("package_version", "?"),
     }
+    if train.get("init"):  # a fine-tune: its steps come on top of the checkpoint it started from
+        part = ", ".join(train.get("trainable") or []) or "all parameters"
+        card["fine-tuned from"] = f"{train['init']} (training {part})"
     data = meta.get("data") or {}
     if data:
         card["training data"] = f"{data.get('clips', '?')} clips from {data.get('source', '?')}"
