@@ -62,8 +62,8 @@ fi
 # V.pitch_shift keeps its key retrieval while Z.pitch_shift's distance grows with the shift.
 # HEAD_STEPS="" skips it (README "Graded pitch head").
 HEAD_STEPS="${HEAD_STEPS-1000}"
-HEAD_SCALE="${HEAD_SCALE:-1.5}"
-HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.2}"
+HEAD_SCALE="${HEAD_SCALE:-2}"
+HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.3}"
 HEAD_FORM="${HEAD_FORM:-bce}"
 loevpp_run=runs/demo-loevpp
 if [ -n "$HEAD_STEPS" ]; then
