@@ -14,7 +14,8 @@
 # LOEV++ continue with their own loss: on the validation subset graded positives traded LOEV++'s
 # distance ratio and key P@5 for the Spearman target, and the weight lifted LOEV's instrument and key
 # accuracy (assets/eval/validation/README.md).
-# GRADED_STEPS="" skips that stage.
+# GRADED_STEPS="" skips that stage. Last, LOEV++'s pitch head alone is fine-tuned on graded positives
+# (HEAD_STEPS, default 1000, about 9 min; below).
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
