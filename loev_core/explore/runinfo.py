@@ -43,6 +43,7 @@ def model_card(path: str | Path) -> dict[str, Any]:
     if train.get("init"):  # a fine-tune: its steps come on top of the checkpoint it started from
         part = ", ".join(train.get("trainable") or []) or "all parameters"
         card["fine-tuned from"] = f"{train['init']} (training {part})"
+        card["trained steps"] += " in this fine-tune, on top of the starting checkpoint's"
     data = meta.get("data") or {}
     if data:
         card["training data"] = f"{data.get('clips', '?')} clips from {data.get('source', '?')}"
