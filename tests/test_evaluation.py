@@ -14,7 +14,7 @@ import torch
 from loev_core import ExperimentConfig, build_model, save_model
 from loev_core.config import AudioConfig, ModelConfig
 from loev_core.evaluation import equivariance_curve
-from loev_core.evaluation.equivariance import between_clips
+from loev_core.evaluation.equivariance import between_clips, cosine_distance, transform_distances
 from loev_core.evaluation.labels import (
     key_index,
     label_arrays,
@@ -151,6 +151,26 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     assert distance_at(curves["V"], 2.0) == pytest.approx((curves["V"]["mean"][0] + curves["V"]["mean"][2]) / 2)
     clean = {k: v.numpy() for k, v in model.embed(waves, SR).items()}
     assert curves["V"]["between"] == pytest.approx(between_clips(clean["V"]), abs=1e-6)
+
+
+def test_transform_distances_are_the_rows_behind_the_curves() -> None:
+    # per-clip distances: one row per value, one column per clip; the curve is their row mean, and a
+    # column equals the distance computed by hand for that clip alone
+    model = tiny_model("loevpp")
+    t = torch.arange(SR) / SR
+    waves = torch.stack([0.3 * torch.sin(2 * torch.pi * f * t) for f in (220.0, 330.0, 440.0)])
+    values = [-3.0, 0.0, 1.0]
+    dist, between = transform_distances({"m": model}, waves, SR, "pitch_shift", values, batch_size=2,
+                                        progress=False)
+    curves = equivariance_curve(model, waves, SR, "pitch_shift", values, batch_size=2, progress=False)
+    for k, d in dist["m"].items():
+        assert d.shape == (3, 3) and np.all(d[1] == 0.0)
+        assert np.allclose(d.mean(axis=1), curves[k]["mean"])
+        assert between["m"][k] == pytest.approx(curves[k]["between"])
+    one = apply_transform("pitch_shift", waves[2:], SR, -3.0)
+    by_hand = cosine_distance(model.embed(waves[2:], SR)["Z.pitch_shift"].numpy(),
+                              model.embed(one, SR)["Z.pitch_shift"].numpy())
+    assert dist["m"]["Z.pitch_shift"][0, 2] == pytest.approx(float(by_hand[0]), abs=1e-5)
 
 
 def test_between_clips_hand_computed() -> None:

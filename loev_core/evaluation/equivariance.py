@@ -73,14 +73,13 @@ def _embed(model: Any, waves: torch.Tensor, sample_rate: int, batch_size: int) -
     return {k: v.numpy() for k, v in model.embed(waves, sample_rate, batch_size=batch_size).items()}
 
 
-def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_rate: int, transform: str,
+def transform_distances(models: Mapping[str, Any], waves: torch.Tensor, sample_rate: int, transform: str,
                         values: Sequence[float], *, window: int | None = None, batch_size: int = 32,
-                        interval: str = "bootstrap", n_boot: int = 2000, seed: int = 0,
-                        progress: bool = True) -> dict[str, dict[str, Curve]]:
-    """Curves for several models at once: each transformed batch is computed once and embedded by
-    every model. `window` (samples) centre-crops clean and transformed waves *after* the transform,
-    so a time stretch does not leave padded silence inside the window. Returns {model: {subspace: curve}}.
-    """
+                        progress: bool = True) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, float]]]:
+    """Per-clip distances behind the curves: ({model: {subspace: [len(values), N]}}, {model: {subspace:
+    between}}). Each transformed batch is computed once and embedded by every model. `window` (samples)
+    centre-crops clean and transformed waves *after* the transform, so a time stretch does not leave
+    padded silence inside the window. Kept separate from the averaging so a study can resample clips."""
     if transform not in IDENTITY:
         raise ValueError(f"unknown transform {transform!r}; expected one of {tuple(IDENTITY)}")
     if waves.dim() != 2 or waves.shape[0] == 0:
@@ -104,6 +103,20 @@ def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_r
                     for k, v in emb.items():
                         dist[name][k][i, c] = cosine_distance(clean[name][j][k], v)
                 bar.update(1)
+    between = {name: {k: between_clips(np.concatenate([c[k] for c in clean[name]])) for k in dist[name]}
+               for name in models}
+    return dist, between
+
+
+def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_rate: int, transform: str,
+                        values: Sequence[float], *, window: int | None = None, batch_size: int = 32,
+                        interval: str = "bootstrap", n_boot: int = 2000, seed: int = 0,
+                        progress: bool = True) -> dict[str, dict[str, Curve]]:
+    """Curves for several models at once (`transform_distances`, then the mean and 95 % interval over
+    clips of each row). Returns {model: {subspace: curve}}."""
+    values = [float(v) for v in values]
+    dist, between = transform_distances(models, waves, sample_rate, transform, values, window=window,
+                                        batch_size=batch_size, progress=progress)
     out: dict[str, dict[str, Curve]] = {}
     for name, per_space in dist.items():
         out[name] = {}
@@ -112,7 +125,7 @@ def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_r
             stats = [mean_interval(row, interval, n_boot, rng) for row in d]
             out[name][k] = {"values": list(values), "mean": [s[0] for s in stats],
                             "lo": [s[1] for s in stats], "hi": [s[2] for s in stats],
-                            "between": between_clips(np.concatenate([c[k] for c in clean[name]]))}
+                            "between": between[name][k]}
     return out
 
 

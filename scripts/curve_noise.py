@@ -1,0 +1,73 @@
+"""How much the pitch-shift curve targets move with the clips the curves are averaged over.
+
+`loev eval` used to average its equivariance curves over a seeded sample of 32 test clips. The
+Spearman target is computed from 13 means (|shift| has ties at +-k), so a few noisy clips can reorder
+neighbouring points. This study computes every test clip's distance once, then redraws many random
+subsets of each size and prints the spread of the Spearman and the +-4 st distance ratio.
+Run it on the validation subset, never to choose anything on the demo test split:
+
+    .venv/bin/python scripts/curve_noise.py --checkpoint assets/checkpoints/demo-loevpp \
+        --corpus data/train-corpus/val-manifest.csv --sizes 32 64 144
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from loev_core.audio import resolve_corpus
+from loev_core.checkpoint import load_model
+from loev_core.evaluation.embedding import centre_crop, stack_common, transform_span
+from loev_core.evaluation.equivariance import DEFAULT_VALUES, transform_distances
+from loev_core.evaluation.run import load_split
+from loev_core.evaluation.splits import assign_splits
+from loev_core.evaluation.summary import MIN_RATIO, MIN_SPEARMAN, RATIO_AT
+
+
+def targets(dist: dict[str, np.ndarray], values: list[float], cols: np.ndarray) -> tuple[float, float]:
+    """(Spearman of Z.pitch_shift's mean curve against |shift|, ratio at +-RATIO_AT) over clips `cols`."""
+    zp, zi = dist["Z.pitch_shift"][:, cols].mean(1), dist["Z.invariant"][:, cols].mean(1)
+    at = [i for i, v in enumerate(values) if abs(v) == RATIO_AT]
+    rho = float(spearmanr(np.abs(values), zp).statistic)
+    return rho, float(zp[at].mean() / zi[at].mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 144])
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+
+    model = load_model(args.checkpoint)
+    sr = model.sample_rate
+    window = int(round(model.clip_seconds * sr))
+    clips, _ = assign_splits(resolve_corpus(args.corpus), 0.2, args.seed)
+    test = load_split([c for c in clips if c.labels.get("split") == "test"], sr, "test", True, 30.0)
+    waves = stack_common([centre_crop(w, transform_span(window, sr)) for w in test.waves])
+    values = DEFAULT_VALUES["pitch_shift"]
+    dist, _ = transform_distances({"m": model}, waves, sr, "pitch_shift", values, window=window)
+    dist = dist["m"]
+    n = waves.shape[0]
+    rho, ratio = targets(dist, values, np.arange(n))
+    print(f"{args.checkpoint} on {args.corpus}: all {n} test clips: Spearman {rho:.3f}, ratio {ratio:.2f}")
+    rng = np.random.default_rng(args.seed)
+    print(f"clips  Spearman p5 / median / p95  P(>= {MIN_SPEARMAN:.1f})   ratio p5 / median / p95  "
+          f"P(>= {MIN_RATIO:g})")
+    for m in args.sizes:
+        draws = [np.arange(n)] if m >= n else [rng.choice(n, size=m, replace=False) for _ in range(args.draws)]
+        got = np.array([targets(dist, values, cols) for cols in draws])
+        r5, r50, r95 = np.percentile(got[:, 0], [5, 50, 95])
+        q5, q50, q95 = np.percentile(got[:, 1], [5, 50, 95])
+        print(f"{min(m, n):5d}  {r5:.3f} / {r50:.3f} / {r95:.3f}   {np.mean(got[:, 0] >= MIN_SPEARMAN):.2f}"
+              f"        {q5:.2f} / {q50:.2f} / {q95:.2f}      {np.mean(got[:, 1] >= MIN_RATIO):.2f}")
+
+
+if __name__ == "__main__":
+    main()
