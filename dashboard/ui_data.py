@@ -22,7 +22,14 @@ from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model
 from loev_core.explore import warmup
 from loev_core.explore.cache import CorpusData, CorpusStore, load_corpus
 from loev_core.explore.projection import compute_projection, point_budget, sample_rows, stored_projection
-from loev_core.explore.transforms import cached_curves, clip_wave, embed_unit, trajectory, transformed
+from loev_core.explore.transforms import (
+    CURVE_CLIPS,
+    cached_curves,
+    clip_wave,
+    embed_unit,
+    trajectory,
+    transformed,
+)
 from loev_core.explore.uploads import validate_audio_upload
 
 ENV_WARM = "LOEV_DASHBOARD_WARM"
@@ -120,14 +127,16 @@ def get_projection(data: CorpusData, subspace: str, method: str, max_points: int
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _curves(label: str, ckpt_id: str, data_key: str, transform: str, values: tuple, _data: CorpusData) -> dict:
+def _curves(label: str, ckpt_id: str, data_key: str, transform: str, values: tuple, n_clips: int,
+            _data: CorpusData) -> dict:
     s = settings()
-    return cached_curves(get_model(label), ckpt_id, _data, transform, values, s.roots, s.cache_dir / "curves")
+    return cached_curves(get_model(label), ckpt_id, _data, transform, values, s.roots, s.cache_dir / "curves",
+                         n_clips=n_clips)
 
 
-def get_curves(label: str, data: CorpusData, transform: str, values: tuple) -> dict:
-    with st.spinner(f"Measuring {label} on {transform} (stored for next time)..."):
-        return _curves(label, model_id(label), data.key, transform, tuple(values), data)
+def get_curves(label: str, data: CorpusData, transform: str, values: tuple, n_clips: int = CURVE_CLIPS) -> dict:
+    with st.spinner(f"Measuring {label} on {transform} over {n_clips} clips (stored for next time)..."):
+        return _curves(label, model_id(label), data.key, transform, tuple(values), int(n_clips), data)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -16,7 +16,8 @@ PAGES = {
     "models": ("views/models.py", {"multiselect": ["Models in this session"],
                                    "text_input": ["Add a checkpoint by path"]}),
     "explorer": ("views/explorer.py", {"selectbox": ["Model", "Subspace", "Colour by"]}),
-    "equivariance": ("views/equivariance.py", {"multiselect": ["Models", "Subspaces"], "selectbox": ["Clip"]}),
+    "equivariance": ("views/equivariance.py", {"multiselect": ["Models", "Subspaces"], "selectbox": ["Clip"],
+                                               "select_slider": ["Clips averaged"]}),
     "retrieval": ("views/retrieval.py", {"selectbox": ["Model", "Query clip", "Subspace"]}),
     "compare": ("views/compare.py", {"selectbox": ["Model A", "Subspace A", "Model B", "Subspace B"]}),
 }
@@ -73,6 +74,18 @@ def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:  # n
         after = chart_specs(at)[0]["data"][0]
         assert not np.array_equal(values(after["x"]), values(before["x"]))
         assert at.query_params["subspace"] in ("Z.invariant", ["Z.invariant"])
+
+
+def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: DashEnv) -> None:  # noqa: F811
+    folder = dash_env.root / "cache" / "curves"
+    before = set(folder.glob("curves-*.json"))
+    with app_environment(dash_env.env):
+        at = open_page("equivariance", eq_clips="48")
+        assert not at.exception, at.exception
+        assert at.select_slider(key="w.eq_clips").value == 48
+        assert any("up to 48 corpus clips" in c.value for c in at.caption)
+    new = set(folder.glob("curves-*.json")) - before  # the clip count is part of the stored curves' key
+    assert new and all(json.loads(f.read_text())["n_clips"] >= 1 for f in new)
 
 
 def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:  # noqa: F811

@@ -9,7 +9,7 @@ import ui_plots
 from ui_state import remember, synced
 
 from loev_core.evaluation.transforms import IDENTITY, UNITS
-from loev_core.explore.transforms import TRAJECTORY_VALUES
+from loev_core.explore.transforms import CURVE_CLIP_CHOICES, CURVE_CLIPS, TRAJECTORY_VALUES
 
 ui.intro("Equivariance", """Take a clip, change it by a known amount (shift its pitch by a few semitones, play it
 faster, make it louder) and measure how far its vector moves: 0 means "the model did not notice". An
@@ -29,19 +29,22 @@ with c2:
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
+n_clips = synced(st.select_slider, "Clips averaged", CURVE_CLIP_CHOICES, "eq_clips", default=CURVE_CLIPS, cast=int,
+                 help="More clips give a steadier curve (a small sample can reorder neighbouring points) but take "
+                      "longer the first time; each setting is stored. `loev eval` uses up to 256.")
 values = tuple(TRAJECTORY_VALUES[transform])
 curves = {}
 with ui.guard():
     for label in chosen:
         data = ui_data.get_corpus(label)
-        curves[label] = ui_data.get_curves(label, data, transform, values)
+        curves[label] = ui_data.get_curves(label, data, transform, values, n_clips)
 all_subs = list(dict.fromkeys(s for c in curves.values() for s in c))
 default_subs = [s for s in all_subs if s.startswith("Z.")] or all_subs
 subs = st.multiselect("Subspaces", all_subs, default=default_subs, key="w.eq_subs",
                       help="Z.* are the heads the losses act on; V and V.* are the encoder outputs.")
 st.plotly_chart(ui_plots.curves_figure(curves, subs, UNITS[transform]), key="curves")
-st.caption("Mean over a fixed sample of up to 24 corpus clips (test split when there is one); solid, dashed "
-           "and dotted lines are the first, second and third model.")
+st.caption(f"Mean over a fixed sample of up to {n_clips} corpus clips (test split when there is one); solid, "
+           "dashed and dotted lines are the first, second and third model.")
 with st.expander("For scale: how far apart two *different* clips are in each subspace"):
     st.caption("A transformed copy this far from its clip has lost what the transform changed; 0.1 means "
                "little in a subspace where clips sit 0.9 apart.")
