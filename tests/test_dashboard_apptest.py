@@ -84,6 +84,9 @@ def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: Da
         assert not at.exception, at.exception
         assert at.select_slider(key="w.eq_clips").value == 48
         assert any("up to 48 corpus clips" in c.value for c in at.caption)
+        assert any("rise steadily" in e.label for e in at.expander)
+        rises = [str(v) for df in at.dataframe for v in df.value.to_numpy().ravel() if "[" in str(v)]
+        assert rises and all(v.count(",") == 1 and v.endswith("]") for v in rises)  # "0.97 [0.93, 0.99]"
     new = set(folder.glob("curves-*.json")) - before  # the clip count is part of the stored curves' key
     assert new and all(json.loads(f.read_text())["n_clips"] >= 1 for f in new)
 

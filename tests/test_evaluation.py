@@ -14,7 +14,7 @@ import torch
 from loev_core import ExperimentConfig, build_model, save_model
 from loev_core.config import AudioConfig, ModelConfig
 from loev_core.evaluation import equivariance_curve
-from loev_core.evaluation.equivariance import between_clips, cosine_distance, transform_distances
+from loev_core.evaluation.equivariance import amount, between_clips, cosine_distance, rise, transform_distances
 from loev_core.evaluation.labels import (
     key_index,
     label_arrays,
@@ -137,7 +137,8 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     curves = equivariance_curve(model, waves, SR, "pitch_shift", [-2.0, 0.0, 2.0], progress=False)
     assert list(curves) == model.subspaces
     for c in curves.values():
-        assert set(c) == {"values", "mean", "lo", "hi", "between"} and 0.0 <= c["between"] <= 2.0
+        assert set(c) == {"values", "mean", "lo", "hi", "between", "rise", "rise_lo", "rise_hi"}
+        assert 0.0 <= c["between"] <= 2.0 and c["rise_lo"] <= c["rise"] <= c["rise_hi"]
         assert c["values"] == [-2.0, 0.0, 2.0] and len(c["mean"]) == len(c["lo"]) == len(c["hi"]) == 3
         assert c["mean"][1] == 0.0 and c["lo"][1] == 0.0 and c["hi"][1] == 0.0
         assert all(lo <= m <= hi for lo, m, hi in zip(c["lo"], c["mean"], c["hi"], strict=True))
@@ -171,6 +172,25 @@ def test_transform_distances_are_the_rows_behind_the_curves() -> None:
     by_hand = cosine_distance(model.embed(waves[2:], SR)["Z.pitch_shift"].numpy(),
                               model.embed(one, SR)["Z.pitch_shift"].numpy())
     assert dist["m"]["Z.pitch_shift"][0, 2] == pytest.approx(float(by_hand[0]), abs=1e-5)
+
+
+def test_rise_hand_computed_and_its_interval_over_clips() -> None:
+    size = amount("pitch_shift", [-2.0, -1.0, 0.0, 1.0, 2.0])
+    assert list(size) == [2.0, 1.0, 0.0, 1.0, 2.0]
+    assert amount("time_stretch", [0.8, 1.0, 1.25]) == pytest.approx([np.log(1.25), 0.0, np.log(1.25)])
+    # every clip rises identically: Spearman exactly 1, no spread; with x ties the ideal rho is still 1
+    steady = np.repeat(size[:, None] * 0.1, 8, axis=1)
+    assert rise(size, steady) == pytest.approx((1.0, 1.0, 1.0))
+    # hand case: clip means 0.3, 0.1, 0, 0.2, 0.4 -> ranks 4, 2, 1, 3, 5 against size ranks 4.5, 2.5, 1,
+    # 2.5, 4.5: Pearson of the centred ranks = 9 / sqrt(10 * 9) = 0.9487
+    curve = np.array([[0.3], [0.1], [0.0], [0.2], [0.4]])
+    assert rise(size, np.repeat(curve, 4, axis=1))[0] == pytest.approx(9 / np.sqrt(90))
+    # noisy clips: the interval widens and contains the point value; a flat curve is undefined
+    rng = np.random.default_rng(0)
+    noisy = size[:, None] * 0.02 + rng.random((5, 40)) * 0.3
+    rho, lo, hi = rise(size, noisy)
+    assert lo <= rho <= hi and hi - lo > 0.05
+    assert np.isnan(rise(size, np.zeros((5, 3)))[0])
 
 
 def test_between_clips_hand_computed() -> None:
@@ -239,7 +259,8 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert "plotly" in (out / "report.html").read_text()[:5_000_000].lower()
     md = (out / "results.md").read_text()
     assert "| tiny-loevpp | V.pitch_shift |" in md and "## Targets" in md and "with \\|shift\\|" in md
-    assert all(len(line.split(" | ")) == 6 for line in md.splitlines() if "Spearman" in line)  # pipes escaped
+    assert all(len(line.split(" | ")) == 6 for line in md.splitlines()
+               if line.startswith("| ") and "Spearman" in line)  # pipes escaped
     text = readme.read_text()
     assert "placeholder" not in text and "![pitch-shift equivariance](eval/pitch_shift.png)" in text
     assert main(["eval", "--checkpoint", str(tmp_path / "missing"), "--corpus", str(corpus), "--out", str(out)]) == 1

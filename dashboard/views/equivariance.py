@@ -8,6 +8,7 @@ import ui_data
 import ui_plots
 from ui_state import remember, synced
 
+from loev_core.evaluation.report import rise_text
 from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.transforms import CURVE_CLIP_CHOICES, CURVE_CLIPS, TRAJECTORY_VALUES
 
@@ -49,6 +50,12 @@ with st.expander("For scale: how far apart two *different* clips are in each sub
     st.caption("A transformed copy this far from its clip has lost what the transform changed; 0.1 means "
                "little in a subspace where clips sit 0.9 apart.")
     st.dataframe({label: {s: c[s].get("between") for s in subs if s in c} for label, c in curves.items()},
+                 column_config={"_index": st.column_config.TextColumn("subspace")})
+with st.expander("Does the distance rise steadily with the size of the change?"):
+    st.caption("Spearman correlation between the mean distance and the size of the change (1: every bigger "
+               "change moves the clip further), with its 95 % interval over the clips averaged. A wide interval "
+               "means the sample decides the answer: average more clips.")
+    st.dataframe({label: {s: rise_text(c[s]) for s in subs if s in c} for label, c in curves.items()},
                  column_config={"_index": st.column_config.TextColumn("subspace")})
 
 

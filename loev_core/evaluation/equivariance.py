@@ -8,6 +8,9 @@ Public, stable API (also used by the dashboard):
     equivariance_curve(model, waves, sample_rate, transform, values) -> {subspace: curve}
     curve = {"values": [v...], "mean": [...], "lo": [...], "hi": [...]}   (lists of floats, same length)
             + "between": mean distance between two different clean clips (the scale a distance is read on)
+            + "rise", "rise_lo", "rise_hi": Spearman of the mean distance against the transform's size
+              (`amount`) and its 95 % bootstrap interval over clips (is "it rises" a property of the
+              model or of the clips that happened to be drawn?)
 """
 
 from __future__ import annotations
@@ -55,6 +58,47 @@ def mean_interval(d: np.ndarray, interval: str = "bootstrap", n_boot: int = 2000
     means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return m, float(lo), float(hi)
+
+
+def amount(transform: str, values: Sequence[float]) -> np.ndarray:
+    """How big each transform value is: |semitones|, |dB| or |log rate| (x0.8 and x1.25 are equally big)."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.abs(np.log(v)) if transform == "time_stretch" else np.abs(v - IDENTITY[transform])
+
+
+def _spearman_rows(size: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Spearman of each row of `curves` [B, V] against `size` [V] (average ranks for ties); NaN for a
+    constant row."""
+    from scipy.stats import rankdata
+
+    rs = rankdata(size) - (len(size) + 1) / 2
+    rc = rankdata(curves, axis=1)
+    rc = rc - rc.mean(axis=1, keepdims=True)
+    den = np.sqrt((rc ** 2).sum(axis=1) * (rs ** 2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rc @ rs) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def rise(size: np.ndarray, dist: np.ndarray, n_boot: int = 1000,
+         rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+    """Spearman of the clip-mean distance against `size` ([V] sizes, [V, N] per-clip distances), and
+    its 95 % percentile-bootstrap interval from resampling the N clips. NaN where undefined (constant
+    curve or sizes, fewer than 3 values)."""
+    size = np.asarray(size, dtype=np.float64)
+    if len(size) < 3 or np.ptp(size) == 0:
+        return float("nan"), float("nan"), float("nan")
+    point = float(_spearman_rows(size, dist.mean(axis=1)[None])[0])
+    n = dist.shape[1]
+    if n < 2 or np.isnan(point):
+        return point, point, point
+    rng = rng or np.random.default_rng(0)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    draws = _spearman_rows(size, dist[:, idx].mean(axis=2).T)
+    draws = draws[~np.isnan(draws)]
+    if not draws.size:
+        return point, point, point
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return point, float(lo), float(hi)
 
 
 def between_clips(emb: np.ndarray) -> float:
@@ -117,15 +161,17 @@ def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_r
     values = [float(v) for v in values]
     dist, between = transform_distances(models, waves, sample_rate, transform, values, window=window,
                                         batch_size=batch_size, progress=progress)
+    size = amount(transform, values)
     out: dict[str, dict[str, Curve]] = {}
     for name, per_space in dist.items():
         out[name] = {}
         for k, d in per_space.items():
             rng = np.random.default_rng(seed)
             stats = [mean_interval(row, interval, n_boot, rng) for row in d]
+            r = rise(size, d, min(n_boot, 1000), np.random.default_rng(seed))
             out[name][k] = {"values": list(values), "mean": [s[0] for s in stats],
                             "lo": [s[1] for s in stats], "hi": [s[2] for s in stats],
-                            "between": between[name][k]}
+                            "between": between[name][k], "rise": r[0], "rise_lo": r[1], "rise_hi": r[2]}
     return out
 
 

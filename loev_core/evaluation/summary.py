@@ -80,8 +80,10 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(_row("Z.pitch_shift / Z.invariant distance at +-4 st >= 3", name, ratio, None,
                              ratio >= MIN_RATIO, f"Z.pitch_shift {dp:.4f}, Z.invariant {di:.4f}"))
             rho = float(spearmanr(np.abs(zp["values"]), zp["mean"]).statistic)
+            spread = (f"; 95% interval over clips {zp['rise_lo']:.2f}-{zp['rise_hi']:.2f}"
+                      if "rise_lo" in zp else "")  # results written before session 8 have no interval
             rows.append(_row("Z.pitch_shift distance rises with |shift| (Spearman >= 0.9)", name, rho, None,
-                             rho >= MIN_SPEARMAN, f"over {len(zp['values'])} shift values"))
+                             rho >= MIN_SPEARMAN, f"over {len(zp['values'])} shift values{spread}"))
             flat = float(max(zi["mean"]))
             rows.append(_row("Z.invariant stays flat (max mean distance, no threshold)", name, flat, None, None,
                              f"Z.pitch_shift max {max(zp['mean']):.4f}"))

@@ -83,7 +83,7 @@ def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: s
     from loev_core.evaluation.equivariance import equivariance_curve
 
     values = [float(v) for v in values]
-    key = projection_key("curves", checkpoint_id, data.key, transform, values, n_clips)
+    key = projection_key("curves-v2", checkpoint_id, data.key, transform, values, n_clips)  # v2: with "rise"
     path = Path(cache_dir) / f"curves-{key}.json"
     if path.is_file():
         try:
