@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readme", metavar="README.md",
                         help="also replace the block between <!-- eval:start --> and <!-- eval:end -->")
     parser.add_argument("--curve-clips", type=_cap, default=d.max_curve_clips, metavar="N",
-                        help=f"test clips per equivariance curve (default {d.max_curve_clips}; 0 = all)")
+                        help=f"test clips per equivariance curve (default {d.max_curve_clips}; 0 = all); fewer is "
+                             "faster but noisier: the report gives each curve's Spearman interval over clips")
     parser.add_argument("--shift-clips", type=_cap, default=d.max_shift_clips, metavar="N",
                         help=f"clips per split for the pitch-shift probe (default {d.max_shift_clips}; 0 = all)")
     parser.add_argument("--query-clips", type=_cap, default=d.max_query_clips, metavar="N",
