@@ -27,12 +27,13 @@ with c1:
 with c2:
     transform = synced(st.segmented_control, "Transform", list(IDENTITY), "transform", default="pitch_shift",
                        required=True, format_func=lambda t: t.replace("_", " "))
+    n_clips = synced(st.select_slider, "Clips averaged", CURVE_CLIP_CHOICES, "eq_clips", default=CURVE_CLIPS,
+                     cast=int, help="More clips give a steadier curve (a small sample can reorder neighbouring "
+                                    "points) but take longer the first time; each setting is stored. `loev eval` "
+                                    "uses up to 256.")
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
-n_clips = synced(st.select_slider, "Clips averaged", CURVE_CLIP_CHOICES, "eq_clips", default=CURVE_CLIPS, cast=int,
-                 help="More clips give a steadier curve (a small sample can reorder neighbouring points) but take "
-                      "longer the first time; each setting is stored. `loev eval` uses up to 256.")
 values = tuple(TRAJECTORY_VALUES[transform])
 curves = {}
 with ui.guard():
