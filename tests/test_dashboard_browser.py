@@ -145,6 +145,19 @@ def test_retrieval_with_a_preset_and_one_player_at_a_time(browser_page) -> None:
     page.screenshot(path=str(ARTIFACTS / "dashboard-retrieval-preset.png"))
 
 
+def test_equivariance_clip_count_and_the_rise_table(browser_page) -> None:
+    url, page = browser_page
+    page.goto(f"{url}/equivariance?eq_clips=48")
+    settle(page)
+    no_problem(page)
+    assert page.get_by_text("up to 48 corpus clips").count() == 1  # the URL's count reached the curves
+    page.get_by_text("Does the distance rise steadily").click()
+    settle(page)
+    expander = page.locator("[data-testid=stExpander]").filter(has_text="Does the distance rise steadily")
+    assert expander.locator("[data-testid=stDataFrame]").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "dashboard-equivariance-rise.png"))
+
+
 def test_a_fake_audio_upload_is_refused_with_a_message(browser_page, tmp_path: Path) -> None:
     url, page = browser_page
     page.goto(f"{url}/retrieval?source=Upload+a+file")
