@@ -28,7 +28,7 @@ TRAJECTORY_VALUES = {"pitch_shift": [float(v) for v in range(-6, 7)],
                      "time_stretch": [round(0.7 + 0.05 * i, 2) for i in range(13)],
                      "gain": [float(v) for v in range(-12, 7, 3)]}
 CURVE_CLIPS = 24  # quick first look; `loev eval` averages up to 256 (its Spearman over 32 clips swung 0.81-0.98)
-CURVE_CLIP_CHOICES = (24, 48, 96, 144, 256)  # the Equivariance page's "Clips" control
+CURVE_CLIP_CHOICES = (24, 48, 96, 144, 256)  # the Equivariance page's "Clips averaged" control
 PREVIEW_SECONDS = 30.0  # what the dashboard decodes of a longer file: its middle 30 s
 
 
