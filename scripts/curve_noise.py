@@ -16,23 +16,24 @@ import argparse
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from loev_core.audio import resolve_corpus
 from loev_core.checkpoint import load_model
 from loev_core.evaluation.embedding import centre_crop, stack_common, transform_span
-from loev_core.evaluation.equivariance import DEFAULT_VALUES, transform_distances
+from loev_core.evaluation.equivariance import DEFAULT_VALUES, amount, spearman_rows, transform_distances
 from loev_core.evaluation.run import load_split
 from loev_core.evaluation.splits import assign_splits
 from loev_core.evaluation.summary import MIN_RATIO, MIN_SPEARMAN, RATIO_AT
 
 
-def targets(dist: dict[str, np.ndarray], values: list[float], cols: np.ndarray) -> tuple[float, float]:
-    """(Spearman of Z.pitch_shift's mean curve against |shift|, ratio at +-RATIO_AT) over clips `cols`."""
-    zp, zi = dist["Z.pitch_shift"][:, cols].mean(1), dist["Z.invariant"][:, cols].mean(1)
+def targets(dist: dict[str, np.ndarray], values: list[float], draws: np.ndarray) -> np.ndarray:
+    """[len(draws), 2]: Spearman of Z.pitch_shift's mean curve against |shift| and the ratio at +-RATIO_AT,
+    each row averaged over the clips of one draw ([D, m] column indices), as `summary.check_targets` does."""
+    zp = dist["Z.pitch_shift"][:, draws].mean(axis=2).T  # [D, V]
+    zi = dist["Z.invariant"][:, draws].mean(axis=2).T
     at = [i for i, v in enumerate(values) if abs(v) == RATIO_AT]
-    rho = float(spearmanr(np.abs(values), zp).statistic)
-    return rho, float(zp[at].mean() / zi[at].mean())
+    rho = spearman_rows(amount("pitch_shift", values), zp)
+    return np.stack([rho, zp[:, at].mean(axis=1) / zi[:, at].mean(axis=1)], axis=1)
 
 
 def main() -> None:
@@ -55,14 +56,15 @@ def main() -> None:
     dist, _ = transform_distances({"m": model}, waves, sr, "pitch_shift", values, window=window)
     dist = dist["m"]
     n = waves.shape[0]
-    rho, ratio = targets(dist, values, np.arange(n))
+    rho, ratio = targets(dist, values, np.arange(n)[None])[0]
     print(f"{args.checkpoint} on {args.corpus}: all {n} test clips: Spearman {rho:.3f}, ratio {ratio:.2f}")
     rng = np.random.default_rng(args.seed)
     print(f"clips  Spearman p5 / median / p95  P(>= {MIN_SPEARMAN:.1f})   ratio p5 / median / p95  "
           f"P(>= {MIN_RATIO:g})")
     for m in args.sizes:
-        draws = [np.arange(n)] if m >= n else [rng.choice(n, size=m, replace=False) for _ in range(args.draws)]
-        got = np.array([targets(dist, values, cols) for cols in draws])
+        draws = (np.arange(n)[None] if m >= n else
+                 np.stack([rng.choice(n, size=m, replace=False) for _ in range(args.draws)]))
+        got = targets(dist, values, draws)
         r5, r50, r95 = np.percentile(got[:, 0], [5, 50, 95])
         q5, q50, q95 = np.percentile(got[:, 1], [5, 50, 95])
         print(f"{min(m, n):5d}  {r5:.3f} / {r50:.3f} / {r95:.3f}   {np.mean(got[:, 0] >= MIN_SPEARMAN):.2f}"

@@ -66,9 +66,10 @@ def amount(transform: str, values: Sequence[float]) -> np.ndarray:
     return np.abs(np.log(v)) if transform == "time_stretch" else np.abs(v - IDENTITY[transform])
 
 
-def _spearman_rows(size: np.ndarray, curves: np.ndarray) -> np.ndarray:
-    """Spearman of each row of `curves` [B, V] against `size` [V] (average ranks for ties); NaN for a
-    constant row."""
+def spearman_rows(size: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Spearman of each row of `curves` [B, V] against `size` [V] (average ranks for ties, as scipy's
+    spearmanr); NaN for a constant row. One definition for the curves' `rise`, the target check and the
+    noise study, vectorised over bootstrap draws."""
     from scipy.stats import rankdata
 
     rs = rankdata(size) - (len(size) + 1) / 2
@@ -87,13 +88,13 @@ def rise(size: np.ndarray, dist: np.ndarray, n_boot: int = 1000,
     size = np.asarray(size, dtype=np.float64)
     if len(size) < 3 or np.ptp(size) == 0:
         return float("nan"), float("nan"), float("nan")
-    point = float(_spearman_rows(size, dist.mean(axis=1)[None])[0])
+    point = float(spearman_rows(size, dist.mean(axis=1)[None])[0])
     n = dist.shape[1]
     if n < 2 or np.isnan(point):
         return point, point, point
     rng = rng or np.random.default_rng(0)
     idx = rng.integers(0, n, size=(n_boot, n))
-    draws = _spearman_rows(size, dist[:, idx].mean(axis=2).T)
+    draws = spearman_rows(size, dist[:, idx].mean(axis=2).T)
     draws = draws[~np.isnan(draws)]
     if not draws.size:
         return point, point, point

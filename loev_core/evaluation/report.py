@@ -111,7 +111,7 @@ def curves_table(results: dict[str, Any]) -> str:
 
 def rise_text(curve: dict[str, Any] | None) -> str:
     """Spearman of the distance against |shift| with its interval over clips, e.g. "0.97 [0.93, 0.99]"."""
-    if not curve or curve.get("rise") is None or curve["rise"] != curve["rise"]:  # absent or NaN
+    if not curve or not math.isfinite(curve.get("rise", math.nan)):  # absent (older results) or undefined
         return "–"
     return f"{curve['rise']:.2f} [{curve['rise_lo']:.2f}, {curve['rise_hi']:.2f}]"
 

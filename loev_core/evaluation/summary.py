@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
+
+from loev_core.evaluation.equivariance import amount, spearman_rows
 
 PROBE_TARGETS = (  # (task, metric, margin over SimCLR's best, description)
     ("key", "weighted_score", 0.15, "key weighted score, best subspace >= SimCLR best + 0.15"),
@@ -79,7 +80,7 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             ratio = dp / di if di > 0 else float("inf")
             rows.append(_row("Z.pitch_shift / Z.invariant distance at +-4 st >= 3", name, ratio, None,
                              ratio >= MIN_RATIO, f"Z.pitch_shift {dp:.4f}, Z.invariant {di:.4f}"))
-            rho = float(spearmanr(np.abs(zp["values"]), zp["mean"]).statistic)
+            rho = float(spearman_rows(amount("pitch_shift", zp["values"]), np.asarray([zp["mean"]]))[0])
             spread = (f"; 95% interval over clips {zp['rise_lo']:.2f}-{zp['rise_hi']:.2f}"
                       if "rise_lo" in zp else "")  # results written before session 8 have no interval
             rows.append(_row("Z.pitch_shift distance rises with |shift| (Spearman >= 0.9)", name, rho, None,
