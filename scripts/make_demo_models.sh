@@ -14,8 +14,9 @@
 # LOEV++ continue with their own loss: on the validation subset graded positives traded LOEV++'s
 # distance ratio and key P@5 for the Spearman target, and the weight lifted LOEV's instrument and key
 # accuracy (assets/eval/validation/README.md).
-# GRADED_STEPS="" skips that stage. Last, LOEV++'s pitch head alone is fine-tuned on graded positives
-# (HEAD_STEPS, default 1000, about 9 min; below).
+# GRADED_STEPS="" skips that stage. Then LOEV++'s pitch head alone is fine-tuned on graded positives
+# (HEAD_STEPS, default 1000, about 9 min; below), and last the whole LOEV with four views per clip
+# (VIEWS_STEPS, default 800, about 21 min at two threads; below).
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,14 +81,40 @@ if [ -n "$HEAD_STEPS" ]; then
     >> runs/demo-loevpp-head.log 2>&1
   loevpp_run=$head
 fi
+# LOEV only: the whole network fine-tuned with VIEWS views per clip at batch 24 (96 views per step, 2x the
+# cost of a step above) for VIEWS_STEPS steps, graded pitch positives at scale VIEWS_SCALE (form VIEWS_FORM)
+# and the pitch head weighted PITCH_WEIGHT. With two views per clip an anchor whose partner was shifted
+# has no positive, so nothing pushes a clip away from its own transposition; with four, an unshifted
+# view has unshifted partners and shifted ones in the same softmax (README "More views per clip").
+# VIEWS_STEPS="" skips it.
+VIEWS_STEPS="${VIEWS_STEPS-800}"
+VIEWS="${VIEWS:-4}"
+VIEWS_SCALE="${VIEWS_SCALE:-1}"
+VIEWS_FORM="${VIEWS_FORM:-bce}"
+loev_run=runs/demo-loev
+if [ -n "$VIEWS_STEPS" ]; then
+  views=runs/demo-loev-views
+  if [ -f "$views/checkpoints/last.safetensors" ]; then
+    args=(--resume "$views")
+  else
+    args=(--config configs/demo-loev.yaml --run-dir "$views" --set train.init=runs/demo-loev/model
+          --set "augment.n_views=$VIEWS" --set train.batch_size=24 --set "loss.graded.pitch_shift=$VIEWS_SCALE"
+          --set "loss.graded_form=$VIEWS_FORM" --set "loss.weights.pitch_shift=$PITCH_WEIGHT")
+  fi
+  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$VIEWS_STEPS" --no-progress \
+    >> runs/demo-loev-views.log 2>&1
+  loev_run=$views
+fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
   run=runs/demo-$kind
   [ "$kind" = loevpp ] && run=$loevpp_run
+  [ "$kind" = loev ] && run=$loev_run
   $LOEV export "$run" --out "assets/checkpoints/demo-$kind"
   cp "runs/demo-$kind/metrics.csv" "assets/checkpoints/demo-$kind/metrics.csv"  # the encoder's training
 done
 [ "$loevpp_run" != runs/demo-loevpp ] && cp "$loevpp_run/metrics.csv" assets/checkpoints/demo-loevpp/metrics-head.csv
+[ "$loev_run" != runs/demo-loev ] && cp "$loev_run/metrics.csv" assets/checkpoints/demo-loev/metrics-views.csv
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)
 $LOEV eval --checkpoint assets/checkpoints/demo-simclr --checkpoint assets/checkpoints/demo-loev \
