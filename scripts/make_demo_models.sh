@@ -58,7 +58,7 @@ if [ -n "$GRADED_STEPS" ]; then
   done
   for pid in "${pids[@]}"; do wait "$pid"; done
 fi
-# Last, LOEV++ only: its pitch head alone learns graded positives (loss.graded, HEAD_FORM at scale HEAD_SCALE
+# Then, LOEV++ only: its pitch head alone learns graded positives (loss.graded, HEAD_FORM at scale HEAD_SCALE
 # and temperature HEAD_TEMPERATURE) for HEAD_STEPS steps, a head-only fine-tune (train.init, train.trainable)
 # from the trained run: the encoder, its branches and the other heads stay bit for bit as they are, so
 # V.pitch_shift keeps its key retrieval while Z.pitch_shift's distance grows with the shift.
@@ -67,19 +67,23 @@ HEAD_STEPS="${HEAD_STEPS-1000}"
 HEAD_SCALE="${HEAD_SCALE:-2}"
 HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.3}"
 HEAD_FORM="${HEAD_FORM:-bce}"
+# fine_tune KIND NAME STEPS KEY=VALUE...: a stage that starts from runs/demo-KIND/model (train.init) with
+# configs/demo-KIND.yaml plus the given settings, in runs/demo-KIND-NAME at two threads (resumed from its
+# last checkpoint after a crash, the settings then coming from that run's own config).
+fine_tune() {
+  local kind=$1 run=runs/demo-$1-$2 steps=$3
+  shift 3
+  local args=(--config "configs/demo-$kind.yaml" --run-dir "$run" --set "train.init=runs/demo-$kind/model")
+  for setting in "$@"; do args+=(--set "$setting"); done
+  [ -f "$run/checkpoints/last.safetensors" ] && args=(--resume "$run")
+  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$steps" --no-progress \
+    >> "$run.log" 2>&1
+}
 loevpp_run=runs/demo-loevpp
 if [ -n "$HEAD_STEPS" ]; then
-  head=runs/demo-loevpp-head
-  if [ -f "$head/checkpoints/last.safetensors" ]; then
-    args=(--resume "$head")
-  else
-    args=(--config configs/demo-loevpp.yaml --run-dir "$head" --set train.init=runs/demo-loevpp/model
-          --set "train.trainable=[heads.pitch_shift]" --set "loss.graded.pitch_shift=$HEAD_SCALE"
-          --set "loss.graded_temperature=$HEAD_TEMPERATURE" --set "loss.graded_form=$HEAD_FORM")
-  fi
-  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$HEAD_STEPS" --no-progress \
-    >> runs/demo-loevpp-head.log 2>&1
-  loevpp_run=$head
+  fine_tune loevpp head "$HEAD_STEPS" "train.trainable=[heads.pitch_shift]" "loss.graded.pitch_shift=$HEAD_SCALE" \
+    "loss.graded_temperature=$HEAD_TEMPERATURE" "loss.graded_form=$HEAD_FORM"
+  loevpp_run=runs/demo-loevpp-head
 fi
 # LOEV only: the whole network fine-tuned with VIEWS views per clip at batch 24 (96 views per step, 2x the
 # cost of a step above) for VIEWS_STEPS steps, graded pitch positives at scale VIEWS_SCALE (form VIEWS_FORM)
@@ -93,17 +97,9 @@ VIEWS_SCALE="${VIEWS_SCALE:-1}"
 VIEWS_FORM="${VIEWS_FORM:-bce}"
 loev_run=runs/demo-loev
 if [ -n "$VIEWS_STEPS" ]; then
-  views=runs/demo-loev-views
-  if [ -f "$views/checkpoints/last.safetensors" ]; then
-    args=(--resume "$views")
-  else
-    args=(--config configs/demo-loev.yaml --run-dir "$views" --set train.init=runs/demo-loev/model
-          --set "augment.n_views=$VIEWS" --set train.batch_size=24 --set "loss.graded.pitch_shift=$VIEWS_SCALE"
-          --set "loss.graded_form=$VIEWS_FORM" --set "loss.weights.pitch_shift=$PITCH_WEIGHT")
-  fi
-  OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$VIEWS_STEPS" --no-progress \
-    >> runs/demo-loev-views.log 2>&1
-  loev_run=$views
+  fine_tune loev views "$VIEWS_STEPS" "augment.n_views=$VIEWS" train.batch_size=24 \
+    "loss.graded.pitch_shift=$VIEWS_SCALE" "loss.graded_form=$VIEWS_FORM" "loss.weights.pitch_shift=$PITCH_WEIGHT"
+  loev_run=runs/demo-loev-views
 fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
