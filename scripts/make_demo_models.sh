@@ -16,7 +16,7 @@
 # accuracy (assets/eval/validation/README.md).
 # GRADED_STEPS="" skips that stage. Then LOEV++'s pitch head alone is fine-tuned on graded positives
 # (HEAD_STEPS, default 1000, about 9 min; below), and last the whole LOEV with four views per clip
-# (VIEWS_STEPS, default 800, about 21 min at two threads; below).
+# (VIEWS_STEPS, default "800 1600 2400", three stages of about 20 min at two threads; below).
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,14 +68,15 @@ HEAD_SCALE="${HEAD_SCALE:-2}"
 HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.3}"
 HEAD_FORM="${HEAD_FORM:-bce}"
 # fine_tune KIND NAME STEPS KEY=VALUE...: a stage that starts from runs/demo-KIND/model (train.init) with
-# configs/demo-KIND.yaml plus the given settings, in runs/demo-KIND-NAME at two threads (resumed from its
-# last checkpoint after a crash, the settings then coming from that run's own config).
+# configs/demo-KIND.yaml plus the given settings, in runs/demo-KIND-NAME at two threads, up to STEPS in
+# all. Once that run has a checkpoint (a later stage, or a rerun after a crash) it resumes it (warm restart
+# to STEPS, as above) with the given settings applied over the run's own config (train.init is then unused).
 fine_tune() {
   local kind=$1 run=runs/demo-$1-$2 steps=$3
   shift 3
   local args=(--config "configs/demo-$kind.yaml" --run-dir "$run" --set "train.init=runs/demo-$kind/model")
-  for setting in "$@"; do args+=(--set "$setting"); done
   [ -f "$run/checkpoints/last.safetensors" ] && args=(--resume "$run")
+  for setting in "$@"; do args+=(--set "$setting"); done
   OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$steps" --no-progress \
     >> "$run.log" 2>&1
 }
@@ -86,19 +87,27 @@ if [ -n "$HEAD_STEPS" ]; then
   loevpp_run=runs/demo-loevpp-head
 fi
 # LOEV only: the whole network fine-tuned with VIEWS views per clip at batch 24 (96 views per step, 2x the
-# cost of a step above) for VIEWS_STEPS steps, graded pitch positives at scale VIEWS_SCALE (form VIEWS_FORM)
-# and the pitch head weighted PITCH_WEIGHT. With two views per clip an anchor whose partner was shifted
-# has no positive, so nothing pushes a clip away from its own transposition; with four, an unshifted
-# view has unshifted partners and shifted ones in the same softmax (README "More views per clip").
+# cost of a step above), graded pitch positives at scale VIEWS_SCALE (form VIEWS_FORM) and the pitch head
+# weighted PITCH_WEIGHT. With two views per clip an anchor whose partner was shifted has no positive, so
+# nothing pushes a clip away from its own transposition; with four, an unshifted view has unshifted
+# partners and shifted ones in the same softmax (README "More views per clip"). VIEWS_STEPS lists
+# cumulative step counts, one stage each (about 20 min each at two threads); the last stage also weighs
+# the time-stretch head VIEWS_TEMPO_WEIGHT (the longer pitch push had cost tempo on validation).
 # VIEWS_STEPS="" skips it.
-VIEWS_STEPS="${VIEWS_STEPS-800}"
+VIEWS_STEPS="${VIEWS_STEPS-800 1600 2400}"
 VIEWS="${VIEWS:-4}"
 VIEWS_SCALE="${VIEWS_SCALE:-1}"
 VIEWS_FORM="${VIEWS_FORM:-bce}"
+VIEWS_TEMPO_WEIGHT="${VIEWS_TEMPO_WEIGHT:-3}"
 loev_run=runs/demo-loev
 if [ -n "$VIEWS_STEPS" ]; then
-  fine_tune loev views "$VIEWS_STEPS" "augment.n_views=$VIEWS" train.batch_size=24 \
-    "loss.graded.pitch_shift=$VIEWS_SCALE" "loss.graded_form=$VIEWS_FORM" "loss.weights.pitch_shift=$PITCH_WEIGHT"
+  last_views=${VIEWS_STEPS##* }
+  for total in $VIEWS_STEPS; do
+    tempo=()
+    [ "$total" = "$last_views" ] && tempo=("loss.weights.time_stretch=$VIEWS_TEMPO_WEIGHT")
+    fine_tune loev views "$total" "augment.n_views=$VIEWS" train.batch_size=24 "loss.graded.pitch_shift=$VIEWS_SCALE" \
+      "loss.graded_form=$VIEWS_FORM" "loss.weights.pitch_shift=$PITCH_WEIGHT" "${tempo[@]}"
+  done
   loev_run=runs/demo-loev-views
 fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
