@@ -17,7 +17,7 @@
 # GRADED_STEPS="" skips that stage. Then LOEV++'s pitch head alone is fine-tuned on graded positives
 # (HEAD_STEPS, default 1000, about 9 min; below), then the whole LOEV with four views per clip
 # (VIEWS_STEPS, default "800 1600 2400", three stages of about 20 min at two threads; below), and last
-# LOEV++'s invariant branch and head with four views per clip (INV_STEPS, default 800, about 21 min).
+# LOEV++'s invariant branch and head with four views per clip (INV_STEPS, default 800, 22 min at one thread).
 # The three models train in parallel, one thread each (faster on 2 cores than one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,10 +113,11 @@ if [ -n "$VIEWS_STEPS" ]; then
   loev_run=runs/demo-loev-views
 fi
 # LOEV++ only, last: its invariant branch and head alone (train.trainable) fine-tuned from the head stage's
-# model with VIEWS views per clip at batch 24 for INV_STEPS steps (about 21 min at two threads). The pitch
-# and time-stretch branches and heads stay bit for bit as they are (key, tempo, key P@5 and the pitch head's
-# curve unchanged); the invariant side sees three positives per view instead of one, which on validation
-# lifted instrument in V.invariant and tightened Z.invariant (README "More views per clip").
+# model with VIEWS views per clip at batch 24 for INV_STEPS steps (22 min measured at one thread beside
+# another run). The pitch and time-stretch branches and heads stay bit for bit as they are (key, tempo,
+# key P@5 and the pitch head's curve unchanged); the invariant side sees three positives per view instead
+# of one, which on validation lifted instrument in V.invariant and tightened Z.invariant (README "More
+# views per clip").
 # INV_STEPS="" skips it.
 INV_STEPS="${INV_STEPS-800}"
 if [ -n "$INV_STEPS" ]; then
