@@ -68,15 +68,14 @@ HEAD_STEPS="${HEAD_STEPS-1000}"
 HEAD_SCALE="${HEAD_SCALE:-2}"
 HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.3}"
 HEAD_FORM="${HEAD_FORM:-bce}"
-# fine_tune KIND NAME STEPS KEY=VALUE...: a stage that starts from runs/demo-KIND/model (train.init, unless
-# the settings give another) with configs/demo-KIND.yaml plus the given settings, in runs/demo-KIND-NAME
-# at two threads, up to STEPS in all. Once that run has a checkpoint (a later stage, or a rerun after a
-# crash) it resumes it (warm restart to STEPS, as above) with the given settings applied over the run's
-# own config (train.init is then unused).
+# fine_tune KIND NAME STEPS INIT KEY=VALUE...: a stage that starts from the exported model INIT (train.init)
+# with configs/demo-KIND.yaml plus the given settings, in runs/demo-KIND-NAME at two threads, up to STEPS
+# in all. Once that run has a checkpoint (a later stage, or a rerun after a crash) it resumes it (warm
+# restart to STEPS, as above) with the given settings applied over the run's own config (INIT unused).
 fine_tune() {
-  local kind=$1 run=runs/demo-$1-$2 steps=$3
-  shift 3
-  local args=(--config "configs/demo-$kind.yaml" --run-dir "$run" --set "train.init=runs/demo-$kind/model")
+  local kind=$1 run=runs/demo-$1-$2 steps=$3 init=$4
+  shift 4
+  local args=(--config "configs/demo-$kind.yaml" --run-dir "$run" --set "train.init=$init")
   [ -f "$run/checkpoints/last.safetensors" ] && args=(--resume "$run")
   for setting in "$@"; do args+=(--set "$setting"); done
   OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 $LOEV train "${args[@]}" --set "train.steps=$steps" --no-progress \
@@ -84,8 +83,8 @@ fine_tune() {
 }
 loevpp_run=runs/demo-loevpp
 if [ -n "$HEAD_STEPS" ]; then
-  fine_tune loevpp head "$HEAD_STEPS" "train.trainable=[heads.pitch_shift]" "loss.graded.pitch_shift=$HEAD_SCALE" \
-    "loss.graded_temperature=$HEAD_TEMPERATURE" "loss.graded_form=$HEAD_FORM"
+  fine_tune loevpp head "$HEAD_STEPS" runs/demo-loevpp/model "train.trainable=[heads.pitch_shift]" \
+    "loss.graded.pitch_shift=$HEAD_SCALE" "loss.graded_temperature=$HEAD_TEMPERATURE" "loss.graded_form=$HEAD_FORM"
   loevpp_run=runs/demo-loevpp-head
 fi
 # LOEV only: the whole network fine-tuned with VIEWS views per clip at batch 24 (96 views per step, 2x the
@@ -107,8 +106,9 @@ if [ -n "$VIEWS_STEPS" ]; then
   for total in $VIEWS_STEPS; do
     tempo=()
     [ "$total" = "$last_views" ] && tempo=("loss.weights.time_stretch=$VIEWS_TEMPO_WEIGHT")
-    fine_tune loev views "$total" "augment.n_views=$VIEWS" train.batch_size=24 "loss.graded.pitch_shift=$VIEWS_SCALE" \
-      "loss.graded_form=$VIEWS_FORM" "loss.weights.pitch_shift=$PITCH_WEIGHT" "${tempo[@]}"
+    fine_tune loev views "$total" runs/demo-loev/model "augment.n_views=$VIEWS" train.batch_size=24 \
+      "loss.graded.pitch_shift=$VIEWS_SCALE" "loss.graded_form=$VIEWS_FORM" "loss.weights.pitch_shift=$PITCH_WEIGHT" \
+      "${tempo[@]}"
   done
   loev_run=runs/demo-loev-views
 fi
@@ -121,7 +121,7 @@ fi
 # INV_STEPS="" skips it.
 INV_STEPS="${INV_STEPS-800}"
 if [ -n "$INV_STEPS" ]; then
-  fine_tune loevpp inv "$INV_STEPS" "train.init=$loevpp_run/model" "train.trainable=[branches.invariant,heads.invariant]" \
+  fine_tune loevpp inv "$INV_STEPS" "$loevpp_run/model" "train.trainable=[branches.invariant,heads.invariant]" \
     "augment.n_views=$VIEWS" train.batch_size=24
   loevpp_run=runs/demo-loevpp-inv
 fi
@@ -135,7 +135,7 @@ for kind in simclr loev loevpp; do
 done
 [ -n "$HEAD_STEPS" ] && cp runs/demo-loevpp-head/metrics.csv assets/checkpoints/demo-loevpp/metrics-head.csv
 [ -n "$INV_STEPS" ] && cp runs/demo-loevpp-inv/metrics.csv assets/checkpoints/demo-loevpp/metrics-inv.csv
-[ -n "$VIEWS_STEPS" ] && cp "$loev_run/metrics.csv" assets/checkpoints/demo-loev/metrics-views.csv
+[ -n "$VIEWS_STEPS" ] && cp runs/demo-loev-views/metrics.csv assets/checkpoints/demo-loev/metrics-views.csv
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)
 $LOEV eval --checkpoint assets/checkpoints/demo-simclr --checkpoint assets/checkpoints/demo-loev \

@@ -2,7 +2,6 @@
 subspaces the README describes, and the very models whose evaluation the README shows (results.json records
 each checkpoint's content hash, and the README's table is rendered from it, not typed by hand)."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from loev_core import checkpoint_id, load_audio, load_model
+from loev_core.audio import read_manifest
 from loev_core.evaluation.report import README_END, README_START, readme_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,11 +25,9 @@ EXPECTED = {
 }
 
 
-def _first_test_clip() -> Path:
-    manifest = ROOT / "assets" / "demo" / "manifest.csv"
-    with manifest.open(newline="") as f:
-        row = next(r for r in csv.DictReader(f) if r["split"] == "test")
-    return manifest.parent / row["path"]
+def _first_test_clip() -> str:
+    return next(c.path for c in read_manifest(ROOT / "assets" / "demo" / "manifest.csv")
+                if c.labels.get("split") == "test")
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
@@ -43,14 +41,15 @@ def test_bundled_model_loads_embeds_and_fits_the_budget(kind: str) -> None:
     assert meta["data"]["source"] == "data/train-corpus"  # the role=train corpus, never the demo set
     assert meta["sample_rate"] == 16000 and meta["frontend"]["n_mels"] == 96
 
-    wave = load_audio(_first_test_clip(), sample_rate=16000)
+    clip = _first_test_clip()
+    wave = load_audio(clip, sample_rate=16000)
     emb = model.embed(wave, 16000)
     assert list(emb) == EXPECTED[kind]
     for name, vec in emb.items():
         assert vec.shape[0] == 1 and torch.isfinite(vec).all(), name  # one clip in, one row out
     assert emb["Z.invariant"].shape == (1, 128)
     # the same music at another sample rate lands on (nearly) the same point
-    other = load_audio(_first_test_clip(), sample_rate=22050)
+    other = load_audio(clip, sample_rate=22050)
     emb2 = model.embed(other, 22050)
     cos = torch.nn.functional.cosine_similarity(emb["V"], emb2["V"])[0]
     assert cos > 0.9, float(cos)
