@@ -1,4 +1,5 @@
-"""LOEV Explorer dashboard: entry point. `loev dashboard` or `streamlit run dashboard/app.py`.
+"""LOEV Explorer dashboard: entry point. `loev dashboard` (installed or in a checkout) or
+`streamlit run dashboard/app.py` in a checkout; the package is installed as `loev_dashboard`.
 
 Navigation uses st.navigation/st.Page; each page is a script in `views/` (a folder named `pages/`
 would switch Streamlit to its legacy multipage mode, which bypasses this entry point). The page's
@@ -9,18 +10,14 @@ bookmarked.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-for p in (HERE, HERE.parent):  # page modules import `ui*`; loev_core may run uninstalled from a checkout
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-import ui  # noqa: E402
-import ui_data  # noqa: E402
-from ui_state import active_models, corpus_source  # noqa: E402
+from loev_dashboard import cached, widgets
+from loev_dashboard.state import active_models, corpus_source
+
+HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:", layout="wide")
 st.markdown("""<style>
@@ -42,8 +39,8 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-ui_data.start_warmup()
-ui.one_player()
+cached.start_warmup()
+widgets.one_player()
 with st.sidebar:
     st.caption("**LOEV Explorer** · what contrastive music models keep and what they throw away")
     models = active_models()

@@ -14,10 +14,10 @@ from loev_core.config import ConfigError, ExperimentConfig, load_config
 from loev_core.model import LOEVModel, build_model
 
 _LAZY = {
-    "embed_corpus": "loev_core.embed",
-    "load_embeddings": "loev_core.embed_store",
-    "build_index": "loev_core.index",
-    "load_index": "loev_core.index",
+    "embed_corpus": "loev_core.embeddings.compute",
+    "load_embeddings": "loev_core.embeddings.store",
+    "build_index": "loev_core.embeddings.index",
+    "load_index": "loev_core.embeddings.index",
     "evaluate": "loev_core.evaluation.run",
     "generate_corpus": "loev_core.corpus.generate",
 }

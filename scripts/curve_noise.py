@@ -19,7 +19,7 @@ import torch
 
 from loev_core.audio import resolve_corpus
 from loev_core.checkpoint import load_model
-from loev_core.evaluation.embedding import centre_crop, stack_common, transform_span
+from loev_core.embeddings.waves import centre_crop, stack_common, transform_span
 from loev_core.evaluation.equivariance import DEFAULT_VALUES, amount, spearman_rows, transform_distances
 from loev_core.evaluation.run import load_split
 from loev_core.evaluation.splits import assign_splits

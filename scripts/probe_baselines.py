@@ -28,11 +28,11 @@ import torch
 from loev_core import load_model
 from loev_core.audio import load_audio
 from loev_core.config import AudioConfig, load_config
-from loev_core.evaluation.embedding import stack_common
+from loev_core.embeddings.waves import stack_common
 from loev_core.evaluation.labels import key_index
 from loev_core.evaluation.probes import probe_key, probe_tempo
-from loev_core.model.encoders import onset_autocorrelation, rhythm_max_lag
-from loev_core.model.frontend import LogMel
+from loev_core.model.encoders import rhythm_max_lag
+from loev_core.model.frontend import LogMel, onset_autocorrelation
 from loev_core.model.loev import build_model
 
 

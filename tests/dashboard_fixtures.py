@@ -23,9 +23,9 @@ import pytest
 
 from loev_core import ExperimentConfig, build_model, save_model
 from loev_core.config import AudioConfig, ModelConfig
-from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, REPO_ROOT
+from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, app_path
 
-APP = REPO_ROOT / "dashboard" / "app.py"
+APP = app_path()
 
 
 def tiny_checkpoint(folder: Path, kind: str) -> Path:
@@ -84,7 +84,7 @@ def big_index(folder: Path, checkpoint: Path, corpus: Path, n: int, seed: int = 
 
     from loev_core import load_model
     from loev_core.audio import resolve_corpus
-    from loev_core.index import build_index
+    from loev_core.embeddings.index import build_index
 
     model = load_model(checkpoint)
     clips = resolve_corpus(corpus)
@@ -117,7 +117,7 @@ def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
     cmd = [sys.executable, "-m", "loev_core.cli", "dashboard", *cli_args(env), "--port", str(port), "--no-warm"]
     log = open(Path(env[ENV_CACHE]).parent / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOEV_DASHBOARD_")}
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=clean, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=Path(env[ENV_CACHE]).parent, env=clean, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

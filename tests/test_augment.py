@@ -259,17 +259,17 @@ def test_fused_variant_chain_records_the_same_draws() -> None:
 
 def test_results_do_not_depend_on_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
     """CUDA processes all rows in one chunk, CPU in small ones: the audio must not care."""
-    from loev_core import augment_base
+    from loev_core.augment import base, contract, variant
 
     clips = music(6, seconds=1.2)
     chunked = A.make_views(clips, SR, SR, generator=torch.Generator().manual_seed(3))
-    one_chunk = augment_base.map_rows
+    one_chunk = contract.map_rows
 
     def whole(x, flag, fn, order=None, chunk_samples=0):  # noqa: ANN001, ANN202
         return one_chunk(x, flag, fn, order, chunk_samples=1 << 40)
 
-    monkeypatch.setattr(augment_base, "map_rows", whole)
-    monkeypatch.setattr(A, "map_rows", whole)
+    monkeypatch.setattr(base, "map_rows", whole)
+    monkeypatch.setattr(variant, "map_rows", whole)
     single = A.make_views(clips, SR, SR, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(single.waves, chunked.waves, atol=1e-5)
 

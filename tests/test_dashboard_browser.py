@@ -13,12 +13,10 @@ from urllib.parse import urljoin
 import pytest
 from dashboard_fixtures import DashEnv, big_index, dash_env, running_app  # noqa: F401
 
-from loev_core.explore.session import REPO_ROOT
-
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PAGES = {"models": "Models", "explorer": "Embedding explorer", "equivariance": "Equivariance",
          "retrieval": "Retrieval", "compare": "Compare"}
 FIRST_POINT = """() => {

@@ -15,10 +15,10 @@ import pytest
 import soundfile as sf
 import torch
 
-import loev_core.embed_store as store
+import loev_core.embeddings.store as store
 from loev_core.audio import Clip
-from loev_core.embed import FolderBusyError, embed_corpus, embed_file, load_embeddings
-from loev_core.index import Index, build_index, load_index, safe_filename, search_audio
+from loev_core.embeddings.compute import FolderBusyError, embed_corpus, embed_file, load_embeddings
+from loev_core.embeddings.index import Index, build_index, load_index, safe_filename, search_audio
 
 SR = 16000
 N_GOOD, BAD = 76, ("corrupt.wav", "empty.flac", "silent.wav", "nan.wav")  # 4 of 80 files = 5% bad
@@ -121,7 +121,7 @@ def _slow_embed_in_subprocess(corpus: Path, out: Path, delay: float, shards: int
     """Start `embed_corpus` with a slow FakeModel in another process; return once it has written
     `shards` shards (or ended, or 60 s passed)."""
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-              "from test_embed_index import FakeModel\nfrom loev_core.embed import embed_corpus\n"
+              "from test_embed_index import FakeModel\nfrom loev_core.embeddings.compute import embed_corpus\n"
               f"embed_corpus(FakeModel(delay={delay}), {str(corpus)!r}, {str(out)!r}, batch_size=2, workers=0,"
               " shard_size=4, progress=False)\n")
     proc = subprocess.Popen([sys.executable, "-c", script])
@@ -267,7 +267,7 @@ def test_background_decoding_keeps_order_errors_and_stops_early() -> None:
     the caller, and a consumer that stops early does not leave the thread running."""
     import threading
 
-    from loev_core.embed import _prefetched
+    from loev_core.embeddings.compute import _prefetched
 
     assert list(_prefetched(iter(range(500)), depth=4)) == list(range(500))
 

@@ -214,8 +214,8 @@ def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_en
 def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
     import argparse
 
-    from loev_core import dashboard_cli as cli
-    from loev_core.index import build_index
+    from loev_core.cli import dashboard as cli
+    from loev_core.embeddings.index import build_index
 
     p = argparse.ArgumentParser()
     cli.add_arguments(p)

@@ -94,7 +94,7 @@ def test_compact_profile_sees_where_energy_sits_on_the_mel_axis() -> None:
 def test_spectral_peaks_ignore_gain_and_tilt_but_follow_the_notes() -> None:
     """`compact_peaks`'s profile: a gain change or a smooth EQ tilt (in log-mel, a constant or a linear
     ramp over the mel axis) leaves it unchanged away from the edges; moving a harmonic peak moves it."""
-    from loev_core.model.encoders import spectral_peaks
+    from loev_core.model.frontend import spectral_peaks
 
     torch.manual_seed(0)
     x = torch.randn(2, 1, 96, 20)
@@ -128,8 +128,7 @@ def test_onset_autocorrelation_peaks_at_the_beat_period_and_ignores_gain() -> No
     (flux is a difference of logs; up to the log floor); silence gives zeros; a clip shorter than
     max_lag frames is padded."""
     from loev_core.config import AudioConfig
-    from loev_core.model.encoders import onset_autocorrelation
-    from loev_core.model.frontend import LogMel
+    from loev_core.model.frontend import LogMel, onset_autocorrelation
 
     mel = LogMel(AudioConfig())
     x120, x150 = click_track(120.0), click_track(150.0)

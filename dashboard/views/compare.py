@@ -4,53 +4,51 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import ui
-import ui_data
-import ui_plots
-from ui_state import synced
 
 from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.projection import METHODS, procrustes_align
 from loev_core.explore.retrieval import neighbour_table, precision_at_k, query_from_row, search
 from loev_core.explore.transforms import TRAJECTORY_VALUES
+from loev_dashboard import cached, plots, widgets
+from loev_dashboard.state import synced
 
 MODES = ("Two models", "Two subspaces")
 K = 10
 
-ui.intro("Compare", """Put two models, or two subspaces of one model, side by side on the same music. The right map
+widgets.intro("Compare", """Put two models, or two subspaces of one model, side by side on the same music. The right map
 is rotated, scaled and shifted (Procrustes alignment) to match the left one as closely as possible, so the same
 clip sits in a comparable place: when the two look alike, both spaces organise the music the same way. Below,
 the equivariance curves and the nearest neighbours of one clip in each space show where they differ.""")
 
-models = ui.need_models()
+models = widgets.need_models()
 mode = synced(st.segmented_control, "Compare", MODES, "cmp", default=MODES[0] if len(models) > 1 else MODES[1],
               required=True)
 ca, cb = st.columns(2, gap="large")
-with ui.guard():
+with widgets.guard():
     with ca:
-        a = ui.pick_model("model", "Model A" if mode == MODES[0] else "Model")
-        data_a = ui_data.get_corpus(a)
-        sub_a = ui.pick_subspace(data_a.subspaces, "sub_a", "Subspace A", default=data_a.subspaces[0])
+        a = widgets.pick_model("model", "Model A" if mode == MODES[0] else "Model")
+        data_a = cached.get_corpus(a)
+        sub_a = widgets.pick_subspace(data_a.subspaces, "sub_a", "Subspace A", default=data_a.subspaces[0])
     with cb:
         if mode == MODES[0]:
-            b = ui.pick_model("model_b", "Model B", default=next((m for m in models if m != a), a))
+            b = widgets.pick_model("model_b", "Model B", default=next((m for m in models if m != a), a))
         else:
             b = a
-        data_b = ui_data.get_corpus(b)
+        data_b = cached.get_corpus(b)
         other = next((s for s in data_b.subspaces if s != sub_a and s.startswith("Z.")), data_b.subspaces[-1])
-        sub_b = ui.pick_subspace(data_b.subspaces, "sub_b", "Subspace B",
+        sub_b = widgets.pick_subspace(data_b.subspaces, "sub_b", "Subspace B",
                                  default=sub_a if mode == MODES[0] and sub_a in data_b.subspaces else other)
 c1, c2, c3 = st.columns(3)
 with c1:
     method = synced(st.segmented_control, "Projection", METHODS, "method", default="UMAP", required=True)
 with c2:
-    color = ui.pick_color(data_a.label_columns)
+    color = widgets.pick_color(data_a.label_columns)
 with c3:
-    clip = ui.pick_clip(data_a, label="Highlight clip")
+    clip = widgets.pick_clip(data_a, label="Highlight clip")
 
-with ui.guard("Projection failed: "):
-    rows_a, xy_a = ui_data.get_projection(data_a, sub_a, method)
-    rows_b, xy_b = ui_data.get_projection(data_b, sub_b, method)
+with widgets.guard("Projection failed: "):
+    rows_a, xy_a = cached.get_projection(data_a, sub_a, method)
+    rows_b, xy_b = cached.get_projection(data_b, sub_b, method)
 key = lambda m: list(zip(m["path"], m["offset"], strict=True))  # noqa: E731 (same clip in two corpora)
 pos_b = {k: i for i, k in enumerate(key(data_b.meta.iloc[rows_b]))}
 keys_a = key(data_a.meta.iloc[rows_a])
@@ -66,14 +64,14 @@ m1, m2 = st.columns(2)
 m1.metric("Shape difference after alignment", f"{disparity:.2f}",
           help="Procrustes disparity: 0 = the same map up to rotation and scale, 1 = unrelated.")
 la, lb = st.columns(2, gap="medium")
-fig_a = ui_plots.scatter_map(xy_a[ia], meta, color_by, data_a.label_columns, clip, 500, f"A · {a} · {sub_a}")
-fig_b = ui_plots.scatter_map(aligned, meta, color_by, data_a.label_columns, clip, 500, f"B · {b} · {sub_b} (aligned)")
+fig_a = plots.scatter_map(xy_a[ia], meta, color_by, data_a.label_columns, clip, 500, f"A · {a} · {sub_a}")
+fig_b = plots.scatter_map(aligned, meta, color_by, data_a.label_columns, clip, 500, f"B · {b} · {sub_b} (aligned)")
 fig_b.update_layout(showlegend=False)
 
 
 def on_pick(key: str) -> None:
     """Clicking a clip on either map highlights it on both and makes it the query below."""
-    picked = ui.selected_rows(st.session_state.get(key))
+    picked = widgets.selected_rows(st.session_state.get(key))
     if len(picked) == 1:
         st.session_state["w.clip"] = picked[0]
 
@@ -83,15 +81,15 @@ lb.plotly_chart(fig_b, key="map_b", on_select=lambda: on_pick("map_b"), selectio
 st.caption("Click a clip on either map to highlight it on both and list its neighbours below.")
 
 st.subheader("Nearest neighbours of the highlighted clip")
-st.markdown(ui.clip_title(data_a, clip))
-ui.play_row(data_a, clip)
+st.markdown(widgets.clip_title(data_a, clip))
+widgets.play_row(data_a, clip)
 pk_label = next((c for c in ("key", "tempo", "instrument") if c in data_a.label_columns), None)
 tables = []
-with ui.guard("Search failed: "):
+with widgets.guard("Search failed: "):
     b_row = pos_b.get(keys_a[int(np.flatnonzero(rows_a == clip)[0])]) if clip in rows_a else None
     for data, sub, row in ((data_a, sub_a, clip), (data_b, sub_b, rows_b[b_row] if b_row is not None else clip)):
         hits = search(data, query_from_row(data, int(row)), [sub], K, exclude=int(row))
-        tables.append(neighbour_table(data, hits, ui.shown_labels(data)))
+        tables.append(neighbour_table(data, hits, widgets.shown_labels(data)))
 shared = len(set(tables[0]["name"]) & set(tables[1]["name"]))
 m2.metric(f"Shared neighbours of this clip (top {K})", f"{shared} / {K}")
 ra, rb = st.columns(2, gap="medium")
@@ -102,19 +100,19 @@ for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tabl
         extra = (f" · P@{K} ({pk_label}) **{precision_at_k(hit_labels, target, pk_label):.2f}**"
                  if hit_labels is not None else "")
         st.markdown(f"**{name} · `{sub}`**{extra}")
-        cols = ["rank", "name", "score", *[c for c in ui.shown_labels(data_a) if c in t.columns]]
-        ui.bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
+        cols = ["rank", "name", "score", *[c for c in widgets.shown_labels(data_a) if c in t.columns]]
+        widgets.bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
 
 st.subheader("Equivariance curves")
 transform = synced(st.segmented_control, "Transform", list(IDENTITY), "transform", default="pitch_shift",
                    required=True, format_func=lambda t: t.replace("_", " "))
 values = tuple(TRAJECTORY_VALUES[transform])
-with ui.guard("Curves failed: "):
-    ca_ = ui_data.get_curves(a, data_a, transform, values)
-    cb_ = ui_data.get_curves(b, data_b, transform, values)
+with widgets.guard("Curves failed: "):
+    ca_ = cached.get_curves(a, data_a, transform, values)
+    cb_ = cached.get_curves(b, data_b, transform, values)
 if mode == MODES[0]:
     curves = {f"A {a}": {sub_a: ca_[sub_a]}, f"B {b}": {sub_b: cb_[sub_b]}}
 else:
     curves = {a: {sub_a: ca_[sub_a], sub_b: cb_[sub_b]}}
-st.plotly_chart(ui_plots.curves_figure(curves, list(dict.fromkeys([sub_a, sub_b])), UNITS[transform], 380),
+st.plotly_chart(plots.curves_figure(curves, list(dict.fromkeys([sub_a, sub_b])), UNITS[transform], 380),
                 key="cmp_curves")

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import streamlit as st
-import ui
-import ui_data
-import ui_plots
-from ui_state import remember, synced
 
 from loev_core.evaluation.report import rise_text
 from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.transforms import CURVE_CLIP_CHOICES, CURVE_CLIPS, TRAJECTORY_VALUES
+from loev_dashboard import cached, plots, widgets
+from loev_dashboard.state import remember, synced
 
-ui.intro("Equivariance", """Take a clip, change it by a known amount (shift its pitch by a few semitones, play it
+widgets.intro("Equivariance", """Take a clip, change it by a known amount (shift its pitch by a few semitones, play it
 faster, make it louder) and measure how far its vector moves: 0 means "the model did not notice". An
 **invariant** subspace stays flat near 0 whatever you do; an **equivariant** one moves more the bigger the change,
 so it still knows the key or the tempo. The band is the 95 % interval over clips of the corpus. This is the
 figure of the LOEV paper, computed live on your models. Below, listen to what each step sounds like.""")
 
-models = ui.need_models()
+models = widgets.need_models()
 c1, c2 = st.columns([3, 2])
 with c1:
     chosen = st.multiselect("Models", models, default=[m for m in (st.session_state.get("_sel.eq_models") or models)
@@ -36,15 +34,15 @@ if not chosen:
     st.stop()
 values = tuple(TRAJECTORY_VALUES[transform])
 curves = {}
-with ui.guard():
+with widgets.guard():
     for label in chosen:
-        data = ui_data.get_corpus(label)
-        curves[label] = ui_data.get_curves(label, data, transform, values, n_clips)
+        data = cached.get_corpus(label)
+        curves[label] = cached.get_curves(label, data, transform, values, n_clips)
 all_subs = list(dict.fromkeys(s for c in curves.values() for s in c))
 default_subs = [s for s in all_subs if s.startswith("Z.")] or all_subs
 subs = st.multiselect("Subspaces", all_subs, default=default_subs, key="w.eq_subs",
                       help="Z.* are the heads the losses act on; V and V.* are the encoder outputs.")
-st.plotly_chart(ui_plots.curves_figure(curves, subs, UNITS[transform]), key="curves")
+st.plotly_chart(plots.curves_figure(curves, subs, UNITS[transform]), key="curves")
 st.caption(f"Mean over a fixed sample of up to {n_clips} corpus clips (test split when there is one); solid, "
            "dashed and dotted lines are the first, second and third model.")
 with st.expander("For scale: how far apart two *different* clips are in each subspace"):
@@ -65,13 +63,13 @@ with st.expander("Does the distance rise steadily with the size of the change?")
 def listen(label: str, transform: str, values: tuple) -> None:
     """Hear one clip at every step of the transform; picking another clip reruns only this part."""
     st.subheader("Listen to each step")
-    with ui.guard():
-        data = ui_data.get_corpus(label)
-        clip = ui.pick_clip(data)
-        sr = ui_data.get_model(label).sample_rate
+    with widgets.guard():
+        data = cached.get_corpus(label)
+        clip = widgets.pick_clip(data)
+        sr = cached.get_model(label).sample_rate
         step = [v for i, v in enumerate(values) if i % 2 == 0 or v == IDENTITY[transform]]
-        versions = ui_data.get_versions(data, clip, sr, transform, tuple(step))
-    st.markdown(ui.clip_title(data, clip))
+        versions = cached.get_versions(data, clip, sr, transform, tuple(step))
+    st.markdown(widgets.clip_title(data, clip))
     per_row = 4
     for start in range(0, len(step), per_row):
         cols = st.columns(per_row)
@@ -80,7 +78,7 @@ def listen(label: str, transform: str, values: tuple) -> None:
                 tag = ("original" if v == IDENTITY[transform] else f"×{v:g} speed" if transform == "time_stretch"
                        else f"{v:+g} {UNITS[transform]}")
                 st.caption(f"**{tag}**")
-                ui.play_wave(wave, sr)
+                widgets.play_wave(wave, sr)
 
 
 listen(chosen[0], transform, values)

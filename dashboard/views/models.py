@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import streamlit as st
-import ui
-import ui_data
-import ui_plots
-from ui_state import active_models, add_model, corpus_source, model_paths, remember, settings
 
 from loev_core.checkpoint import CheckpointError, read_metadata
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
 from loev_core.explore.runinfo import evaluation_tables, find_evaluation, find_metrics, model_card, read_metrics
 from loev_core.explore.session import checkpoint_label
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload
+from loev_dashboard import cached, plots, widgets
+from loev_dashboard.state import active_models, add_model, corpus_source, model_paths, remember, settings
 
-ui.intro("Models", """A **model** turns a few seconds of music into vectors. A plain contrastive model (SimCLR)
+widgets.intro("Models", """A **model** turns a few seconds of music into vectors. A plain contrastive model (SimCLR)
 learns to ignore everything its training augmentations change, so it forgets key and tempo. **LOEV** adds one
 extra head per augmentation that is *allowed* to notice it (pitch shift, time stretch), and **LOEV++** gives each
 head its own encoder branch, so the vectors split into parts that keep key, keep tempo, or ignore both. Pick the
@@ -53,7 +51,7 @@ with left:
     if upload is not None:
         try:
             folder = save_checkpoint_upload(upload.name, upload.getvalue(), settings().upload_dir,
-                                            ui_data.settings_upload_mb())
+                                            cached.settings_upload_mb())
             label, new = add_model(f"upload-{upload.name.removesuffix('.safetensors')}", folder)
             if new:
                 st.session_state["_flash"] = f"Uploaded checkpoint available as **{label}**."
@@ -107,17 +105,17 @@ for label in chosen:
             continue
         cols = st.columns([2, 3], gap="large")
         with cols[0]:
-            ui.kv_table(card)
+            widgets.kv_table(card)
             st.caption(f"`{path}`")
         with cols[1]:
             metrics = find_metrics(path)
             if metrics is not None:
                 st.markdown("**Training curves**")
-                st.plotly_chart(ui_plots.metrics_figure(read_metrics(metrics)), key=f"metrics-{label}")
+                st.plotly_chart(plots.metrics_figure(read_metrics(metrics)), key=f"metrics-{label}")
             else:
                 st.caption("No training curves: the run folder (metrics.csv) is not next to this checkpoint.")
             try:
-                ev = find_evaluation(path, ui_data.model_id(label))
+                ev = find_evaluation(path, cached.model_id(label))
             except OSError:
                 ev = None
             if ev:
@@ -126,6 +124,6 @@ for label in chosen:
                 tables = evaluation_tables(ev["model"])
                 for tab, table in zip(st.tabs(list(tables)), tables.values(), strict=True):
                     with tab:
-                        st.dataframe(ui.shaded(table), height=38 + 35 * len(table))
+                        st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
             else:
                 st.caption("No evaluation yet: run `loev eval --checkpoint ... --out DIR` to see scores here.")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-import ui
-import ui_data
-from ui_state import synced
 
 from loev_core.evaluation.transforms import moved_labels
 from loev_core.explore.cache import CorpusData
@@ -21,10 +18,12 @@ from loev_core.explore.retrieval import (
 )
 from loev_core.explore.transforms import transformed
 from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, UploadError
+from loev_dashboard import cached, widgets
+from loev_dashboard.state import synced
 
 SOURCES = ("Corpus clip", "Upload a file", "Record")
 
-ui.intro("Retrieval", """Give the model a piece of music (a clip of the corpus, your own file, or a recording) and
+widgets.intro("Retrieval", """Give the model a piece of music (a clip of the corpus, your own file, or a recording) and
 it returns the most similar clips. *Similar* depends on the **subspace**: search `V.pitch_shift` (or the preset
 **same key**) to find music in the same key whatever the tempo, `V.time_stretch` (**same tempo**) for the same
 speed, `Z.invariant` for the same material regardless of key and tempo. Move the sliders to transpose or speed up
@@ -32,31 +31,31 @@ your query and hear it; the table of results explains each neighbour by its dist
 
 q_col, t_col = st.columns([1, 1], gap="large")
 with q_col:
-    label = ui.pick_model()
-    with ui.guard():
-        model = ui_data.get_model(label)
-        data: CorpusData = ui_data.get_corpus(label)
+    label = widgets.pick_model()
+    with widgets.guard():
+        model = cached.get_model(label)
+        data: CorpusData = cached.get_corpus(label)
     sr = model.sample_rate
     source = synced(st.segmented_control, "Query", SOURCES, "source", default=SOURCES[0], required=True)
     wave, row, labels = None, None, {}
-    with ui.guard():
+    with widgets.guard():
         if source == SOURCES[0]:
-            row = ui.pick_clip(data, label="Query clip")
+            row = widgets.pick_clip(data, label="Query clip")
             labels = {c: data.meta.iloc[row][c] for c in data.label_columns}
-            st.markdown(ui.clip_title(data, row))
-            ui.play_row(data, row)
+            st.markdown(widgets.clip_title(data, row))
+            widgets.play_row(data, row)
         elif source == SOURCES[1]:
             up = st.file_uploader("Audio file (wav, flac, ogg, mp3)", type=list(AUDIO_UPLOAD_TYPES), key="q-upload")
             if up is not None:
                 try:
-                    wave = ui_data.decode_upload(up.name, up.getvalue(), sr)
+                    wave = cached.decode_upload(up.name, up.getvalue(), sr)
                 except UploadError as e:
                     st.error(str(e), icon=":material/block:")
         else:
             rec = st.audio_input("Record a query", sample_rate=sr, key="q-record")
             if rec is not None:
                 try:
-                    wave = ui_data.decode_upload("recording.wav", rec.getvalue(), sr)
+                    wave = cached.decode_upload("recording.wav", rec.getvalue(), sr)
                 except UploadError as e:
                     st.error(str(e), icon=":material/block:")
 with t_col:
@@ -66,22 +65,22 @@ with t_col:
 if row is None and wave is None:
     st.info("Choose a query: upload a file or record one.", icon=":material/library_music:")
     st.stop()
-with ui.guard("Could not prepare the query: "):
+with widgets.guard("Could not prepare the query: "):
     moved = pitch != 0 or rate != 1.0
     if moved:
-        base = ui_data.get_wave(data, row, sr) if wave is None else wave
+        base = cached.get_wave(data, row, sr) if wave is None else wave
         if pitch:
             base = transformed(base, sr, "pitch_shift", [float(pitch)])[0]
         if rate != 1.0:
             base = transformed(base, sr, "time_stretch", [float(rate)])[0]
         wave = base
         labels = moved_labels("time_stretch", moved_labels("pitch_shift", labels, pitch), rate) if labels else {}
-    query = ui_data.embed_query(label, wave) if wave is not None and (moved or row is None) \
+    query = cached.embed_query(label, wave) if wave is not None and (moved or row is None) \
         else query_from_row(data, row)
 if moved:
     with t_col:
         st.caption(f"Transformed query ({pitch:+d} semitones, ×{rate:g} speed)")
-        ui.play_wave(wave.numpy(), sr)
+        widgets.play_wave(wave.numpy(), sr)
 
 
 def _score_by_the_preset_label(label_columns: list[str]) -> None:
@@ -102,7 +101,7 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
                       required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
                       "over them.", on_change=_score_by_the_preset_label, args=(data.label_columns,))
         if mode == "subspace":
-            subspaces = [ui.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
+            subspaces = [widgets.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
         else:
             subspaces = presets[mode]
             st.caption(f"Searching {' + '.join(f'`{s}`' for s in subspaces)}")
@@ -111,9 +110,9 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     with c3:
         pk_label = synced(st.selectbox, "P@k counts a hit when this label matches",
                           data.label_columns or ["(none)"], "pk_label", default=PRESET_LABEL.get(mode, "key"))
-    with ui.guard("Search failed: "):
+    with widgets.guard("Search failed: "):
         hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
-        table = neighbour_table(data, hits, ui.shown_labels(data))
+        table = neighbour_table(data, hits, widgets.shown_labels(data))
         dist = breakdown(data, query, hits["row"].tolist())
     m1, m2, m3 = st.columns(3)
     target = labels.get(pk_label) if labels else None
@@ -133,7 +132,7 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     if target is not None and hit_labels is not None:
         shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
     top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
-    ui.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
+    widgets.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
     st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",
                        icon=":material/download:")
 
@@ -143,8 +142,8 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
         cols = st.columns(per_row, gap="medium")
         for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
             with col:
-                st.caption(f"{int(h['rank'])}. {ui.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
-                ui.play_row(data, int(h["row"]))
+                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
+                widgets.play_row(data, int(h["row"]))
 
 
 results(data, query, row, labels, moved)

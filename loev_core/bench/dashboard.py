@@ -21,11 +21,10 @@ from loev_core.explore.session import (
     ENV_CACHE,
     ENV_CHECKPOINTS,
     ENV_CORPUS,
-    REPO_ROOT,
+    app_path,
     bundled_checkpoints,
 )
 
-APP = REPO_ROOT / "dashboard" / "app.py"
 PAGES = {"models": None, "explorer": "views/explorer.py", "equivariance": "views/equivariance.py",
          "retrieval": "views/retrieval.py", "compare": "views/compare.py"}
 
@@ -63,7 +62,7 @@ def _render(page: str, method: str) -> float:
     from streamlit.testing.v1 import AppTest
 
     t0 = time.perf_counter()
-    at = AppTest.from_file(str(APP), default_timeout=1800)
+    at = AppTest.from_file(str(app_path()), default_timeout=1800)
     at.query_params["method"] = method
     at.run()
     if PAGES[page]:

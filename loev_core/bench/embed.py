@@ -67,7 +67,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from dataclasses import replace
 
     from loev_core.config import ExperimentConfig
-    from loev_core.embed import _default_workers, embed_corpus
+    from loev_core.embeddings.compute import _default_workers, embed_corpus
     from loev_core.model import build_model
 
     cfg = ExperimentConfig()

@@ -18,7 +18,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from loev_core.index import IndexParams, make_index
+from loev_core.embeddings.index import IndexParams, make_index
 
 EF_CANDIDATES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from loev_core.evaluation.embedding import centre_crop
+from loev_core.embeddings.waves import centre_crop
 from loev_core.evaluation.transforms import IDENTITY, apply_transform, valid_length
 
 DEFAULT_VALUES: dict[str, list[float]] = {

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from loev_core.audio import AudioError, Clip, load_excerpt, resolve_corpus
 from loev_core.checkpoint import checkpoint_id, load_model
-from loev_core.evaluation.embedding import centre_crop, embed_waves, stack_common, transform_span
+from loev_core.embeddings.waves import centre_crop, embed_waves, stack_common, transform_span
 from loev_core.evaluation.equivariance import DEFAULT_VALUES, equivariance_curves
 from loev_core.evaluation.labels import has_label, label_arrays
 from loev_core.evaluation.probes import (

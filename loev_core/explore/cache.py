@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from loev_core.audio import Clip
+from loev_core.embeddings.index import Index, build_index
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
-from loev_core.index import Index, build_index
 
 Progress = Callable[[float, str], None]
 EMBED_STEPS = 10  # progress updates while embedding a corpus
@@ -141,7 +141,7 @@ def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
 
 def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, progress: Progress) -> list:
     """`embed_corpus` in slices (it resumes, so each call embeds only the new slice) for a live progress bar."""
-    from loev_core.embed import embed_corpus
+    from loev_core.embeddings.compute import embed_corpus
 
     step = max(1, -(-len(clips) // EMBED_STEPS))
     report = None
@@ -176,7 +176,7 @@ def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | 
         if not (folder / "index" / "index.json").is_file():
             skipped = _embed_in_steps(model, clips, folder / "embeddings", str(checkpoint), progress)
             progress(1.0, "Building the search index")
-            from loev_core.embed_store import load_embeddings
+            from loev_core.embeddings.store import load_embeddings
 
             vectors, meta = load_embeddings(folder / "embeddings")
             if not len(meta):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loev_core.audio import Clip, resolve_corpus
-from loev_core.explore.session import REPO_ROOT
+from loev_core.explore.session import BASE_DIR
 
 INDEX_SPEC = "index.json"
 
@@ -21,14 +21,14 @@ class PathRefused(ValueError):
 
 
 def resolve_allowed(text: str | Path, roots: Sequence[Path], what: str = "path") -> Path:
-    """Resolve a typed path (relative ones against the repository) and check it is inside a root."""
+    """Resolve a typed path (relative: against the checkout, else the working folder); check it is in a root."""
     raw = str(text).strip()
     if not raw:
         raise PathRefused(f"Empty {what}: type a folder or file path.")
     if "\x00" in raw:
         raise PathRefused(f"The {what} contains a NUL byte.")
     p = Path(raw).expanduser()
-    p = (p if p.is_absolute() else REPO_ROOT / p).resolve()
+    p = (p if p.is_absolute() else BASE_DIR / p).resolve()
     if not any(p == r or p.is_relative_to(r) for r in (Path(r).resolve() for r in roots)):
         allowed = ", ".join(str(r) for r in roots)
         raise PathRefused(f"Refused {what} {raw!r}: it is outside the allowed folders ({allowed}). "

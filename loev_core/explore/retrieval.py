@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from loev_core.embeddings.index import normalize
 from loev_core.explore.cache import CorpusData
-from loev_core.index import normalize
 
 # preset -> the heads whose subspaces must agree. The pitch-variant head keeps key, the
 # tempo-variant head keeps tempo, and all heads together keep everything.

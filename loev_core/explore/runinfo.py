@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from loev_core.checkpoint import read_metadata
-from loev_core.explore.session import REPO_ROOT
+from loev_core.explore.session import ASSETS, BASE_DIR
 
 KIND_NAMES = {"simclr": "SimCLR (invariant only)", "loev": "LOEV (variant heads on a shared V)",
               "loevpp": "LOEV++ (one encoder branch per head)"}
@@ -89,7 +89,7 @@ def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pat
     """The newest `loev eval` results.json that evaluated this checkpoint (matched by content hash)."""
     p = Path(path)
     folder = p.parent if p.is_file() else p
-    roots = [folder, folder.parent, REPO_ROOT / "assets", REPO_ROOT / "runs", *extra_roots]
+    roots = [folder, folder.parent, ASSETS, BASE_DIR / "runs", *extra_roots]
     found: list[tuple[float, dict, Path]] = []
     for root in dict.fromkeys(r for r in roots if r.is_dir()):
         for depth in range(EVAL_SEARCH_DEPTH + 1):

@@ -1,24 +1,66 @@
 """Dashboard settings, read from the environment that `loev dashboard` sets.
 
 `loev dashboard` passes its options as `LOEV_DASHBOARD_*` variables so that a plain
-`streamlit run dashboard/app.py` works too (it then uses the bundled models and demo corpus).
+`streamlit run dashboard/app.py` works too (it then uses the bundled models and demo corpus). From a
+checkout the defaults are its `assets/` and `.cache/`; from an installed wheel, `./assets` if present
+(or `$LOEV_ASSETS`) and the user's cache folder.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_CHECKPOINTS = REPO_ROOT / "assets" / "checkpoints"
+
+def _checkout_root() -> Path | None:
+    """The source checkout this package runs from (editable install or a clone), None for a wheel."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "dashboard" / "app.py").is_file() else None
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loev-explorer"
+
+
+CHECKOUT = _checkout_root()
+BASE_DIR = CHECKOUT or Path.cwd()  # typed relative paths, `runs/` and `assets/` are read from here
+ASSETS = Path(os.environ.get("LOEV_ASSETS") or BASE_DIR / "assets").expanduser()
+BUNDLED_CHECKPOINTS = ASSETS / "checkpoints"
 BUNDLED_NAMES = ("demo-simclr", "demo-loev", "demo-loevpp")
-DEMO_CORPUS = REPO_ROOT / "assets" / "demo"
+DEMO_CORPUS = ASSETS / "demo"
+CACHE_ROOT = CHECKOUT / ".cache" if CHECKOUT else _user_cache()
 ENV_CHECKPOINTS = "LOEV_DASHBOARD_CHECKPOINTS"
 ENV_CORPUS = "LOEV_DASHBOARD_CORPUS"
 ENV_ROOTS = "LOEV_DASHBOARD_ROOTS"
 ENV_CACHE = "LOEV_DASHBOARD_CACHE"
-MAX_UPLOAD_MB = 50  # same as server.maxUploadSize in .streamlit/config.toml
+ENV_WARM = "LOEV_DASHBOARD_WARM"  # "1": the server warms up in the background (explore/warmup.py)
+STREAMLIT_CONFIG = Path(__file__).with_name("streamlit.toml")  # also `.streamlit/config.toml` in a checkout
+
+
+def streamlit_options() -> dict[str, object]:
+    """The server's Streamlit settings as `section.key -> value` (theme, upload limit, loopback): `loev
+    dashboard` passes them as flags, so they hold whatever folder it is started from."""
+    config = tomllib.loads(STREAMLIT_CONFIG.read_text())
+    return {f"{section}.{key}": value for section, values in config.items() for key, value in values.items()}
+
+
+MAX_UPLOAD_MB = int(streamlit_options()["server.maxUploadSize"])
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps compiled code (UMAP's): `$NUMBA_CACHE_DIR`, else beside the dashboard's cache."""
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or CACHE_ROOT / "numba")
+
+
+def app_path() -> Path:
+    """The Streamlit entry script of the installed `loev_dashboard` package."""
+    spec = importlib.util.find_spec("loev_dashboard")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the dashboard package (loev_dashboard) is not installed: `pip install loev-explorer`")
+    return Path(spec.origin).parent / "app.py"
 
 
 def _split(value: str | None) -> list[Path]:
@@ -32,7 +74,7 @@ class Settings:
     checkpoints: dict[str, Path] = field(default_factory=dict)  # label -> folder or .safetensors
     corpus: Path = DEMO_CORPUS
     roots: tuple[Path, ...] = ()
-    cache_dir: Path = REPO_ROOT / ".cache" / "dashboard"
+    cache_dir: Path = CACHE_ROOT / "dashboard"
 
     @property
     def upload_dir(self) -> Path:
@@ -72,8 +114,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             label, n = f"{base}-{n}", n + 1
         checkpoints[label] = p.resolve()
     corpus = Path(env.get(ENV_CORPUS) or DEMO_CORPUS).expanduser().resolve()
-    cache = Path(env.get(ENV_CACHE) or REPO_ROOT / ".cache" / "dashboard").expanduser().resolve()
-    roots = [REPO_ROOT, cache, corpus if corpus.is_dir() else corpus.parent]
+    cache = Path(env.get(ENV_CACHE) or CACHE_ROOT / "dashboard").expanduser().resolve()
+    roots = [CHECKOUT or ASSETS, cache, corpus if corpus.is_dir() else corpus.parent]
     roots += [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
     roots += [p.resolve() for p in _split(env.get(ENV_ROOTS))]
     unique = tuple(dict.fromkeys(roots))

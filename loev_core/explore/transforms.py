@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from loev_core.audio import AudioError, load_audio, load_excerpt
-from loev_core.embed_store import atomic_write_text
+from loev_core.embeddings.index import normalize
+from loev_core.embeddings.store import atomic_write_text
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.paths import check_clip_path
 from loev_core.explore.projection import projection_key
-from loev_core.index import normalize
 
 TRANSFORM_LABELS = {"pitch_shift": "Pitch shift (semitones)", "time_stretch": "Time stretch (rate)",
                     "gain": "Gain (dB)"}
@@ -79,7 +79,7 @@ def curve_rows(data: CorpusData, n: int = CURVE_CLIPS, seed: int = 0) -> np.ndar
 def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float],
                   roots: Sequence[Path], cache_dir: Path, n_clips: int = CURVE_CLIPS) -> dict[str, dict]:
     """Equivariance curves of one model on a fixed corpus sample, computed once then read from disk."""
-    from loev_core.evaluation.embedding import centre_crop, stack_common, transform_span
+    from loev_core.embeddings.waves import centre_crop, stack_common, transform_span
     from loev_core.evaluation.equivariance import equivariance_curve
 
     values = [float(v) for v in values]

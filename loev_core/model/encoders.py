@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from loev_core.config import AudioConfig, ModelConfig
+from loev_core.model.frontend import onset_autocorrelation, spectral_peaks
 
 
 def conv_bn(c_in: int, c_out: int, dim: int = 2, k: int = 3) -> list[nn.Module]:
@@ -117,17 +118,6 @@ class WithProfile(nn.Module):
         return torch.cat([h, self.norm(profile)], dim=1)
 
 
-def spectral_peaks(logmel: torch.Tensor, width: int = 9) -> torch.Tensor:
-    """Log-mel [B, 1, F, T] minus its running mean over `width` mel bands.
-
-    What remains are the harmonic peaks, i.e. where the notes are, while the smooth envelope that gain,
-    EQ, filters and most noise change is removed. Training on the raw profile taught the branches to
-    drop it (those augmentations make it unreliable), and key with it; the peaks survive them."""
-    pad = width // 2
-    padded = nn.functional.pad(logmel, (0, 0, pad, pad), mode="replicate")
-    return logmel - nn.functional.avg_pool2d(padded, (width, 1), stride=1)
-
-
 def compact_profile_encoder(m: ModelConfig, a: AudioConfig, peaks: bool = False) -> EncoderParts:
     """`compact` plus a spectral-profile pathway (`WithProfile`): +n_mels input channels per branch."""
     parts = compact_encoder(m, a)
@@ -139,24 +129,6 @@ def compact_profile_encoder(m: ModelConfig, a: AudioConfig, peaks: bool = False)
 def compact_peaks_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
     """`compact` plus the profile of spectral peaks (`spectral_peaks`), which key survives training in."""
     return compact_profile_encoder(m, a, peaks=True)
-
-
-def onset_autocorrelation(logmel: torch.Tensor, max_lag: int) -> torch.Tensor:
-    """Log-mel [B, 1, F, T] -> [B, max_lag]: autocorrelation of the onset envelope at lags 1..max_lag frames.
-
-    The onset envelope is the mean rise of the log-mel between frames (spectral flux; a gain change
-    cancels in the difference). Its autocorrelation peaks at the beat period and its multiples, the
-    classic tempo cue (as in librosa's tempo estimate); a time stretch moves those peaks, so the
-    invariant heads learn to drop it and a time-stretch-variant branch can keep it. Normalised by lag 0
-    and unbiased for the overlap that shrinks with the lag; silence gives zeros."""
-    flux = torch.relu(logmel[:, 0, :, 1:] - logmel[:, 0, :, :-1]).mean(1)  # [B, T-1]
-    flux = flux - flux.mean(-1, keepdim=True)
-    n = flux.shape[-1]
-    spec = torch.fft.rfft(flux, 2 * n)
-    acf = torch.fft.irfft(spec * spec.conj(), 2 * n)[:, :n]
-    acf = acf / acf[:, :1].clamp_min(1e-8) * (n / torch.arange(n, 0, -1, device=acf.device))
-    acf = acf[:, 1:max_lag + 1]
-    return nn.functional.pad(acf, (0, max_lag - acf.shape[-1]))  # clips shorter than max_lag frames
 
 
 class WithRhythm(nn.Module):

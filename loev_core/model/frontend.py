@@ -1,4 +1,5 @@
-"""Log-mel front end (reference: 16 kHz, 96 mels, n_fft 2048, window 400, hop 160, f_max 8 kHz)."""
+"""Log-mel front end (reference: 16 kHz, 96 mels, n_fft 2048, window 400, hop 160, f_max 8 kHz) and the
+features computed from it that the encoder's hand-over pathways read (`spectral_peaks`, `onset_autocorrelation`)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,32 @@ class LogMel(nn.Module):
         power = (re * re).addcmul_(im, im)  # [N, freq, frames]; one temporary instead of three
         mel = torch.matmul(power.transpose(-1, -2), self.mel.mel_scale.fb).transpose(-1, -2)
         return mel.reshape(*wave.shape[:-1], *mel.shape[-2:])
+
+
+def spectral_peaks(logmel: torch.Tensor, width: int = 9) -> torch.Tensor:
+    """Log-mel [B, 1, F, T] minus its running mean over `width` mel bands.
+
+    What remains are the harmonic peaks, i.e. where the notes are, while the smooth envelope that gain,
+    EQ, filters and most noise change is removed. Training on the raw profile taught the branches to
+    drop it (those augmentations make it unreliable), and key with it; the peaks survive them."""
+    pad = width // 2
+    padded = nn.functional.pad(logmel, (0, 0, pad, pad), mode="replicate")
+    return logmel - nn.functional.avg_pool2d(padded, (width, 1), stride=1)
+
+
+def onset_autocorrelation(logmel: torch.Tensor, max_lag: int) -> torch.Tensor:
+    """Log-mel [B, 1, F, T] -> [B, max_lag]: autocorrelation of the onset envelope at lags 1..max_lag frames.
+
+    The onset envelope is the mean rise of the log-mel between frames (spectral flux; a gain change
+    cancels in the difference). Its autocorrelation peaks at the beat period and its multiples, the
+    classic tempo cue (as in librosa's tempo estimate); a time stretch moves those peaks, so the
+    invariant heads learn to drop it and a time-stretch-variant branch can keep it. Normalised by lag 0
+    and unbiased for the overlap that shrinks with the lag; silence gives zeros."""
+    flux = torch.relu(logmel[:, 0, :, 1:] - logmel[:, 0, :, :-1]).mean(1)  # [B, T-1]
+    flux = flux - flux.mean(-1, keepdim=True)
+    n = flux.shape[-1]
+    spec = torch.fft.rfft(flux, 2 * n)
+    acf = torch.fft.irfft(spec * spec.conj(), 2 * n)[:, :n]
+    acf = acf / acf[:, :1].clamp_min(1e-8) * (n / torch.arange(n, 0, -1, device=acf.device))
+    acf = acf[:, 1:max_lag + 1]
+    return nn.functional.pad(acf, (0, max_lag - acf.shape[-1]))  # clips shorter than max_lag frames

@@ -10,12 +10,7 @@ from loev_core.audio import resample
 from loev_core.config import ExperimentConfig
 from loev_core.model.encoders import ENCODER_BUILDERS
 from loev_core.model.frontend import LogMel
-
-
-def projection_head(d_in: int, hidden: int, out: int) -> nn.Module:
-    """Reference head: Linear(no bias) -> ReLU -> Linear(no bias)."""
-    return nn.Sequential(nn.Linear(d_in, hidden, bias=False), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out, bias=False))
+from loev_core.model.heads import projection_head
 
 
 class LOEVModel(nn.Module):

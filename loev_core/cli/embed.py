@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from loev_core.embed import EmbedReport
+from loev_core.embeddings.compute import EmbedReport
 
 
 def add_embed_options(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def print_report(report: EmbedReport, as_json: bool = False) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from loev_core.checkpoint import CheckpointError, load_model
-    from loev_core.embed import embed_corpus
+    from loev_core.embeddings.compute import embed_corpus
 
     try:
         model = load_model(args.checkpoint)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from loev_core.embed_cli import add_embed_options, embed_kwargs
+from loev_core.cli.embed import add_embed_options, embed_kwargs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from loev_core.checkpoint import CheckpointError
-    from loev_core.index import IndexParams, build_index
+    from loev_core.embeddings.index import IndexParams, build_index
 
     if bool(args.embeddings) == bool(args.checkpoint and args.audio):
         print("loev index: error: give --checkpoint and --audio, or --embeddings", file=sys.stderr)

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from loev_core.audio import AudioError
     from loev_core.checkpoint import CheckpointError, load_model
-    from loev_core.index import Index, search_audio
+    from loev_core.embeddings.index import Index, search_audio
 
     try:
         index = Index(args.index)

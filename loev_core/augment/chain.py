@@ -1,16 +1,8 @@
-"""Batched augmentations on `[B, T]` waveforms and the multi-view builder used by training.
-
-Contract (ARCHITECTURE.md): every augmentation is a named function
-`fn(x, sample_rate, *, p, <ranges>, generator, value) -> (y, Applied(flag, value))`; the base chain lives
-in `augment_base`, the variant chain (pitch shift, time stretch: the transformations LOEV keeps
-equivariant) here. Both variants run one batched phase vocoder with per-example parameters, so a
-training batch costs a few large tensor ops instead of a Python loop over clips.
-"""
+"""Chains of augmentations from a config (name -> kwargs, in order) and the multi-view batches training uses."""
 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -18,31 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from loev_core import dsp
-from loev_core.augment_base import (
-    BASE_AUGMENTATIONS,
-    Applied,
-    as_float,
-    colored_noise,
-    compression,
-    delay,
-    distortion,
-    draw,
-    filter,
-    gain,
-    map_rows,
-    polarity,
-    reverb,
-    scratch,
-    set_scratch,
-)
+from loev_core.augment.base import BASE_AUGMENTATIONS
+from loev_core.augment.contract import Applied, as_float, draw, scratch, set_scratch
+from loev_core.augment.variant import VARIANT_AUGMENTATIONS, _render_variants, octave_shift
 from loev_core.config import CROPS, AugmentConfig
-
-__all__ = [
-    "AUGMENTATIONS", "Applied", "BASE_AUGMENTATIONS", "VARIANT_AUGMENTATIONS", "Views", "apply_chain",
-    "colored_noise", "compression", "delay", "distortion", "filter", "gain", "make_views", "octave_shift",
-    "pitch_shift", "polarity", "reverb", "time_stretch",
-]
 
 
 class Views(NamedTuple):
@@ -53,81 +24,6 @@ class Views(NamedTuple):
     applied: dict[str, Applied]
 
 
-def pitch_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = -4.0, high: float = 4.0,
-                generator: torch.Generator | None = None, value: Tensor | float | None = None
-                ) -> tuple[Tensor, Applied]:
-    """Shift pitch by `value` semitones (identity 0), keeping duration: time-stretch by 1/f, then read
-    the result at steps of f = 2^(semitones/12) with a band-limited, anti-aliased resampler."""
-    xf = as_float(x, "pitch_shift")
-    flag, val = draw("pitch_shift", xf.shape[0], p, low, high, generator, value, 0.0)
-    y = _render_variants(xf, sample_rate, flag, val, torch.ones_like(val))
-    return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
-
-
-def time_stretch(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = 0.7, high: float = 1.3,
-                 generator: torch.Generator | None = None, value: Tensor | float | None = None
-                 ) -> tuple[Tensor, Applied]:
-    """Play `value` times faster (identity 1) at the same pitch; the output is cropped, or zero-padded
-    at the end, back to the input length."""
-    xf = as_float(x, "time_stretch")
-    flag, val = draw("time_stretch", xf.shape[0], p, low, high, generator, value, 1.0)
-    if not bool((val > 0).all()):
-        raise ValueError("time_stretch: rates must be > 0")
-    y = _render_variants(xf, sample_rate, flag, torch.zeros_like(val), val)
-    return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
-
-
-def octave_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, octaves: int = 1,
-                 generator: torch.Generator | None = None, value: Tensor | float | None = None
-                 ) -> tuple[Tensor, Applied]:
-    """Shift pitch by a whole number of octaves, 1..`octaves` up or down (value in semitones, identity 0).
-
-    Meant for the base chain: every head then learns to ignore octave moves, so a pitch-variant head can
-    tell a clip from its pitch-shifted copy only by pitch class (what key needs), not by register or
-    by where the spectral envelope sits, which move with an octave shift too."""
-    xf = as_float(x, "octave_shift")
-    if int(octaves) != octaves or octaves < 1:
-        raise ValueError(f"octave_shift: octaves must be a positive integer, got {octaves}")
-    flag, val = draw("octave_shift", xf.shape[0], p, 0.0, 0.0, generator, value, 0.0)
-    if value is None:  # draw gave the flags; the octave count and direction are drawn here
-        k = torch.randint(1, int(octaves) + 1, (xf.shape[0],), generator=generator).float()
-        sign = torch.randint(0, 2, (xf.shape[0],), generator=generator).float() * 2 - 1
-        val = torch.where(flag, 12.0 * k * sign, val)
-    elif bool((val.remainder(12.0) != 0).any()):
-        raise ValueError("octave_shift: values must be whole octaves (multiples of 12 semitones)")
-    y = _render_variants(xf, sample_rate, flag, val, torch.ones_like(val))
-    return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
-
-
-def _render_variants(x: Tensor, sample_rate: int, flag: Tensor, semitones: Tensor, rates: Tensor) -> Tensor:
-    """Pitch shift by `semitones` and time-stretch by `rates` ([B] on CPU) in one phase-vocoder pass:
-    stretch by rate / f (f = 2^(semitones/12)) to length T * f, then read it at steps of f."""
-    length = x.shape[-1]
-    n_fft, hop = dsp.stft_size(sample_rate, length)
-    factor = torch.pow(2.0, semitones / 12.0)
-
-    def fn(rows_x: Tensor, rows: Tensor, span: slice) -> Tensor:
-        f = factor[rows.cpu()]
-        # Rows arrive sorted by f, so this length (+2 for the interpolator) fits the chunk tightly.
-        stretched_len = int(math.ceil(length * float(f.max()))) + 2
-        used = torch.ceil(length * f).clamp(max=stretched_len)  # what the resampler reads of each row
-        rate = (rates[rows.cpu()] / f).to(rows_x)
-        stretched = dsp.phase_vocoder(rows_x, rate, stretched_len, n_fft, hop, used)
-        shifted = f != 1.0
-        if bool(shifted.all()):
-            return dsp.resample_rows(stretched, f.to(rows_x), length)
-        out = stretched[:, :length].clone()  # f == 1 somewhere, so stretched_len >= length
-        if bool(shifted.any()):
-            keep = shifted.to(rows_x.device)
-            out[keep] = dsp.resample_rows(stretched[keep], f.to(rows_x)[keep], length)
-        return out
-
-    return map_rows(x, flag, fn, order=factor, chunk_samples=1 << 17)  # spectra: ~10x the samples
-
-
-VARIANT_AUGMENTATIONS: dict[str, Callable[..., tuple[Tensor, Applied]]] = {
-    "pitch_shift": pitch_shift, "time_stretch": time_stretch,
-}
 AUGMENTATIONS: dict[str, Callable[..., tuple[Tensor, Applied]]] = {
     **BASE_AUGMENTATIONS, "octave_shift": octave_shift, **VARIANT_AUGMENTATIONS,
 }

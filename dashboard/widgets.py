@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-from ui_state import active_models, recall, settings, synced
 
 from loev_core.audio import AudioError
 from loev_core.checkpoint import CheckpointError
@@ -21,6 +20,7 @@ from loev_core.config import ConfigError
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.paths import PathRefused, check_clip_path
 from loev_core.explore.uploads import UploadError
+from loev_dashboard.state import active_models, recall, settings, synced
 
 log = logging.getLogger("loev.dashboard")
 EXPECTED = (CheckpointError, PathRefused, UploadError, AudioError, ConfigError, FileNotFoundError)

@@ -4,7 +4,7 @@ Worker processes (a torch DataLoader) decode and resample; the main process runs
 of equal-length waves. Files over `long_seconds` are streamed in `stream_seconds` chunks whose
 embeddings are averaged (duration-weighted), so a 2-hour file never sits in memory. Bad files
 (`AudioError` or any other decoding failure) are skipped and listed with their reason; finished files
-land in atomically written shards (`loev_core.embed_store`), so a rerun does only what is left.
+land in atomically written shards (`loev_core.embeddings.store`), so a rerun does only what is left.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from loev_core.audio import AudioError, Clip, audio_info, load_audio, resolve_corpus, stream_audio
-from loev_core.embed_store import (
+from loev_core.embeddings.store import (
     FolderBusyError,
     ShardWriter,
     atomic_write_text,

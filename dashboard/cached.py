@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 import torch
-from ui_state import corpus_source, model_paths, settings
 
 from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model
 from loev_core.explore import warmup
 from loev_core.explore.cache import CorpusData, CorpusStore, load_corpus
 from loev_core.explore.projection import compute_projection, point_budget, sample_rows, stored_projection
+from loev_core.explore.session import ENV_WARM
 from loev_core.explore.transforms import (
     CURVE_CLIPS,
     cached_curves,
@@ -31,23 +31,18 @@ from loev_core.explore.transforms import (
     transformed,
 )
 from loev_core.explore.uploads import validate_audio_upload
+from loev_dashboard.state import corpus_source, model_paths, settings
 
-ENV_WARM = "LOEV_DASHBOARD_WARM"
 torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
 
 
-@st.cache_resource(show_spinner=False)
 def start_warmup() -> threading.Thread | None:
-    """Compile UMAP and embed the corpus with every model in the background, once per server, so
-    the first visitor waits less. Only when started by `loev dashboard` (not in tests)."""
+    """Compile UMAP and embed the corpus with every model in the background, once per server process
+    (`loev dashboard` has usually started it already; then this returns the same thread). Only when
+    the server was started with warm-up on (not in tests)."""
     if os.environ.get(ENV_WARM) != "1":
         return None
-    return _warmup_thread()
-
-
-@st.cache_resource(show_spinner=False)
-def _warmup_thread() -> threading.Thread:
-    return warmup.start(_corpus_store(), settings())
+    return warmup.start(settings(), warmup.STORE)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -75,11 +70,10 @@ def get_model(label: str) -> Any:
     return _load_model(str(model_paths()[label]), model_id(label))
 
 
-@st.cache_resource(show_spinner=False)
 def _corpus_store() -> CorpusStore:
-    """One store per server process (not `st.cache_resource` per corpus: the first build draws a
-    progress bar, and cached functions must not draw into outside containers)."""
-    return CorpusStore()
+    """One store per server process, shared with the warm-up thread (not `st.cache_resource` per
+    corpus: the first build draws a progress bar, and cached functions must not draw outside)."""
+    return warmup.STORE
 
 
 def get_corpus(label: str) -> CorpusData:

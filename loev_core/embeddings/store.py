@@ -1,4 +1,4 @@
-"""Sharded, crash-safe storage for corpus embeddings (the on-disk half of `loev_core.embed`).
+"""Sharded, crash-safe storage for corpus embeddings (the on-disk half of `loev_core.embeddings.compute`).
 
 Each shard `shard-NNNNN.npz` is self-contained: one float32 array per subspace (`emb:<name>`), the
 rows' metadata as JSON strings (`__meta__`), the files found bad while it was filled (`__skipped__`),

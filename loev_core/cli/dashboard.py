@@ -1,20 +1,19 @@
 """`loev dashboard`: start the Streamlit app on loopback, on the bundled models and demo corpus.
 
 Options reach the app as `LOEV_DASHBOARD_*` environment variables (see loev_core.explore.session),
-so `streamlit run dashboard/app.py` alone behaves like `loev dashboard` with no options. While the
-server starts, a background process fills NUMBA_CACHE_DIR (UMAP's compiled code, once per version)
-and embeds the corpus with every model into the disk cache, so the first visitor waits less.
+so `streamlit run dashboard/app.py` alone behaves like `loev dashboard` with no options. The server
+runs in this process, from the installed `loev_dashboard` package (any working folder will do); its
+Streamlit settings come from `loev_core/explore/streamlit.toml` as flags. Before it accepts
+connections, the warm-up thread (`loev_core.explore.warmup`) starts compiling UMAP and embedding the
+corpus with every model, so the first visitor waits less.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from loev_core.explore.session import (
     DEMO_CORPUS,
@@ -22,11 +21,13 @@ from loev_core.explore.session import (
     ENV_CHECKPOINTS,
     ENV_CORPUS,
     ENV_ROOTS,
-    REPO_ROOT,
+    ENV_WARM,
+    app_path,
     bundled_checkpoints,
+    numba_cache_dir,
+    streamlit_options,
 )
 
-APP = REPO_ROOT / "dashboard" / "app.py"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -42,57 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="extra folder that paths typed in the dashboard may point into (repeatable)")
     p.add_argument("--no-warm", action="store_true",
                    help="do not prepare in the background (UMAP compile, corpus embeddings)")
-    p.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)
-
-
-def numba_cache_dir() -> Path:
-    return Path(os.environ.get("NUMBA_CACHE_DIR") or REPO_ROOT / ".cache" / "numba")
-
-
-def warm_marker() -> Path:
-    import importlib.metadata as md
-
-    versions = "-".join(md.version(p) for p in ("umap-learn", "numba", "pynndescent"))
-    return numba_cache_dir() / f".loev-warm2-{versions}-py{sys.version_info.major}{sys.version_info.minor}"
-
-
-def warm_numba() -> None:
-    """Fit UMAP once, on a small set and on one above 4,096 points (where it switches to approximate
-    neighbours, another set of numba functions), so numba writes them all to NUMBA_CACHE_DIR."""
-    from loev_core.explore.projection import compute_projection
-
-    rng = np.random.default_rng(0)
-    for n in (300, 4500):
-        x = rng.standard_normal((n, 32)).astype(np.float32)
-        compute_projection(x / np.linalg.norm(x, axis=1, keepdims=True), "UMAP")
-    warm_marker().touch()
-
-
-def warm(env: dict[str, str] | None = None) -> None:
-    """The background process: fill NUMBA_CACHE_DIR (once per version), then embed the corpus with
-    every configured model into the dashboard's disk cache (a no-op when it is already there)."""
-    if not warm_marker().exists():
-        warm_numba()
-    from loev_core.explore.session import load_settings
-    from loev_core.explore.warmup import prebuild_disk
-
-    prebuild_disk(load_settings(env))
-
-
-def start_warming(env: dict[str, str]) -> None:
-    """Start `warm` in a detached background process while the server starts."""
-    print("Preparing in the background: UMAP compile (first run only) and corpus embeddings "
-          "(once per model and corpus)", file=sys.stderr)
-    subprocess.Popen([sys.executable, "-m", "loev_core.cli", "dashboard", "--warm-only"], env=env,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
 
 
 def build_env(args: argparse.Namespace) -> dict[str, str]:
     """The app's environment: checkpoints, corpus, allowed folders, caches."""
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
-    Path(env["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
     if args.checkpoint:
         env[ENV_CHECKPOINTS] = os.pathsep.join(str(Path(c).resolve()) for c in args.checkpoint)
     if args.corpus:
@@ -104,8 +60,6 @@ def build_env(args: argparse.Namespace) -> dict[str, str]:
         allow += index_audio_roots(Path(args.corpus))
     if allow:
         env[ENV_ROOTS] = os.pathsep.join(str(a) for a in dict.fromkeys(allow))
-    env.setdefault("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env["PYTHONPATH"]) if p)
     return env
 
 
@@ -151,9 +105,6 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.warm_only:
-        warm()
-        return 0
     problem = check(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -163,12 +114,21 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     env = build_env(args)
     if not args.no_warm:
-        env["LOEV_DASHBOARD_WARM"] = "1"  # the server also compiles UMAP in a background thread
-        start_warming(env)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.address", args.address, "--server.port", str(args.port),
-           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+        env[ENV_WARM] = "1"
+    os.environ.update(env)  # before numba, UMAP or the app are imported: they read it
+    Path(env["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+    if not args.no_warm:
+        from loev_core.explore import warmup
+        from loev_core.explore.session import load_settings
+
+        print("Preparing in the background: UMAP compile (first run only) and corpus embeddings "
+              "(once per model and corpus)", file=sys.stderr)
+        warmup.start(load_settings())
+    from streamlit.web import bootstrap
+
+    flags = {**streamlit_options(), "server.headless": True, "server.address": args.address,
+             "server.port": args.port, "client.toolbarMode": "minimal"}
+    bootstrap.load_config_options(flag_options=flags)
     print(f"LOEV Explorer on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
-    os.chdir(REPO_ROOT)  # .streamlit/config.toml (theme, upload limit) is read from the working directory
-    os.execvpe(cmd[0], cmd, env)
-    return 0  # not reached
+    bootstrap.run(str(app_path()), False, [], flags)
+    return 0

@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from loev_core.embed_store import atomic_write_bytes, atomic_write_text, load_embeddings, meta_frame, parts_dir
+from loev_core.embeddings.store import atomic_write_bytes, atomic_write_text, load_embeddings, meta_frame, parts_dir
 
 __all__ = ["Index", "IndexParams", "build_index", "load_index", "normalize", "search_audio"]
 FORMAT_VERSION = 1
@@ -109,7 +109,7 @@ def build_index(source: Any, out_dir: str | Path, audio: str | Path | None = Non
     info: dict[str, Any] = {"checkpoint": None, "checkpoint_id": None}
     if audio is not None:
         from loev_core.checkpoint import checkpoint_id, load_model
-        from loev_core.embed import embed_corpus
+        from loev_core.embeddings.compute import embed_corpus
 
         model = source
         if isinstance(source, (str, Path)):
@@ -225,7 +225,7 @@ def load_index(directory: str | Path) -> Index:
 def search_audio(index: str | Path | Index, model: Any, audio_path: str | Path, subspace: str,
                  k: int = 10) -> pd.DataFrame:
     """Embed `audio_path` as the corpus was embedded, then return its top-k table in `subspace`."""
-    from loev_core.embed import embed_file, model_id
+    from loev_core.embeddings.compute import embed_file, model_id
 
     index = index if isinstance(index, Index) else Index(index)
     expected = index.info.get("model_id")

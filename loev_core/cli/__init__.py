@@ -11,15 +11,15 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("loev_core.train.cli", "train SimCLR, LOEV or LOEV++ from a YAML config"),
-    "export": ("loev_core.checkpoint_cli", "write the inference-only checkpoint of a run"),
-    "embed": ("loev_core.embed_cli", "embed every clip of a folder or manifest into one file"),
-    "index": ("loev_core.index_cli", "build one FAISS index per subspace"),
-    "search": ("loev_core.index_cli_search", "query an index with an audio file"),
-    "corpus": ("loev_core.corpus.cli", "generate the labelled demo corpus"),
-    "eval": ("loev_core.evaluation.cli", "probes, retrieval and equivariance curves"),
-    "bench": ("loev_core.bench.cli", "benchmarks: augment, train, embed, search, dashboard"),
-    "dashboard": ("loev_core.dashboard_cli", "launch the Streamlit dashboard"),
+    "train": ("loev_core.cli.train", "train SimCLR, LOEV or LOEV++ from a YAML config"),
+    "export": ("loev_core.cli.export", "write the inference-only checkpoint of a run"),
+    "embed": ("loev_core.cli.embed", "embed every clip of a folder or manifest into one file"),
+    "index": ("loev_core.cli.index", "build one FAISS index per subspace"),
+    "search": ("loev_core.cli.search", "query an index with an audio file"),
+    "corpus": ("loev_core.cli.corpus", "generate the labelled demo corpus"),
+    "eval": ("loev_core.cli.eval", "probes, retrieval and equivariance curves"),
+    "bench": ("loev_core.cli.bench", "benchmarks: augment, train, embed, search, dashboard"),
+    "dashboard": ("loev_core.cli.dashboard", "launch the Streamlit dashboard"),
 }
 
 
@@ -39,6 +39,3 @@ def main(argv: list[str] | None = None) -> int:
     args = cmd_parser.parse_args(argv[1:])
     return int(module.run(args) or 0)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
