@@ -20,7 +20,7 @@ from loev_core.corpus.render import find_soundfont
 from loev_core.corpus.theory import KEY_NAMES, estimate_key, key_name, parse_key, pitch_class_profile
 
 REQUIRED = {"path", "split", "key", "tempo", "instrument", "piece", "drums"}
-DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 SR = 16000
 
 

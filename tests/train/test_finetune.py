@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import write_cfg
 
 from loev_core import load_model
 from loev_core.cli import main as loev
+from tests.train.test_train import write_cfg
 
 pytestmark = pytest.mark.slow
 

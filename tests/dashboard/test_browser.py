@@ -11,12 +11,14 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from dashboard_fixtures import DashEnv, big_index, dash_env, running_app  # noqa: F401
+
+from tests.dashboard.support import big_index, running_app
+from tests.support import DashEnv
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PAGES = {"models": "Models", "explorer": "Embedding explorer", "equivariance": "Equivariance",
          "retrieval": "Retrieval", "compare": "Compare"}
 FIRST_POINT = """() => {
@@ -65,7 +67,7 @@ def audio_is_playable(page, request) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser_page(dash_env: DashEnv):  # noqa: F811
+def browser_page(dash_env: DashEnv):
     ARTIFACTS.mkdir(exist_ok=True)
     with running_app(dash_env.env) as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -195,7 +197,7 @@ async def _switch_preset(page) -> float:
 
 
 @pytest.mark.slow
-def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> None:  # noqa: F811
+def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> None:
     """Issue 6: 5 sessions doing retrieval on 20,000 items, every page loads and answers (target: under 3 s).
 
     One visit first warms the server (what `loev dashboard`'s start-up warm-up does before users come).

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from test_evaluation import tiny_model
 
 from loev_core.evaluation import equivariance
 from loev_core.explore.transforms import PREVIEW_SECONDS, cached_curves, clip_wave
+from tests.evaluation.test_evaluation import tiny_model
 
 SR = 16000
 

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from dashboard_fixtures import DashEnv, dash_env, tiny_checkpoint  # noqa: F401
 
 from loev_core import load_model
 from loev_core.checkpoint import checkpoint_id
@@ -21,6 +20,7 @@ from loev_core.explore.retrieval import breakdown, precision_at_k, presets_for, 
 from loev_core.explore.runinfo import _loss_summary, find_metrics, model_card, read_metrics
 from loev_core.explore.session import load_settings
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload, sniff_audio, validate_audio_upload
+from tests.support import DashEnv, tiny_checkpoint
 
 
 def clustered(n: int = 90, d: int = 24, seed: int = 0) -> np.ndarray:
@@ -124,7 +124,7 @@ def test_uploads_are_validated() -> None:
             validate_audio_upload(name, data, 16000, max_mb=limit)
 
 
-def test_checkpoint_uploads_are_checked(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
+def test_checkpoint_uploads_are_checked(tmp_path: Path, dash_env: DashEnv) -> None:
     data = (dash_env.checkpoints["simclr"] / "model.safetensors").read_bytes()
     folder = save_checkpoint_upload("mine.safetensors", data, tmp_path)
     assert checkpoint_id(folder) == checkpoint_id(dash_env.checkpoints["simclr"])
@@ -145,7 +145,7 @@ def test_settings_default_to_bundled_assets_and_read_the_cli_environment(tmp_pat
     assert (tmp_path / "extra").resolve() in s.roots and (tmp_path / "a").resolve() in s.roots
 
 
-def test_corpus_cache_retrieval_and_breakdown(dash_env: DashEnv) -> None:  # noqa: F811
+def test_corpus_cache_retrieval_and_breakdown(dash_env: DashEnv) -> None:
     ckpt = dash_env.checkpoints["loevpp"]
     model, cid = load_model(ckpt), checkpoint_id(ckpt)
     seen: list[float] = []
@@ -190,7 +190,7 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
     assert set(curves["series"]) == {"lr", "loss", "loss.invariant"} and len(curves) == 6
 
 
-def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
+def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_env: DashEnv) -> None:
     import json
 
     from loev_core.explore.runinfo import evaluation_tables, find_evaluation
@@ -211,7 +211,7 @@ def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_en
     assert find_evaluation(ckpt, "0" * 16, extra_roots=(tmp_path,)) is None
 
 
-def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:  # noqa: F811
+def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:
     import argparse
 
     from loev_core.cli import dashboard as cli
@@ -233,7 +233,7 @@ def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: 
     assert cli.index_audio_roots(tmp_path / "ix") == [(dash_env.corpus / "audio").resolve()]
 
 
-def test_store_builds_each_corpus_once_and_prebuild_fills_it(dash_env: DashEnv) -> None:  # noqa: F811
+def test_store_builds_each_corpus_once_and_prebuild_fills_it(dash_env: DashEnv) -> None:
     import threading
     import time
 

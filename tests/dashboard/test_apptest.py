@@ -9,8 +9,10 @@ import os
 
 import numpy as np
 import pytest
-from dashboard_fixtures import APP, DashEnv, app_environment, big_index, dash_env  # noqa: F401
 from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.support import APP, app_environment, big_index
+from tests.support import DashEnv
 
 PAGES = {
     "models": ("views/models.py", {"multiselect": ["Models in this session"],
@@ -50,7 +52,7 @@ def values(field: object) -> np.ndarray:
 
 
 @pytest.mark.parametrize("page", list(PAGES))
-def test_page_renders_with_expected_widgets(dash_env: DashEnv, page: str) -> None:  # noqa: F811
+def test_page_renders_with_expected_widgets(dash_env: DashEnv, page: str) -> None:
     with app_environment(dash_env.env):
         at = open_page(page)
         assert not at.exception, at.exception
@@ -63,7 +65,7 @@ def test_page_renders_with_expected_widgets(dash_env: DashEnv, page: str) -> Non
         assert at.title[0].value and len(at.markdown) >= 1  # the plain-language introduction
 
 
-def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:  # noqa: F811
+def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:
     with app_environment(dash_env.env):
         at = open_page("explorer", model="ckpt-loevpp", subspace="V", color="(none)")
         before = chart_specs(at)[0]["data"][0]
@@ -76,7 +78,7 @@ def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:  # n
         assert at.query_params["subspace"] in ("Z.invariant", ["Z.invariant"])
 
 
-def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: DashEnv) -> None:  # noqa: F811
+def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: DashEnv) -> None:
     folder = dash_env.root / "cache" / "curves"
     before = set(folder.glob("curves-*.json"))
     with app_environment(dash_env.env):
@@ -91,7 +93,7 @@ def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: Da
     assert new and all(json.loads(f.read_text())["n_clips"] >= 1 for f in new)
 
 
-def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:  # noqa: F811
+def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:
     with app_environment(dash_env.env):
         at = open_page("retrieval", model="ckpt-loevpp", subspace="Z.time_stretch", clip="3", k="5")
         assert not at.exception
@@ -103,14 +105,14 @@ def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:  # noqa: F811
         assert breakdown and all(s in breakdown[0] for s in ("V.pitch_shift", "V.time_stretch", "Z.invariant"))
 
 
-def test_presets_search_several_subspaces(dash_env: DashEnv) -> None:  # noqa: F811
+def test_presets_search_several_subspaces(dash_env: DashEnv) -> None:
     with app_environment(dash_env.env):
         at = open_page("retrieval", model="ckpt-loevpp", mode="same everything")
         assert not at.exception and not problems(at)
         assert any("V.invariant" in c.value and "V.time_stretch" in c.value for c in at.caption)
 
 
-def test_the_p_at_k_label_follows_the_preset_unless_the_url_names_one(dash_env: DashEnv) -> None:  # noqa: F811
+def test_the_p_at_k_label_follows_the_preset_unless_the_url_names_one(dash_env: DashEnv) -> None:
     """"same tempo" is scored by tempo (a key P@k of 0 there reads as a failure); switching the preset
     in the session moves the label too; a label in the URL wins on load."""
     with app_environment(dash_env.env):
@@ -128,7 +130,7 @@ def test_the_p_at_k_label_follows_the_preset_unless_the_url_names_one(dash_env: 
     ("../../../../../../etc/passwd", "outside the allowed folders"),
     ("{corpus}/manifest.csv", "not a safetensors checkpoint"),
 ])
-def test_bad_checkpoint_paths_are_messages(dash_env: DashEnv, typed: str, message: str) -> None:  # noqa: F811
+def test_bad_checkpoint_paths_are_messages(dash_env: DashEnv, typed: str, message: str) -> None:
     with app_environment(dash_env.env):
         at = open_page("models")
         box = next(t for t in at.text_input if t.label == "Add a checkpoint by path")
@@ -138,7 +140,7 @@ def test_bad_checkpoint_paths_are_messages(dash_env: DashEnv, typed: str, messag
         assert any(message in p for p in problems(at)), problems(at)
 
 
-def test_corpus_outside_roots_or_escaping_manifest_is_refused(dash_env: DashEnv, tmp_path) -> None:  # noqa: F811
+def test_corpus_outside_roots_or_escaping_manifest_is_refused(dash_env: DashEnv, tmp_path) -> None:
     bad = dash_env.root / "escaping"
     bad.mkdir(exist_ok=True)
     (bad / "manifest.csv").write_text("path,key\n../../../etc/hostname,C major\n")
@@ -152,7 +154,7 @@ def test_corpus_outside_roots_or_escaping_manifest_is_refused(dash_env: DashEnv,
             assert any(message in p for p in problems(at)), problems(at)
 
 
-def test_missing_checkpoint_is_a_message(dash_env: DashEnv) -> None:  # noqa: F811
+def test_missing_checkpoint_is_a_message(dash_env: DashEnv) -> None:
     env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": str(dash_env.root / "no-such-model")}
     with app_environment(env):
         for page in ("explorer", "retrieval", "compare", "equivariance"):
@@ -161,7 +163,7 @@ def test_missing_checkpoint_is_a_message(dash_env: DashEnv) -> None:  # noqa: F8
             assert any("checkpoint not found" in p for p in problems(at)), (page, problems(at))
 
 
-def test_bad_uploads_are_messages(dash_env: DashEnv) -> None:  # noqa: F811
+def test_bad_uploads_are_messages(dash_env: DashEnv) -> None:
     with app_environment(dash_env.env):
         at = open_page("retrieval", source="Upload a file")
         up = at.get("file_uploader")[0]
@@ -181,7 +183,7 @@ def test_bad_uploads_are_messages(dash_env: DashEnv) -> None:  # noqa: F811
 
 
 @pytest.mark.slow
-def test_pages_stay_usable_on_a_100k_index(dash_env: DashEnv) -> None:  # noqa: F811
+def test_pages_stay_usable_on_a_100k_index(dash_env: DashEnv) -> None:
     folder = big_index(dash_env.root / "index-100k", dash_env.checkpoints["simclr"], dash_env.corpus, 100_000)
     env = {**dash_env.env, "LOEV_DASHBOARD_CHECKPOINTS": str(dash_env.checkpoints["simclr"]),
            "LOEV_DASHBOARD_CORPUS": str(folder), "LOEV_DASHBOARD_ROOTS": str(dash_env.corpus)}
@@ -196,7 +198,7 @@ def test_pages_stay_usable_on_a_100k_index(dash_env: DashEnv) -> None:  # noqa: 
     assert os.path.isdir(folder)
 
 
-def test_corpus_without_labels_still_works(dash_env: DashEnv) -> None:  # noqa: F811
+def test_corpus_without_labels_still_works(dash_env: DashEnv) -> None:
     plain = dash_env.root / "unlabelled"
     plain.mkdir(exist_ok=True)
     for f in sorted(dash_env.corpus.glob("audio/*.ogg"))[:8]:
@@ -210,7 +212,7 @@ def test_corpus_without_labels_still_works(dash_env: DashEnv) -> None:  # noqa: 
         assert any(m.value == "n/a" for m in at.metric) or page == "compare"
 
 
-def test_a_checkpoint_can_be_uploaded(dash_env: DashEnv) -> None:  # noqa: F811
+def test_a_checkpoint_can_be_uploaded(dash_env: DashEnv) -> None:
     data = (dash_env.checkpoints["loevpp"] / "model.safetensors").read_bytes()
     with app_environment(dash_env.env):
         at = open_page("models")
@@ -222,7 +224,7 @@ def test_a_checkpoint_can_be_uploaded(dash_env: DashEnv) -> None:  # noqa: F811
         assert any("pickle" in p for p in problems(at)), problems(at)
 
 
-def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:  # noqa: F811
+def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:
     import io
 
     import soundfile as sf
@@ -241,7 +243,7 @@ def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:  # noqa: 
         assert not at.exception and any("+3 semitones" in c.value for c in at.caption)
 
 
-def test_missing_bundled_models_are_explained(dash_env: DashEnv, monkeypatch, tmp_path) -> None:  # noqa: F811
+def test_missing_bundled_models_are_explained(dash_env: DashEnv, monkeypatch, tmp_path) -> None:
     import loev_core.explore.session as session
 
     monkeypatch.setattr(session, "BUNDLED_CHECKPOINTS", tmp_path / "nothing-here")

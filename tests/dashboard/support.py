@@ -1,7 +1,6 @@
-"""Fixtures for the dashboard tests: tiny untrained checkpoints, an environment for the app, a big index.
+"""Helpers for the dashboard tests: the app environment for AppTest, a big index, a running server.
 
-The models are untrained (the tests check the app's behaviour, not what a model learned) and tiny,
-so a whole corpus embeds in about a second on a CPU.
+The fixtures they work on (`dash_env`: tiny untrained checkpoints and a corpus) are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -14,46 +13,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from loev_core import ExperimentConfig, build_model, save_model
-from loev_core.config import AudioConfig, ModelConfig
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, app_path
 
 APP = app_path()
-
-
-def tiny_checkpoint(folder: Path, kind: str) -> Path:
-    """An untrained model small enough to embed a corpus in about a second."""
-    import torch
-
-    torch.manual_seed(0)
-    cfg = ExperimentConfig(model=ModelConfig(kind=kind, width=8, head_hidden=32, head_out=16),
-                           audio=AudioConfig(n_mels=32))
-    return save_model(build_model(cfg), folder)
-
-
-@dataclass
-class DashEnv:
-    root: Path
-    checkpoints: dict[str, Path]
-    corpus: Path
-    env: dict[str, str]
-
-
-@pytest.fixture(scope="session")
-def dash_env(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> DashEnv:
-    """Two tiny checkpoints (SimCLR, LOEV++), the shared tiny corpus and a private cache folder."""
-    root = tmp_path_factory.mktemp("dash")
-    ckpts = {k: tiny_checkpoint(root / f"ckpt-{k}", k) for k in ("simclr", "loevpp")}
-    env = {ENV_CHECKPOINTS: os.pathsep.join(str(p) for p in ckpts.values()), ENV_CORPUS: str(tiny_corpus),
-           ENV_CACHE: str(root / "cache"), ENV_ROOTS: str(root)}
-    return DashEnv(root, ckpts, tiny_corpus, env)
 
 
 @contextlib.contextmanager

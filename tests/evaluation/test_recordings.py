@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from test_evaluation import SR, make_tone_corpus, tiny_model
 
 from loev_core import save_model
 from loev_core.audio import Clip, load_excerpt, read_manifest
 from loev_core.cli import main
 from loev_core.evaluation.splits import assign_splits
+from tests.evaluation.test_evaluation import SR, make_tone_corpus, tiny_model
 
 
 def clips(n: int, **labels: object) -> list[Clip]:
