@@ -20,7 +20,7 @@ import torch
 from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model
 from loev_core.explore import warmup
 from loev_core.explore.cache import CorpusData, CorpusStore, load_corpus
-from loev_core.explore.projection import compute_projection, point_budget, sample_rows, stored_projection
+from loev_core.explore.projection import SEED, compute_projection, point_budget, sample_rows, stored_projection
 from loev_core.explore.session import ENV_WARM
 from loev_core.explore.transforms import (
     CURVE_CLIPS,
@@ -51,7 +51,7 @@ def _checkpoint_id(path: str, size: int, mtime_ns: int) -> str:
 
 
 def model_id(label: str) -> str:
-    """Content hash of a known checkpoint (cached on size + mtime, so editing the file is noticed)."""
+    """`checkpoint_id` of a known checkpoint (cached on size + mtime, so editing the file is noticed)."""
     p = Path(model_paths()[label])
     f = p / "model.safetensors" if p.is_dir() else p
     if not f.is_file():
@@ -111,7 +111,7 @@ def _projection(key: str, subspace: str, method: str, max_points: int, _data: Co
         return rows, compute_projection(_data.vectors(subspace, rows), method)
 
     folder = settings().cache_dir / "projections"
-    return stored_projection(folder, (key, subspace, method, "seed0", max_points), compute)
+    return stored_projection(folder, (key, subspace, method, f"seed{SEED}", max_points), compute)
 
 
 def get_projection(data: CorpusData, subspace: str, method: str, max_points: int = 20_000) -> tuple:

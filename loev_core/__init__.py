@@ -15,8 +15,11 @@ from loev_core.model import LOEVModel, build_model
 
 _LAZY = {
     "embed_corpus": "loev_core.embeddings.compute",
+    "EmbedOptions": "loev_core.embeddings.compute",
     "load_embeddings": "loev_core.embeddings.store",
+    "Embeddings": "loev_core.embeddings.store",
     "build_index": "loev_core.embeddings.index",
+    "embed_for_index": "loev_core.embeddings.index",
     "load_index": "loev_core.embeddings.index",
     "evaluate": "loev_core.evaluation.run",
     "generate_corpus": "loev_core.corpus.generate",

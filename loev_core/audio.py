@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-
-log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".m4a")
 MIN_SECONDS = 0.1
@@ -183,16 +180,6 @@ class Clip:
 
     path: str
     labels: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ScanReport:
-    ok: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-    def warn(self) -> None:
-        if self.skipped:
-            log.warning("skipped %d bad file(s), e.g. %s", len(self.skipped), self.skipped[0][1])
 
 
 def _safe_child(root: Path, rel: str, source: Path) -> Path:

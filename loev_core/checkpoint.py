@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import struct
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from loev_core.config import FORMAT_VERSION, ConfigError, config_from_dict
+from loev_core.files import atomic_path, atomic_write_text
 from loev_core.model import LOEVModel, build_model
 
 MODEL_FILE = "model.safetensors"
@@ -43,19 +43,9 @@ def package_version() -> str:
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, Any]) -> None:
     """Write a safetensors file atomically; on any failure the old file at `path` is untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-        save_file(flat, tmp, metadata={META_KEY: json.dumps(metadata)})
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        save_file(flat, str(tmp), metadata={META_KEY: json.dumps(metadata)})
 
 
 def _resolve(path: str | Path) -> Path:
@@ -140,7 +130,7 @@ def save_model(model: LOEVModel, path: str | Path, **extra: Any) -> Path:
     out = Path(path)
     meta = model_metadata(model, **extra)
     atomic_save(model.state_dict(), out / MODEL_FILE, meta)
-    (out / "model.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(out / "model.json", json.dumps(meta, indent=2))
     return out
 
 
@@ -168,10 +158,44 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LOEVMode
     return model.to(device).eval()
 
 
-def checkpoint_id(path: str | Path) -> str:
-    """Content hash of a checkpoint: the cache key for embeddings, projections and indexes."""
-    h = hashlib.sha256()
-    with _resolve(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+def weights_id(state: Mapping[str, torch.Tensor], frontend: Mapping[str, Any] | None = None) -> str:
+    """Hash of a model's weights (by name, with dtype and shape) and its audio front-end settings (the
+    hop and clip lengths shape embeddings too but are not weights): what makes two models compute the same."""
+    h = hashlib.sha256(json.dumps(dict(frontend or {}), sort_keys=True).encode())
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def model_id(model: Any) -> str:
+    """Which model this is: `weights_id` of an in-memory model (equal to `checkpoint_id` of the file it
+    was loaded from). Embedding shards and indexes record it so two models are never mixed and a query
+    embedded by another model is noticed. Objects without weights (test stand-ins) hash their type."""
+    if not hasattr(model, "state_dict"):
+        return hashlib.sha256(f"{type(model).__qualname__}:{list(model.subspaces)}".encode()).hexdigest()[:16]
+    config = getattr(model, "config", None)
+    return weights_id(model.state_dict(), config.to_dict()["audio"] if config is not None else None)
+
+
+def checkpoint_id(path: str | Path) -> str:
+    """`model_id` of the model a checkpoint holds, read without building it: the cache key for embeddings,
+    projections and indexes. A re-export, an upload or a training state of the same weights shares it."""
+    meta = read_metadata(path)
+    prefix = "model." if meta.get("kind") == "train_state" else ""
+    frontend = meta.get("frontend") or (meta.get("config") or {}).get("audio")
+    return weights_id(read_tensors(path, prefix), frontend)
+
+
+def checkpoint_label(path: str | Path) -> str:
+    """Short, URL-friendly name of a checkpoint path: its folder (or file stem; the run's name for a
+    training checkpoint RUN/checkpoints/last.safetensors); "model" when the path has no name."""
+    p = Path(path)
+    if p.name == MODEL_FILE:
+        name = p.parent.name
+    elif p.suffix == ".safetensors":
+        name = p.parent.parent.name if p.parent.name == "checkpoints" else p.stem
+    else:
+        name = p.stem if p.is_file() else p.name
+    return name or "model"

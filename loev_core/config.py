@@ -17,9 +17,20 @@ import yaml
 
 FORMAT_VERSION = 1
 MODEL_KINDS = ("simclr", "loev", "loevpp")
-ENCODERS = ("compact", "compact_profile", "compact_peaks", "compact_rhythm", "resnet")
+ENCODERS = ("compact", "compact_rhythm", "resnet")  # names of model.encoders.ENCODER_BUILDERS
 GRADED_FORMS = ("bce", "log")  # names of losses.GRADED_FORMS (config stays free of torch)
 CROPS = ("same", "adjacent", "random")
+# The ranges training draws the variant augmentations from (AugmentConfig.variant's defaults). The
+# augmentations' own defaults, evaluation's transformed queries and shift probe, the time-stretch curves
+# and the dashboard's controls are derived from these.
+PITCH_SHIFT_RANGE: tuple[float, float] = (-4.0, 4.0)  # semitones
+TIME_STRETCH_RANGE: tuple[float, float] = (0.7, 1.3)  # playback rate (> 1: faster)
+
+
+def stretch_rates(step: float) -> list[float]:
+    """TIME_STRETCH_RANGE from end to end in steps of `step` (rounded to 0.01): curve and trajectory rates."""
+    low, high = TIME_STRETCH_RANGE
+    return [round(low + step * i, 2) for i in range(round((high - low) / step) + 1)]
 
 
 class ConfigError(ValueError):
@@ -61,8 +72,8 @@ class AugmentConfig:
         "distortion": {"p": 0.5}, "compression": {"p": 0.5},
     })
     variant: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "pitch_shift": {"p": 0.5, "low": -4.0, "high": 4.0},
-        "time_stretch": {"p": 0.5, "low": 0.7, "high": 1.3},
+        "pitch_shift": {"p": 0.5, "low": PITCH_SHIFT_RANGE[0], "high": PITCH_SHIFT_RANGE[1]},
+        "time_stretch": {"p": 0.5, "low": TIME_STRETCH_RANGE[0], "high": TIME_STRETCH_RANGE[1]},
     })
 
     def validate(self) -> None:
@@ -83,7 +94,7 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     kind: str = "loev"
-    encoder: str = "compact"
+    encoder: str = "compact_rhythm"  # what every bundled model uses
     width: int = 32
     variant_augs: tuple[str, ...] = ("pitch_shift", "time_stretch")
     head_hidden: int = 512
@@ -117,8 +128,8 @@ class LossConfig:
     # temperature / scale per unit, so this sets how far apart the graded head spreads the views
     graded_temperature: float = 0.0
     # graded loss: "bce" (cross-entropy against w) or "log" (squared error of log p against log w, whose
-    # gradient does not fade for distant views); both have the optimum p = w (losses.GRADED_FORMS). On the
-    # validation subset "log" ordered LOEV++'s curve even at scale 1 but shrank its pitch space (README)
+    # gradient does not fade for distant views); both have the optimum p = w (losses.GRADED_FORMS). "log"
+    # orders distant views better but can shrink the whole pitch space (docs/experiments.md)
     graded_form: str = "bce"
 
     def validate(self) -> None:

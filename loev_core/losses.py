@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from loev_core.train.distributed import is_dist
+
 
 def same_clip(clip_ids: torch.Tensor) -> torch.Tensor:
     """Bool[N, N]: views i != j of the same clip (the invariant head's positives)."""
@@ -122,7 +124,7 @@ def gather_batch(z: dict[str, torch.Tensor], clip_ids: torch.Tensor, flags: Mapp
     gradient on the concatenated batch.
     """
     values = dict(values or {})
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not is_dist():
         return dict(z), clip_ids, dict(flags), values
     from torch.distributed.nn.functional import all_gather as all_gather_grad
 

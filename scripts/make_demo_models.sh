@@ -9,11 +9,11 @@
 # step, RNG) with the cosine schedule stretched to the new total, i.e. a warm restart. The bundled
 # models are STEPS="1000 2000 3000": three stages of about 32 min each on a 2-core CPU, then one more
 # stage to GRADED_STEPS (default 4000, about 25 min) in which LOEV trains its pitch head with graded
-# positives (loss.graded.pitch_shift=GRADED_SCALE, default 2 semitones; README "Graded pitch head")
+# positives (loss.graded.pitch_shift=GRADED_SCALE, default 2 semitones; docs/experiments.md)
 # and weighs that head's loss PITCH_WEIGHT (default 6) against 1 for the others, while SimCLR and
 # LOEV++ continue with their own loss: on the validation subset graded positives traded LOEV++'s
 # distance ratio and key P@5 for the Spearman target, and the weight lifted LOEV's instrument and key
-# accuracy (assets/eval/validation/README.md).
+# accuracy (docs/experiments.md, "Graded pitch positives").
 # GRADED_STEPS="" skips that stage. Then LOEV++'s pitch head alone is fine-tuned on graded positives
 # (HEAD_STEPS, default 1000, about 9 min; below), then the whole LOEV with four views per clip
 # (VIEWS_STEPS, default "800 1600 2400", three stages of about 20 min at two threads; below), and last
@@ -63,7 +63,7 @@ fi
 # and temperature HEAD_TEMPERATURE) for HEAD_STEPS steps, a head-only fine-tune (train.init, train.trainable)
 # from the trained run: the encoder, its branches and the other heads stay bit for bit as they are, so
 # V.pitch_shift keeps its key retrieval while Z.pitch_shift's distance grows with the shift.
-# HEAD_STEPS="" skips it (README "Graded pitch head").
+# HEAD_STEPS="" skips it (docs/experiments.md, "Head-only graded fine-tune").
 HEAD_STEPS="${HEAD_STEPS-1000}"
 HEAD_SCALE="${HEAD_SCALE:-2}"
 HEAD_TEMPERATURE="${HEAD_TEMPERATURE:-0.3}"
@@ -91,7 +91,7 @@ fi
 # cost of a step above), graded pitch positives at scale VIEWS_SCALE (form VIEWS_FORM) and the pitch head
 # weighted PITCH_WEIGHT. With two views per clip an anchor whose partner was shifted has no positive, so
 # nothing pushes a clip away from its own transposition; with four, an unshifted view has unshifted
-# partners and shifted ones in the same softmax (README "More views per clip"). VIEWS_STEPS lists
+# partners and shifted ones in the same softmax (docs/experiments.md, "More views per clip"). VIEWS_STEPS lists
 # cumulative step counts, one stage each (about 20 min each at two threads); the last stage also weighs
 # the time-stretch head VIEWS_TEMPO_WEIGHT (the longer pitch push had cost tempo on validation).
 # VIEWS_STEPS="" skips it.
@@ -116,8 +116,8 @@ fi
 # model with VIEWS views per clip at batch 24 for INV_STEPS steps (22 min measured at one thread beside
 # another run). The pitch and time-stretch branches and heads stay bit for bit as they are (key, tempo,
 # key P@5 and the pitch head's curve unchanged); the invariant side sees three positives per view instead
-# of one, which on validation lifted instrument in V.invariant and tightened Z.invariant (README "More
-# views per clip").
+# of one, which on validation lifted instrument in V.invariant and tightened Z.invariant
+# (docs/experiments.md, "LOEV++: four views for the invariant branch").
 # INV_STEPS="" skips it.
 INV_STEPS="${INV_STEPS-800}"
 if [ -n "$INV_STEPS" ]; then

@@ -29,8 +29,8 @@ from loev_core import load_model
 from loev_core.audio import load_audio
 from loev_core.config import AudioConfig, load_config
 from loev_core.embeddings.waves import stack_common
-from loev_core.evaluation.labels import key_index
 from loev_core.evaluation.probes import probe_key, probe_tempo
+from loev_core.keys import key_index
 from loev_core.model.encoders import rhythm_max_lag
 from loev_core.model.frontend import LogMel, onset_autocorrelation
 from loev_core.model.loev import build_model

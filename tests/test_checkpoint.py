@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from loev_core import CheckpointError, ExperimentConfig, build_model, load_model, save_model
-from loev_core.checkpoint import atomic_save, read_metadata
+from loev_core.checkpoint import atomic_save, checkpoint_id, checkpoint_label, model_id, read_metadata
 from loev_core.config import ModelConfig
 
 
@@ -134,3 +134,25 @@ def test_header_size_that_looks_like_a_pickle_still_loads(ckpt: Path, tmp_path: 
         pad += (target - n) % mod
     assert n % mod == target
     assert read_metadata(p)["padding"] == "x" * pad
+
+
+def test_model_identity_is_its_weights(ckpt: Path, tmp_path: Path) -> None:
+    """One id per model: the loaded model's `model_id` is its file's `checkpoint_id`; a re-export of the same
+    weights (new metadata, new timestamp) keeps it; changing one weight changes it."""
+    m = load_model(ckpt)
+    assert model_id(m) == checkpoint_id(ckpt) == checkpoint_id(ckpt / "model.safetensors")
+    copy = save_model(m, tmp_path / "copy", note="re-exported")
+    assert (copy / "model.safetensors").read_bytes() != (ckpt / "model.safetensors").read_bytes()
+    assert checkpoint_id(copy) == checkpoint_id(ckpt)
+    with torch.no_grad():
+        next(m.parameters()).add_(1.0)
+    assert model_id(m) != checkpoint_id(ckpt) and checkpoint_id(save_model(m, tmp_path / "changed")) == model_id(m)
+
+
+def test_checkpoint_label(tmp_path: Path) -> None:
+    assert checkpoint_label("runs/demo-loev") == "demo-loev"
+    assert checkpoint_label("runs/demo-loev/model.safetensors") == "demo-loev"
+    assert checkpoint_label("runs/exp1/checkpoints/last.safetensors") == "exp1"
+    assert checkpoint_label("uploads/mine.safetensors") == "mine"
+    (tmp_path / "weights.bin").write_bytes(b"")
+    assert checkpoint_label(tmp_path / "weights.bin") == "weights" and checkpoint_label("/") == "model"

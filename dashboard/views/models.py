@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from loev_core.checkpoint import CheckpointError, read_metadata
+from loev_core.checkpoint import CheckpointError, checkpoint_label, read_metadata
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
 from loev_core.explore.runinfo import evaluation_tables, find_evaluation, find_metrics, model_card, read_metrics
-from loev_core.explore.session import checkpoint_label
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import active_models, add_model, corpus_source, model_paths, remember, settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from loev_core.config import TIME_STRETCH_RANGE
 from loev_core.evaluation.transforms import moved_labels
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.retrieval import (
@@ -60,7 +61,7 @@ with q_col:
                     st.error(str(e), icon=":material/block:")
 with t_col:
     pitch = st.slider("Transpose the query (semitones)", -6, 6, 0, key="q-pitch")
-    rate = st.slider("Tempo of the query (× speed)", 0.7, 1.3, 1.0, 0.05, key="q-rate")
+    rate = st.slider("Tempo of the query (× speed)", *TIME_STRETCH_RANGE, 1.0, 0.05, key="q-rate")  # trained range
 
 if row is None and wave is None:
     st.info("Choose a query: upload a file or record one.", icon=":material/library_music:")

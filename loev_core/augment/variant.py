@@ -15,11 +15,12 @@ from torch import Tensor
 
 from loev_core.augment import dsp
 from loev_core.augment.contract import Applied, as_float, draw, map_rows
+from loev_core.config import PITCH_SHIFT_RANGE, TIME_STRETCH_RANGE
 
 
-def pitch_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = -4.0, high: float = 4.0,
-                generator: torch.Generator | None = None, value: Tensor | float | None = None
-                ) -> tuple[Tensor, Applied]:
+def pitch_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = PITCH_SHIFT_RANGE[0],
+                high: float = PITCH_SHIFT_RANGE[1], generator: torch.Generator | None = None,
+                value: Tensor | float | None = None) -> tuple[Tensor, Applied]:
     """Shift pitch by `value` semitones (identity 0), keeping duration: time-stretch by 1/f, then read
     the result at steps of f = 2^(semitones/12) with a band-limited, anti-aliased resampler."""
     xf = as_float(x, "pitch_shift")
@@ -28,9 +29,9 @@ def pitch_shift(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = -4.
     return y.to(x.dtype), Applied(flag.to(x.device), val.to(x.device))
 
 
-def time_stretch(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = 0.7, high: float = 1.3,
-                 generator: torch.Generator | None = None, value: Tensor | float | None = None
-                 ) -> tuple[Tensor, Applied]:
+def time_stretch(x: Tensor, sample_rate: int, *, p: float = 0.5, low: float = TIME_STRETCH_RANGE[0],
+                 high: float = TIME_STRETCH_RANGE[1], generator: torch.Generator | None = None,
+                 value: Tensor | float | None = None) -> tuple[Tensor, Applied]:
     """Play `value` times faster (identity 1) at the same pitch; the output is cropped, or zero-padded
     at the end, back to the input length."""
     xf = as_float(x, "time_stretch")

@@ -11,7 +11,6 @@ per-clip pipeline cannot use more: `--threads 0` lets torch use its default thre
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -21,7 +20,8 @@ import numpy as np
 import torch
 
 from loev_core.augment import make_views
-from loev_core.config import AugmentConfig
+from loev_core.bench.synthetic import synthetic_clips
+from loev_core.config import PITCH_SHIFT_RANGE, TIME_STRETCH_RANGE, AugmentConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,22 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="device of the batched pipeline (cpu, cuda)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
-
-
-def synthetic_clips(n: int, samples: int, sample_rate: int, seed: int) -> np.ndarray:
-    """Music-like test audio: harmonic notes with decaying envelopes over a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(samples) / sample_rate
-    out = np.zeros((n, samples), dtype=np.float64)
-    for b in range(n):
-        for onset in np.arange(0.0, samples / sample_rate, 0.25):
-            f0 = 110.0 * 2 ** (rng.integers(0, 36) / 12)
-            env = np.exp(-np.clip(t - onset, 0, None) * 5.0) * (t >= onset)
-            for h in range(1, 6):
-                out[b] += env * np.sin(2 * math.pi * f0 * h * t + rng.uniform(0, 2 * math.pi)) / h
-        out[b] += 0.01 * rng.standard_normal(samples)
-        out[b] *= 0.5 / np.abs(out[b]).max()
-    return out.astype(np.float32)
 
 
 def _colored_noise(y: np.ndarray, sr: int, snr_db: float, decay: float, rng: np.random.Generator
@@ -82,10 +66,11 @@ def per_clip_pipeline(clips: np.ndarray, sr: int, n_views: int, cfg: AugmentConf
             y = clip.copy()
             if hit("pitch_shift", variant):
                 kw = variant["pitch_shift"]
-                y = pb.PitchShift(semitones=rng.uniform(kw.get("low", -4), kw.get("high", 4)))(y, sr)
+                y = pb.PitchShift(semitones=rng.uniform(kw.get("low", PITCH_SHIFT_RANGE[0]),
+                                                         kw.get("high", PITCH_SHIFT_RANGE[1])))(y, sr)
             if hit("time_stretch", variant):
                 kw = variant["time_stretch"]
-                rate = rng.uniform(kw.get("low", 0.7), kw.get("high", 1.3))
+                rate = rng.uniform(kw.get("low", TIME_STRETCH_RANGE[0]), kw.get("high", TIME_STRETCH_RANGE[1]))
                 y = fit(librosa.effects.time_stretch(y, rate=rate), clip.shape[-1])
             if hit("gain", base):
                 y = pb.Gain(gain_db=rng.uniform(-15, 5))(y, sr)

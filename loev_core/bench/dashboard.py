@@ -42,7 +42,7 @@ def _synthetic(folder: Path) -> tuple[list[Path], Path]:
     import torch
 
     from loev_core import ExperimentConfig, build_model, save_model
-    from loev_core.bench.train import _write_clips
+    from loev_core.bench.synthetic import write_clips
     from loev_core.config import ModelConfig
 
     torch.manual_seed(0)
@@ -50,9 +50,9 @@ def _synthetic(folder: Path) -> tuple[list[Path], Path]:
              for k in ("simclr", "loevpp")]
     audio = folder / "corpus"
     audio.mkdir()
-    clips = _write_clips(audio, 64)
+    clips = write_clips(audio, 64, seconds=3.5, sr=16000)
     keys = ["C", "D", "E", "F", "G", "A", "B"]
-    lines = ["path,split,key,tempo"] + [f"{Path(c.path).name},{'test' if i % 4 == 3 else 'train'},{keys[i % 7]} major,"
+    lines = ["path,split,key,tempo"] + [f"{c.name},{'test' if i % 4 == 3 else 'train'},{keys[i % 7]} major,"
                                          f"{80 + 10 * (i % 6)}" for i, c in enumerate(clips)]
     (audio / "manifest.csv").write_text("\n".join(lines) + "\n")
     return ckpts, audio

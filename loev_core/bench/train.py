@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from loev_core.audio import Clip
+from loev_core.bench.synthetic import write_clips
 from loev_core.config import ExperimentConfig, ModelConfig, TrainConfig
 from loev_core.model import build_model
 from loev_core.train.data import CropDataset, collate_crops
@@ -29,19 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=32)
 
 
-def _write_clips(folder: Path, n: int, sr: int = 16000, seconds: float = 3.5) -> list[Clip]:
-    rng = np.random.default_rng(0)
-    t = np.arange(int(sr * seconds)) / sr
-    clips = []
-    for i in range(n):
-        f0 = 110 * 2 ** (rng.integers(0, 24) / 12)
-        y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3)) * np.exp(-(t % 0.5) * 4) * 0.2
-        p = folder / f"c{i}.ogg"
-        sf.write(p, y.astype(np.float32), sr, format="OGG", subtype="VORBIS")
-        clips.append(Clip(str(p)))
-    return clips
-
-
 def measure(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     b = args.batch_size
@@ -49,7 +36,7 @@ def measure(args: argparse.Namespace) -> dict:
     result: dict = {"batch_clips": b, "views": b * base.augment.n_views, "encoder": args.encoder,
                     "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as tmp:
-        clips = _write_clips(Path(tmp), b)
+        clips = [Clip(str(p)) for p in write_clips(Path(tmp), b, seconds=3.5, sr=16000)]
         ds = CropDataset(clips, base.audio.sample_rate, base.audio.clip_seconds)
         t0 = time.perf_counter()
         windows, _ = collate_crops([ds[(i, i)] for i in range(b)])

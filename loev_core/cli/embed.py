@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
 
-from loev_core.embeddings.compute import EmbedReport
+from loev_core.embeddings.compute import EmbedOptions, EmbedReport
 
 
 def add_embed_options(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +22,10 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def embed_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"batch_size": args.batch_size, "workers": args.workers, "chunk_seconds": args.chunk_seconds,
-            "split": args.split, "resume": not args.no_resume, "progress": not args.quiet}
+def embed_options(args: argparse.Namespace, checkpoint: str | None = None) -> EmbedOptions:
+    """The `add_embed_options` flags as `embed_corpus` options (`checkpoint` is recorded in embed.json)."""
+    return EmbedOptions(batch_size=args.batch_size, workers=args.workers, chunk_seconds=args.chunk_seconds,
+                        split=args.split, resume=not args.no_resume, progress=not args.quiet, checkpoint=checkpoint)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         model = load_model(args.checkpoint)
-        report = embed_corpus(model, args.audio, args.out, checkpoint=args.checkpoint, **embed_kwargs(args))
+        report = embed_corpus(model, args.audio, args.out, embed_options(args, args.checkpoint))
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"loev embed: error: {e}", file=sys.stderr)
         return 2

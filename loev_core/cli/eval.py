@@ -9,6 +9,14 @@ import sys
 from loev_core.evaluation.run import EvalOptions
 
 
+def _span(values: list[float]) -> str:
+    """An evenly spaced default list as help text: "-6..6", or "0.7..1.3 in steps of 0.1"."""
+    if len(values) < 2:
+        return ",".join(f"{v:g}" for v in values)
+    step = round(values[1] - values[0], 6)
+    return f"{values[0]:g}..{values[-1]:g}" + ("" if step == 1 else f" in steps of {step:g}")
+
+
 def _cap(text: str) -> int | None:
     """A clip cap: a positive integer, or 0 / 'all' for no cap."""
     if text.lower() in ("0", "all", "none"):
@@ -65,11 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0 = every test clip)")
     dv = d.curve_values
     parser.add_argument("--pitch-shifts", type=_floats, default=dv["pitch_shift"], metavar="LIST",
-                        help="curve values in semitones (default -6..6); write --pitch-shifts=-2,0,2")
+                        help=f"curve values in semitones (default {_span(dv['pitch_shift'])}); "
+                             "write --pitch-shifts=-2,0,2")
     parser.add_argument("--stretch-rates", type=_floats, default=dv["time_stretch"], metavar="LIST",
-                        help="curve time-stretch rates (default 0.7..1.3 in steps of 0.1)")
+                        help=f"curve time-stretch rates (default {_span(dv['time_stretch'])})")
     parser.add_argument("--gains", type=_floats, default=dv["gain"], metavar="LIST",
-                        help="curve gains in dB (default -12..6 in steps of 3)")
+                        help=f"curve gains in dB (default {_span(dv['gain'])})")
     parser.add_argument("--probes", default=",".join(d.probes), help="comma list of linear,mlp")
     parser.add_argument("--shift-input", choices=("pair", "single"), default=d.shift_input,
                         help="pitch-shift probe input: clean+shifted embeddings (pair) or shifted only")

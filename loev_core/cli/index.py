@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from loev_core.cli.embed import add_embed_options, embed_kwargs
+from loev_core.cli.embed import add_embed_options, embed_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from loev_core.checkpoint import CheckpointError
-    from loev_core.embeddings.index import IndexParams, build_index
+    from loev_core.embeddings.index import IndexParams, build_index, embed_for_index, load_embeddings
 
     if bool(args.embeddings) == bool(args.checkpoint and args.audio):
         print("loev index: error: give --checkpoint and --audio, or --embeddings", file=sys.stderr)
@@ -34,12 +34,9 @@ def run(args: argparse.Namespace) -> int:
     params = IndexParams() if args.ef_search is None else replace(IndexParams(), ef_search=args.ef_search)
     t0 = time.perf_counter()
     try:
-        if args.embeddings:
-            index = build_index(args.embeddings, args.out, exact_threshold=args.exact_threshold,
-                                kind=args.kind, params=params, checkpoint=args.checkpoint)
-        else:
-            index = build_index(args.checkpoint, args.out, args.audio, exact_threshold=args.exact_threshold,
-                                kind=args.kind, params=params, **embed_kwargs(args))
+        embeddings = (load_embeddings(args.embeddings) if args.embeddings
+                      else embed_for_index(args.checkpoint, args.audio, args.out, embed_options(args)))
+        index = build_index(embeddings, args.out, exact_threshold=args.exact_threshold, kind=args.kind, params=params)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"loev index: error: {e}", file=sys.stderr)
         return 2

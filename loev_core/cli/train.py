@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from loev_core.checkpoint import CheckpointError
-    from loev_core.train.loop import check_fine_tuning, train
+    from loev_core.train.finetune import check_fine_tuning
+    from loev_core.train.loop import train
 
     if args.resume:
         run_dir = Path(args.resume)

@@ -11,8 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "generate_corpus": "generate", "MANIFEST_COLUMNS": "generate", "FAMILIES": "plan", "ClipSpec": "plan",
-    "plan_corpus": "plan", "KEY_NAMES": "theory", "estimate_key": "theory", "key_name": "theory",
-    "parse_key": "theory",
+    "plan_corpus": "plan", "estimate_key": "theory", "KEY_NAMES": "loev_core.keys", "key_name": "loev_core.keys",
+    "parse_key": "loev_core.keys",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -20,4 +20,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    return getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)

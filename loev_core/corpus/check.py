@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from loev_core.audio import load_audio, resolve_corpus
-from loev_core.corpus.theory import KEY_NAMES, estimate_key, key_name
+from loev_core.corpus.theory import estimate_key
+from loev_core.keys import KEY_NAMES, key_name
 
 
 def estimate_clip_key(wave: np.ndarray, sample_rate: int) -> str:

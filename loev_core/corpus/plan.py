@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from loev_core.corpus.theory import KEY_NAMES, key_name, parse_key
+from loev_core.keys import KEY_NAMES, key_name, parse_key
 
 ROLES = ("demo", "train")
 TEST_SHARE = 0.2

@@ -1,16 +1,13 @@
-"""Keys, scales, chords and key-profile estimation shared by the composer, the music21 importer and tests.
+"""Scales, chords and key-profile estimation shared by the composer, the music21 importer and tests.
 
-Pitch classes are ints 0..11 (C=0). Key labels are "<tonic> <mode>" strings such as "C major" or
-"F# minor"; one spelling per pitch class keeps the 24 labels unique (mir_eval accepts all of them).
+Pitch classes are ints 0..11 (C=0). Key labels and their parsing live in `loev_core.keys`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MODES = ("major", "minor")
-KEY_NAMES = tuple(f"{p} {m}" for m in MODES for p in PITCH_NAMES)  # 24 labels, majors first
+from loev_core.keys import MODES
 
 # Scale degrees (semitones above the tonic). Minor uses harmonic minor for V/vii so the leading tone,
 # which is what tells A minor from C major, is always present in dominant harmony.
@@ -28,23 +25,6 @@ KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69,
 AS_MAJOR = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
 AS_MINOR = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
 PROFILES = {"krumhansl": (KK_MAJOR, KK_MINOR), "albrecht": (AS_MAJOR, AS_MINOR)}
-
-
-def key_name(tonic: int, mode: str) -> str:
-    """Label for a tonic pitch class and mode, e.g. (9, "minor") -> "A minor"."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return f"{PITCH_NAMES[tonic % 12]} {mode}"
-
-
-def parse_key(name: str) -> tuple[int, str]:
-    """Inverse of `key_name`: "A minor" -> (9, "minor"). Accepts flats/sharps spelt either way."""
-    tonic, mode = name.strip().split()
-    aliases = {"Db": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10, "Cb": 11, "E#": 5, "Fb": 4, "B#": 0}
-    pc = PITCH_NAMES.index(tonic) if tonic in PITCH_NAMES else aliases.get(tonic)
-    if pc is None or mode not in MODES:
-        raise ValueError(f"not a key label: {name!r}")
-    return pc, mode
 
 
 def scale_pitch_classes(tonic: int, mode: str) -> list[int]:
@@ -86,7 +66,7 @@ def estimate_key(profile: np.ndarray, templates: str = "krumhansl") -> tuple[int
 
 
 def key_scores(profile: np.ndarray) -> np.ndarray:
-    """Correlation with all 24 key templates, in `KEY_NAMES` order (useful for top-k checks)."""
+    """Correlation with all 24 key templates, in `loev_core.keys.KEY_NAMES` order (useful for top-k checks)."""
     profile = np.asarray(profile, dtype=np.float64)
     out = np.empty(24)
     for m, template in enumerate((KK_MAJOR, KK_MINOR)):

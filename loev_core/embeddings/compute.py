@@ -1,49 +1,47 @@
 """Embed a whole corpus: parallel decoding, batched inference, sharded resumable output.
 
-Worker processes (a torch DataLoader) decode and resample; the main process runs the model on batches
-of equal-length waves. Files over `long_seconds` are streamed in `stream_seconds` chunks whose
-embeddings are averaged (duration-weighted), so a 2-hour file never sits in memory. Bad files
-(`AudioError` or any other decoding failure) are skipped and listed with their reason; finished files
-land in atomically written shards (`loev_core.embeddings.store`), so a rerun does only what is left.
+Worker processes (a torch DataLoader over `loev_core.embeddings.decode`) decode and resample; the main
+process runs the model on batches of equal-length waves. Files over `long_seconds` are streamed in
+`stream_seconds` chunks whose embeddings are averaged (duration-weighted), so a 2-hour file never sits
+in memory. Bad files (`AudioError` or any other decoding failure) are skipped and listed with their
+reason; finished files land in atomically written shards (`loev_core.embeddings.store`), so a rerun
+does only what is left.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import queue
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from loev_core.audio import AudioError, Clip, audio_info, load_audio, resolve_corpus, stream_audio
+from loev_core.audio import AudioError, Clip, resolve_corpus
+from loev_core.checkpoint import model_id
+from loev_core.embeddings.decode import DecodedFiles, Item, decode_file, default_workers, init_worker, prefetched
 from loev_core.embeddings.store import (
-    FolderBusyError,
     ShardWriter,
-    atomic_write_text,
     finished_paths,
-    folder_lock,
     load_embeddings,
     merge_shards,
     parts_dir,
     write_merged,
     write_skipped_csv,
 )
+from loev_core.files import FolderBusyError, atomic_write_text, folder_lock
 
-__all__ = ["EmbedReport", "FolderBusyError", "embed_corpus", "embed_file", "load_embeddings", "model_id"]
+__all__ = ["EmbedOptions", "EmbedReport", "FolderBusyError", "embed_corpus", "embed_file", "load_embeddings",
+           "model_id"]
 FORMAT_VERSION = 1
 LONG_SECONDS = 600.0
 STREAM_SECONDS = 60.0
-Item = tuple[int, float, "torch.Tensor | None", bool, "str | None", float]  # idx, offset, wave, last, error, s
 
 
 @dataclass
@@ -68,89 +66,22 @@ class EmbedReport:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def model_id(model: Any) -> str:
-    """Identity of the model behind a shard (hash of its weights), so two models are never mixed in one
-    output and a query embedded by another model is noticed. Same checkpoint file, same id."""
-    h = hashlib.sha256(f"{type(model).__qualname__}:{list(model.subspaces)}".encode())
-    if hasattr(model, "state_dict"):
-        for k, v in model.state_dict().items():
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return "state-" + h.hexdigest()[:16]
+@dataclass(frozen=True)
+class EmbedOptions:
+    """How `embed_corpus` reads, batches and stores a corpus (the defaults suit `loev embed`)."""
 
-
-def _decode(idx: int, path: str, sr: int, chunk: float | None, long_s: float, stream_s: float) -> Iterator[Item]:
-    """Segments of one file; an error item ends the file (earlier segments are then discarded)."""
-    try:
-        _, total, _ = audio_info(path)
-        if (chunk and total > chunk) or total > long_s:
-            pending = None
-            for off, wave in stream_audio(path, sr, chunk or stream_s):
-                if pending is not None:
-                    yield pending
-                pending = (idx, off, wave, False, None, total)
-            if pending is None:
-                raise AudioError(path, "no non-silent audio")
-            yield pending[:3] + (True,) + pending[4:]
-        else:
-            wave = load_audio(path, sr)
-            yield idx, 0.0, wave, True, None, wave.numel() / sr
-    except AudioError as e:
-        yield idx, 0.0, None, True, e.reason, 0.0
-    except Exception as e:  # a long job must survive any single file
-        yield idx, 0.0, None, True, f"{type(e).__name__}: {e}", 0.0
-
-
-class _Decoded(IterableDataset):
-    """Files split round-robin over the DataLoader's worker processes."""
-
-    def __init__(self, items: list[tuple[int, str]], *args: Any) -> None:
-        self.items, self.args = items, args
-
-    def __iter__(self) -> Iterator[Item]:
-        info = get_worker_info()
-        for idx, path in self.items[info.id::info.num_workers] if info else self.items:
-            yield from _decode(idx, path, *self.args)
-
-
-def _prefetched(items: Iterable[Item], depth: int = 64) -> Iterator[Item]:
-    """Iterate `items` in a background thread, `depth` ahead: decoding (libsndfile, soxr) releases the
-    GIL, so it overlaps the model's forward pass without a second process. On a 2-core machine this
-    beats a decoding process, which fights the model's two threads for the cores (measured about 290x
-    against 190x real time with one process and 263x decoding inline, 200 clips of 3 s)."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def fill() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(end)
-        except BaseException as e:  # handed to the consumer, raised there
-            q.put(e)
-
-    thread = threading.Thread(target=fill, name="loev-decode", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not end:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-def _init_worker(_: int) -> None:
-    torch.set_num_threads(1)  # decoders must not fight the model for cores
+    batch_size: int = 64  # waves per model call
+    workers: int | None = None  # decoding processes; None: `decode.default_workers()`
+    resume: bool = True  # keep earlier shards (False deletes them and starts over)
+    chunk_seconds: float | None = None  # one row per chunk of this length instead of one per file
+    progress: bool = True
+    split: str | None = None  # only manifest rows with this split
+    shard_size: int = 1024  # files per shard ...
+    shard_seconds: float = 60.0  # ... or seconds per shard, whichever comes first
+    long_seconds: float = LONG_SECONDS  # files longer than this are streamed ...
+    stream_seconds: float = STREAM_SECONDS  # ... in chunks of this length, embeddings averaged
+    checkpoint: str | None = None  # recorded in embed.json (provenance only)
+    wait_lock: bool = False  # wait for another writer of the folder instead of raising FolderBusyError
 
 
 def _embed(model: Any, waves: torch.Tensor) -> dict[str, np.ndarray]:
@@ -164,7 +95,7 @@ def embed_file(model: Any, path: str | Path, long_seconds: float = LONG_SECONDS,
     """One file -> {subspace: float32 [D]}, exactly as `embed_corpus` embeds it (used for queries)."""
     sums: dict[str, np.ndarray] = {}
     weight = 0.0
-    for _, _, wave, _, err, _ in _decode(0, str(path), model.sample_rate, None, long_seconds, stream_seconds):
+    for _, _, wave, _, err, _ in decode_file(0, str(path), model.sample_rate, None, long_seconds, stream_seconds):
         if err is not None:
             raise AudioError(path, err)
         w = wave.numel() / model.sample_rate
@@ -246,69 +177,78 @@ class _Batcher:
         self.bar.update(1)
 
 
-def _default_workers() -> int:
-    """Decoding processes: none on <= 2 cores (a background thread decodes, see `_prefetched`)."""
-    cores = os.cpu_count() or 2
-    return 0 if cores <= 2 else min(4, cores // 2)
+def _distinct_clips(source: str | Path | Sequence[Clip], split: str | None) -> tuple[list[Clip], int]:
+    """The source's clips with absolute paths, each path once (first wins), and how many repeats were dropped."""
+    listed = source if isinstance(source, Sequence) and not isinstance(source, str) else resolve_corpus(source, split)
+    seen: dict[str, Clip] = {}
+    for c in listed:
+        path = os.path.abspath(c.path)
+        if path not in seen:
+            seen[path] = Clip(path, dict(c.labels))
+    return list(seen.values()), len(listed) - len(seen)
 
 
-def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str | Path, batch_size: int = 64,
-                 workers: int | None = None, resume: bool = True, chunk_seconds: float | None = None,
-                 progress: bool = True, *, split: str | None = None, shard_size: int = 1024,
-                 shard_seconds: float = 60.0, long_seconds: float = LONG_SECONDS,
-                 stream_seconds: float = STREAM_SECONDS, checkpoint: str | None = None,
-                 wait_lock: bool = False) -> EmbedReport:
+def _embed_new(model: Any, clips: list[Clip], todo: list[tuple[int, str]], writer: ShardWriter,
+               options: EmbedOptions, report: EmbedReport) -> None:
+    """Decode and embed the files in `todo` into shards; finished files are kept even when interrupted."""
+    o = options
+    workers = default_workers() if o.workers is None else o.workers
+    with tqdm(total=len(todo), unit="file", desc="embed", disable=not o.progress, smoothing=0.05) as bar:
+        batcher = _Batcher(model, clips, writer, o.batch_size, o.chunk_seconds, bar, report)
+        if not todo:
+            return
+        data = DecodedFiles(todo, int(model.sample_rate), o.chunk_seconds, o.long_seconds, o.stream_seconds)
+        loader = prefetched(data) if workers == 0 else DataLoader(
+            data, batch_size=None, num_workers=min(workers, len(todo)), worker_init_fn=init_worker,
+            prefetch_factor=8)
+        try:
+            for item in loader:
+                batcher.add(item)
+            batcher.flush()
+        finally:
+            writer.flush()
+
+
+def _write_outputs(folder: Path, out: Path, info: dict[str, Any], report: EmbedReport) -> None:
+    """Merge every shard: fill the report's totals, write skipped.csv, embed.json and (for a .npz) the file."""
+    vectors, rows, skipped = merge_shards(folder)
+    report.n_rows, report.skipped = len(rows), sorted(skipped)
+    report.n_embedded, report.n_skipped = len({r["path"] for r in rows}), len(skipped)
+    csv_path = folder / "skipped.csv" if folder == out else out.with_name(out.stem + ".skipped.csv")
+    write_skipped_csv(csv_path, skipped)
+    report.skipped_csv = csv_path
+    summary = {**info, "n_files": report.n_embedded, "n_rows": report.n_rows, "n_skipped": report.n_skipped,
+               "dims": {k: int(v.shape[1]) for k, v in vectors.items()}}
+    atomic_write_text(folder / "embed.json", json.dumps(summary, indent=2))
+    if folder != out:
+        write_merged(out, vectors, rows, skipped, summary)
+
+
+def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str | Path,
+                 options: EmbedOptions = EmbedOptions()) -> EmbedReport:
     """Embed every clip of `source` (folder, manifest or list of Clip) into `out_path`.
 
     `out_path` is a folder of shards, or a `.npz` file (shards then go to `<out>.parts/` and are
-    merged into the file at the end). `chunk_seconds` gives one row per chunk instead of per file.
-    A rerun with `resume=True` skips every file already embedded or already found bad. Another process
-    writing to the same folder raises FolderBusyError (or, with `wait_lock`, is waited for).
+    merged into the file at the end). A rerun with `options.resume` skips every file already embedded
+    or already found bad. Another process writing to the same folder raises FolderBusyError (or, with
+    `options.wait_lock`, is waited for).
     """
     t0 = time.perf_counter()
-    clips = [Clip(os.path.abspath(c.path), dict(c.labels)) for c in
-             (source if isinstance(source, Sequence) and not isinstance(source, str)
-              else resolve_corpus(source, split))]
-    seen: dict[str, Clip] = {}
-    for c in clips:
-        seen.setdefault(c.path, c)
+    clips, n_duplicates = _distinct_clips(source, options.split)
     out = Path(out_path)
-    report = EmbedReport(out, len(seen), n_duplicates=len(clips) - len(seen))
-    clips = list(seen.values())
+    report = EmbedReport(out, len(clips), n_duplicates=n_duplicates)
     folder = parts_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
-    info = {"format_version": FORMAT_VERSION, "model_id": model_id(model), "checkpoint": checkpoint,
-            "chunk_seconds": chunk_seconds, "subspaces": list(model.subspaces),
-            "sample_rate": int(model.sample_rate), "long_seconds": long_seconds, "stream_seconds": stream_seconds}
-    with folder_lock(folder, wait=wait_lock):
-        done = finished_paths(folder, info, resume)
+    info = {"format_version": FORMAT_VERSION, "model_id": model_id(model), "checkpoint": options.checkpoint,
+            "chunk_seconds": options.chunk_seconds, "subspaces": list(model.subspaces),
+            "sample_rate": int(model.sample_rate), "long_seconds": options.long_seconds,
+            "stream_seconds": options.stream_seconds}
+    with folder_lock(folder, wait=options.wait_lock):
+        done = finished_paths(folder, info, options.resume)
         todo = [(i, c.path) for i, c in enumerate(clips) if c.path not in done]
         report.n_resumed, report.n_new = len(clips) - len(todo), len(todo)
-        writer = ShardWriter(folder, info, shard_size, shard_seconds)
-        workers = _default_workers() if workers is None else workers
-        with tqdm(total=len(todo), unit="file", desc="embed", disable=not progress, smoothing=0.05) as bar:
-            batcher = _Batcher(model, clips, writer, batch_size, chunk_seconds, bar, report)
-            if todo:
-                data = _Decoded(todo, int(model.sample_rate), chunk_seconds, long_seconds, stream_seconds)
-                loader = _prefetched(data) if workers == 0 else DataLoader(
-                    data, batch_size=None, num_workers=min(workers, len(todo)), worker_init_fn=_init_worker,
-                    prefetch_factor=8)
-                try:
-                    for item in loader:
-                        batcher.add(item)
-                    batcher.flush()
-                finally:
-                    writer.flush()  # keep every finished file, even when interrupted
-        vectors, rows, skipped = merge_shards(folder)
-        report.n_rows, report.skipped = len(rows), sorted(skipped)
-        report.n_embedded, report.n_skipped = len({r["path"] for r in rows}), len(skipped)
-        csv_path = folder / "skipped.csv" if folder == out else out.with_name(out.stem + ".skipped.csv")
-        write_skipped_csv(csv_path, skipped)
-        report.skipped_csv = csv_path
-        summary = {**info, "n_files": report.n_embedded, "n_rows": report.n_rows, "n_skipped": report.n_skipped,
-                   "dims": {k: int(v.shape[1]) for k, v in vectors.items()}}
-        atomic_write_text(folder / "embed.json", json.dumps(summary, indent=2))
-        if folder != out:
-            write_merged(out, vectors, rows, skipped, summary)
+        writer = ShardWriter(folder, info, options.shard_size, options.shard_seconds)
+        _embed_new(model, clips, todo, writer, options, report)
+        _write_outputs(folder, out, info, report)
     report.wall_seconds = time.perf_counter() - t0
     return report

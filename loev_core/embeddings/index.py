@@ -14,17 +14,22 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
 import pandas as pd
 
-from loev_core.embeddings.store import atomic_write_bytes, atomic_write_text, load_embeddings, meta_frame, parts_dir
+from loev_core.embeddings.store import Embeddings, load_embeddings, meta_frame
+from loev_core.files import atomic_write_bytes, atomic_write_text
 
-__all__ = ["Index", "IndexParams", "build_index", "load_index", "normalize", "search_audio"]
+if TYPE_CHECKING:
+    from loev_core.embeddings.compute import EmbedOptions
+
+__all__ = ["Embeddings", "Index", "IndexParams", "build_index", "embed_for_index", "load_embeddings", "load_index",
+           "normalize", "search_audio"]
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 KINDS = ("auto", "flat", "hnsw", "ivf")
@@ -93,60 +98,60 @@ def _meta_rows(meta: pd.DataFrame) -> list[dict[str, Any]]:
              "labels": labels[i] if isinstance(labels[i], dict) else {}} for i in range(n)]
 
 
-def build_index(source: Any, out_dir: str | Path, audio: str | Path | None = None, *,
-                exact_threshold: int = 50_000, kind: str = "auto", params: IndexParams = IndexParams(),
-                subspaces: list[str] | None = None, checkpoint: str | Path | None = None,
-                **embed_kwargs: Any) -> Index:
-    """Build one index per subspace into `out_dir` and return it loaded.
-
-    `source` is embeddings (a path written by `embed_corpus`, or a `(vectors, meta)` pair), or, with
-    `audio` given, a checkpoint path or model whose embeddings of `audio` are computed first into
-    `out_dir/embeddings` (resumable; `embed_kwargs` go to `embed_corpus`).
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "index.json").unlink(missing_ok=True)  # readers must never pair an old index.json with new files
-    info: dict[str, Any] = {"checkpoint": None, "checkpoint_id": None}
-    if audio is not None:
-        from loev_core.checkpoint import checkpoint_id, load_model
-        from loev_core.embeddings.compute import embed_corpus
-
-        model = source
-        if isinstance(source, (str, Path)):
-            checkpoint, model = source, load_model(source)
-        if checkpoint is not None:
-            info = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_id": checkpoint_id(checkpoint)}
-        report = embed_corpus(model, audio, out / "embeddings", checkpoint=info["checkpoint"], **embed_kwargs)
-        info.update(embeddings="embeddings", n_skipped=report.n_skipped, sample_rate=int(model.sample_rate))
-        source = out / "embeddings"
-    if isinstance(source, (str, Path)):
-        emb_info = parts_dir(Path(source)) / "embed.json"
-        if emb_info.is_file():
-            saved = json.loads(emb_info.read_text())
-            info["checkpoint"] = info["checkpoint"] or saved.get("checkpoint")
-            info.update({k: saved.get(k) for k in ("model_id", "sample_rate", "long_seconds", "stream_seconds")})
-        vectors, meta = load_embeddings(source)
-    else:
-        vectors, meta = source
-    if not vectors:
-        raise ValueError(f"{source}: no embeddings to index (every file was skipped?)")
-    names = list(subspaces or vectors)
+def _write_subspace_indexes(embeddings: Embeddings, out: Path, names: list[str], kind: str, exact_threshold: int,
+                            params: IndexParams) -> dict[str, dict[str, Any]]:
+    """One FAISS file per subspace in `out`; returns index.json's `subspaces` entries."""
     entries = {}
     for i, name in enumerate(names):
-        x = np.asarray(vectors[name])
-        if x.shape[0] != len(meta):
-            raise ValueError(f"subspace {name}: {x.shape[0]} vectors but {len(meta)} metadata rows")
+        x = np.asarray(embeddings.vectors[name])
+        if x.shape[0] != len(embeddings.meta):
+            raise ValueError(f"subspace {name}: {x.shape[0]} vectors but {len(embeddings.meta)} metadata rows")
         k = choose_kind(len(x), kind, exact_threshold)
         index = make_index(x, k, params)
         fname = safe_filename(i, name)
         atomic_write_bytes(out / fname, lambda f, ix=index: faiss.write_index(ix, faiss.PyCallbackIOWriter(f.write)))
         entries[name] = {"file": fname, "dim": int(x.shape[1]), "type": k, "count": int(index.ntotal)}
+    return entries
+
+
+def build_index(embeddings: Embeddings, out_dir: str | Path, *, exact_threshold: int = 50_000, kind: str = "auto",
+                params: IndexParams = IndexParams(), subspaces: list[str] | None = None) -> Index:
+    """Build one index per subspace of `embeddings` into `out_dir` and return it loaded.
+
+    Embeddings on disk are read with `load_embeddings`; `embed_for_index` computes them from audio.
+    index.json records their provenance and is written last (an unfinished build has none).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.json").unlink(missing_ok=True)  # readers must never pair an old index.json with new files
+    if not embeddings.vectors:
+        raise ValueError(f"{embeddings.source or 'embeddings'}: no embeddings to index (every file was skipped?)")
+    entries = _write_subspace_indexes(embeddings, out, list(subspaces or embeddings.vectors), kind, exact_threshold,
+                                      params)
+    meta = embeddings.meta
     atomic_write_text(out / "meta.jsonl", "".join(json.dumps(r) + "\n" for r in _meta_rows(meta)))
-    info.update(format_version=FORMAT_VERSION, metric="inner_product", normalized=True, count=len(meta),
-                exact_threshold=exact_threshold, params=asdict(params), subspaces=entries,
-                created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    info = embeddings.provenance.index_fields() | {
+        "format_version": FORMAT_VERSION, "metric": "inner_product", "normalized": True, "count": len(meta),
+        "exact_threshold": exact_threshold, "params": asdict(params), "subspaces": entries,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     atomic_write_text(out / "index.json", json.dumps(info, indent=2))
     return Index(out)
+
+
+def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Path,
+                    options: EmbedOptions | None = None) -> Embeddings:
+    """Embed `audio` with `checkpoint` into `out_dir/embeddings` (resumable), for `build_index(.., out_dir)`,
+    whose index.json then also records the checkpoint's id and the number of bad files."""
+    from loev_core.checkpoint import checkpoint_id, load_model
+    from loev_core.embeddings.compute import EmbedOptions, embed_corpus
+
+    model = load_model(checkpoint)
+    resolved, cid = str(Path(checkpoint).resolve()), checkpoint_id(checkpoint)
+    folder = Path(out_dir) / "embeddings"
+    report = embed_corpus(model, audio, folder, replace(options or EmbedOptions(), checkpoint=resolved))
+    loaded = load_embeddings(folder)
+    return replace(loaded, provenance=replace(loaded.provenance, checkpoint_id=cid, embeddings="embeddings",
+                                              n_skipped=report.n_skipped))
 
 
 class Index:
@@ -225,7 +230,8 @@ def load_index(directory: str | Path) -> Index:
 def search_audio(index: str | Path | Index, model: Any, audio_path: str | Path, subspace: str,
                  k: int = 10) -> pd.DataFrame:
     """Embed `audio_path` as the corpus was embedded, then return its top-k table in `subspace`."""
-    from loev_core.embeddings.compute import embed_file, model_id
+    from loev_core.checkpoint import model_id
+    from loev_core.embeddings.compute import embed_file
 
     index = index if isinstance(index, Index) else Index(index)
     expected = index.info.get("model_id")

@@ -9,76 +9,25 @@ Everything is plain arrays (numbers and unicode); loading uses `allow_pickle=Fal
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import io
 import json
-import os
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from loev_core.files import atomic_write_bytes, atomic_write_text
+
 SHARD_PATTERN = re.compile(r"^shard-(\d{5,})\.npz$")
 EMB_PREFIX = "emb:"
 META_KEY, SKIP_KEY, INFO_KEY = "__meta__", "__skipped__", "__info__"
 RESERVED_COLUMNS = ("path", "offset", "duration", "labels")
-LOCK_NAME = ".lock"
-
-
-class FolderBusyError(ValueError):
-    """Another process is writing embeddings to the same folder."""
-
-
-@contextlib.contextmanager
-def folder_lock(folder: Path, wait: bool = False) -> Iterator[None]:
-    """Hold an exclusive lock on `folder` while writing shards: two `loev embed` runs into one folder
-    would write the same shard names. Busy folder: FolderBusyError, or with `wait` block until free
-    (the dashboard: its launch-time warm-up may be embedding the same corpus). flock is released by
-    the kernel when a process dies (kill -9 included), so a crashed run never leaves it locked."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_NAME).open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            f.seek(0)
-            owner = f.read().strip() or "another process"
-            raise FolderBusyError(f"{folder} is being written by {owner}: wait for it to finish, or write "
-                                  "to another folder") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()}")
-        f.flush()
-        try:
-            yield
-        finally:
-            f.truncate(0)
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call `write(fileobj)` on a temp file beside `path`, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
 
 def _json_array(items: Iterable[Any]) -> np.ndarray:
@@ -176,23 +125,60 @@ def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts") if out.suffix == ".npz" else out
 
 
-def load_embeddings(path: str | Path) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Embeddings written by `embed_corpus`: ({subspace: float32 [N, D]}, metadata with N rows).
+@dataclass(frozen=True)
+class Provenance:
+    """Where embeddings came from; `build_index` records it in index.json (checkpoint and checkpoint_id
+    always, the other fields when set)."""
+
+    checkpoint: str | None = None
+    checkpoint_id: str | None = None  # content hash of `checkpoint`, when the index embedded the audio itself
+    embeddings: str | None = None  # the embeddings folder, relative to the index folder holding it
+    n_skipped: int | None = None  # bad files, when the index embedded the audio itself
+    sample_rate: int | None = None
+    model_id: str | None = None
+    long_seconds: float | None = None
+    stream_seconds: float | None = None
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> Provenance:
+        """The provenance fields of an embed.json written by `embed_corpus`."""
+        return cls(checkpoint=summary.get("checkpoint"), sample_rate=summary.get("sample_rate"),
+                   model_id=summary.get("model_id"), long_seconds=summary.get("long_seconds"),
+                   stream_seconds=summary.get("stream_seconds"))
+
+    def index_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k in ("checkpoint", "checkpoint_id") or v is not None}
+
+
+@dataclass(frozen=True, eq=False)
+class Embeddings:
+    """Corpus embeddings: {subspace: float32 [N, D]}, metadata with N rows (`meta_frame`), provenance."""
+
+    vectors: dict[str, np.ndarray]
+    meta: pd.DataFrame
+    provenance: Provenance = Provenance()
+    source: str | None = None  # where they were read from, for messages
+
+
+def load_embeddings(path: str | Path) -> Embeddings:
+    """Embeddings written by `embed_corpus`, with the provenance its embed.json records.
 
     Accepts the shard folder, or the single .npz file (falling back to its `.parts/` folder when the
     merged file has not been written yet, e.g. the run was interrupted).
     """
     path = Path(path)
+    folder = parts_dir(path)
+    summary = folder / "embed.json"
+    provenance = Provenance.from_summary(json.loads(summary.read_text())) if summary.is_file() else Provenance()
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             rows = [json.loads(s) for s in z[META_KEY].tolist()]
             vectors = {k[len(EMB_PREFIX):]: z[k] for k in z.files if k.startswith(EMB_PREFIX)}
-        return vectors, meta_frame(rows)
-    folder = parts_dir(path)
-    if not shard_paths(folder):
-        raise FileNotFoundError(f"{path}: no embeddings here (no shard-*.npz files)")
-    vectors, rows, _ = merge_shards(folder)
-    return vectors, meta_frame(rows)
+    else:
+        if not shard_paths(folder):
+            raise FileNotFoundError(f"{path}: no embeddings here (no shard-*.npz files)")
+        vectors, rows, _ = merge_shards(folder)
+    return Embeddings(vectors, meta_frame(rows), provenance, str(path))
 
 
 class ShardWriter:

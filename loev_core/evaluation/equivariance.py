@@ -22,12 +22,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from loev_core.config import stretch_rates
 from loev_core.embeddings.waves import centre_crop
 from loev_core.evaluation.transforms import IDENTITY, apply_transform, valid_length
 
 DEFAULT_VALUES: dict[str, list[float]] = {
     "pitch_shift": [float(v) for v in range(-6, 7)],
-    "time_stretch": [round(0.7 + 0.1 * i, 2) for i in range(7)],
+    "time_stretch": stretch_rates(0.1),  # the trained range
     "gain": [float(v) for v in range(-12, 7, 3)],
 }
 Curve = dict[str, Any]  # "values", "mean", "lo", "hi": lists of floats; "between": a float
@@ -186,8 +187,7 @@ def equivariance_curve(model: Any, waves: torch.Tensor, sample_rate: int, transf
         (a `LOEVModel`).
     waves: [N, T] float tensor of clips at `sample_rate` (N >= 1; N >= 2 for a non-degenerate interval).
     transform: "pitch_shift" (semitones), "time_stretch" (rate, > 1 faster) or "gain" (dB).
-    values: transform amounts; default `DEFAULT_VALUES[transform]` (-6..6 st step 1, 0.7..1.3 step 0.1,
-        -12..6 dB step 3).
+    values: transform amounts; default `DEFAULT_VALUES[transform]`.
     window: optional crop length in samples taken from the centre after transforming. A time stretch
         with rate > 1 is first trimmed to the audio it holds (the augmentation pads it with silence
         back to T; that silence, not the tempo change, would dominate the distance).

@@ -1,4 +1,4 @@
-"""Label handling for evaluation: 24 key classes, key transposition, tempo matching and tempo bins.
+"""Label handling for evaluation: label arrays, tempo matching and tempo bins (keys: `loev_core.keys`).
 
 Labels arrive as manifest strings ("C major", "A minor", "120", ...). Everything here is pure and
 vectorised so the probes, retrieval and the summary agree on one definition of "same key" and
@@ -8,54 +8,15 @@ vectorised so the probes, retrieval and the summary agree on one definition of "
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MODES = ("major", "minor")
-KEY_NAMES = tuple(f"{p} {m}" for m in MODES for p in PITCH_NAMES)  # index = tonic + 12 * is_minor
+from loev_core.keys import key_index
+
 TEMPO_TOLERANCE = 0.04
 OCTAVE_FACTORS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
 TEMPO_BIN_RATIO = 1.08  # bin centre is within sqrt(1.08) - 1 < 4 % of every tempo in its bin
-
-_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_MODE_ALIASES = {"major": "major", "maj": "major", "": "major", "minor": "minor", "min": "minor", "m": "minor"}
-_KEY_RE = re.compile(r"^\s*([A-Ga-g])\s*([#b♯♭]*)\s*[:\s]?\s*([A-Za-z]*)\s*$")
-
-
-def parse_key(label: str) -> tuple[int, str]:
-    """'C major', 'c# minor', 'Db', 'A:min', 'Am' -> (tonic pitch class, mode); ValueError otherwise."""
-    m = _KEY_RE.match(str(label))
-    mode_raw = m.group(3) if m else ""
-    mode = None if m is None else "major" if mode_raw == "M" else _MODE_ALIASES.get(
-        mode_raw if mode_raw == "m" else mode_raw.lower())
-    if m is None or mode is None:
-        raise ValueError(f"not a key label: {label!r} (expected e.g. 'C major' or 'A minor')")
-    tonic = _LETTERS[m.group(1).upper()] + sum(1 if c in "#♯" else -1 for c in m.group(2))
-    return tonic % 12, mode
-
-
-def key_index(label: str) -> int:
-    """Class index 0..23 of a key label (majors 0..11 from C, minors 12..23)."""
-    tonic, mode = parse_key(label)
-    return tonic + 12 * MODES.index(mode)
-
-
-def key_name(index: int) -> str:
-    """Canonical label of a class index ('Eb major'); mir_eval accepts these spellings."""
-    return KEY_NAMES[int(index)]
-
-
-def normalize_key(label: str) -> str:
-    return key_name(key_index(label))
-
-
-def transpose_key(label: str, semitones: float) -> str:
-    """Key of a clip pitch-shifted by `semitones`: tonic moves by round(semitones) mod 12, mode kept."""
-    tonic, mode = parse_key(label)
-    return f"{PITCH_NAMES[(tonic + int(round(float(semitones)))) % 12]} {mode}"
 
 
 def stretch_tempo(bpm: float | np.ndarray, rate: float | np.ndarray) -> float | np.ndarray:

@@ -27,10 +27,12 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from loev_core.evaluation.labels import key_name, tempo_accuracy, tempo_bins, tempo_to_bin
+from loev_core.config import PITCH_SHIFT_RANGE
+from loev_core.evaluation.labels import tempo_accuracy, tempo_bins, tempo_to_bin
+from loev_core.keys import key_name
 
 PROBE_KINDS = ("linear", "mlp")
-SHIFT_RANGE = 4  # pitch-shift probe: integer shifts in -4..4
+SHIFT_RANGE = int(PITCH_SHIFT_RANGE[1])  # pitch-shift probe: whole semitones within the trained range
 
 
 LINEAR_CS = (0.001, 0.01, 0.1, 1.0)  # inverse L2 strengths tried by the linear probe's cross-validation
@@ -86,7 +88,7 @@ def key_scores(predicted: Sequence[int], reference: Sequence[int]) -> dict[str, 
 
 def probe_key(kind: str, x_train: np.ndarray, key_train: np.ndarray, x_test: np.ndarray,
               key_test: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """24-class key probe; labels are class indices from `labels.key_index`."""
+    """24-class key probe; labels are class indices from `keys.key_index`."""
     return key_scores(fit_predict(kind, x_train, key_train, x_test, seed), key_test)
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from loev_core.evaluation.plots import curves_plotly, curves_png, probes_plotly, probes_png
 from loev_core.evaluation.summary import distance_at
+from loev_core.files import atomic_write_text
 
 README_START, README_END = "<!-- eval:start -->", "<!-- eval:end -->"
 PROBE_COLUMNS = (("key", "accuracy", "key acc"), ("key", "weighted_score", "key wscore"),
@@ -169,14 +169,6 @@ def readme_block(results: dict[str, Any], image: str) -> str:
     ])
 
 
-def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)  # mkstemp makes 0600; these are reports meant to be read and committed
-    os.replace(tmp, path)
-
-
 def update_readme(readme: str | Path, block: str) -> None:
     """Replace what lies between the eval markers; refuse if they are missing (never append blindly)."""
     path = Path(readme)
@@ -184,8 +176,8 @@ def update_readme(readme: str | Path, block: str) -> None:
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{path}: needs '{README_START}' followed by '{README_END}'")
-    _atomic_write(path, text[:start + len(README_START)] + "\n" + block.strip() + "\n" + text[end:],
-                  mode=path.stat().st_mode & 0o777)
+    atomic_write_text(path, text[:start + len(README_START)] + "\n" + block.strip() + "\n" + text[end:],
+                      mode=path.stat().st_mode & 0o777)
 
 
 def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | None = None) -> dict[str, str]:
@@ -197,13 +189,13 @@ def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | No
     figs = [curves_plotly(results, t) for t in results["options"]["curve_values"]] + [probes_plotly(results)]
     body = "\n".join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs))
     files["html"] = out_dir / "report.html"
-    _atomic_write(files["html"], f"<!doctype html><html><head><meta charset='utf-8'><title>LOEV evaluation</title>"
-                  f"</head><body>{body}</body></html>")
+    atomic_write_text(files["html"], "<!doctype html><html><head><meta charset='utf-8'><title>LOEV evaluation"
+                      f"</title></head><body>{body}</body></html>")
     files["markdown"] = out_dir / "results.md"
-    _atomic_write(files["markdown"], markdown_report(results))
+    atomic_write_text(files["markdown"], markdown_report(results))
     files["json"] = out_dir / "results.json"
     results["files"] = {k: str(v) for k, v in files.items()}
-    _atomic_write(files["json"], json.dumps(_plain(results), indent=1))
+    atomic_write_text(files["json"], json.dumps(_plain(results), indent=1))
     if readme is not None:
         figure = Path(files.get("pitch_shift", files["probes"])).resolve()
         image = Path(os.path.relpath(figure, Path(readme).resolve().parent))

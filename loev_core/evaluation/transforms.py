@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from loev_core.evaluation.labels import stretch_tempo, transpose_key
+from loev_core.evaluation.labels import stretch_tempo
+from loev_core.keys import transpose_key
 
 IDENTITY: dict[str, float] = {"pitch_shift": 0.0, "time_stretch": 1.0, "gain": 0.0}
 UNITS: dict[str, str] = {"pitch_shift": "semitones", "time_stretch": "rate", "gain": "dB"}

@@ -1,19 +1,18 @@
 """Corpus embeddings and indexes built once per (checkpoint, corpus) and kept on disk.
 
-The key is the checkpoint's content hash plus a hash of the corpus listing, so a retrained model
-or an edited manifest gets fresh embeddings while a restart of the dashboard reuses everything.
+The key is the model's id (`checkpoint_id`: a hash of its weights) plus a hash of the corpus listing,
+so a retrained model or an edited manifest gets fresh embeddings while a restart of the dashboard
+reuses everything.
 Everything downstream reads vectors back from the FAISS index (L2-normalised: cosine is the metric
 everywhere), so a prebuilt 100k-item index from `loev index` serves exactly like a cached corpus.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 from loev_core.audio import Clip
 from loev_core.embeddings.index import Index, build_index
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
+from loev_core.files import folder_lock
 
 Progress = Callable[[float, str], None]
 EMBED_STEPS = 10  # progress updates while embedding a corpus
@@ -45,24 +45,6 @@ def corpus_hash(source: Path, clips: Sequence[Clip]) -> str:
         size = p.stat().st_size if p.exists() else -1
         h.update(f"{c.path}\0{size}\0{json.dumps(c.labels, sort_keys=True, default=str)}\n".encode())
     return h.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def folder_lock(folder: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """One builder per cache folder, across sessions and processes (others wait, then reuse);
-    `on_wait` is called when someone else holds it, so the page can say what it is waiting for."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait:
-                on_wait()
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -141,15 +123,16 @@ def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
 
 def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, progress: Progress) -> list:
     """`embed_corpus` in slices (it resumes, so each call embeds only the new slice) for a live progress bar."""
-    from loev_core.embeddings.compute import embed_corpus
+    from loev_core.embeddings.compute import EmbedOptions, embed_corpus
 
+    # wait_lock: the launch-time warm-up may be writing the same folder
+    options = EmbedOptions(workers=0, progress=False, checkpoint=checkpoint, wait_lock=True)
     step = max(1, -(-len(clips) // EMBED_STEPS))
     report = None
     for end in range(step, len(clips) + step, step):
         progress(min(end - step, len(clips)) / len(clips), f"Embedding the corpus: {min(end - step, len(clips))}"
                  f" of {len(clips)} clips (once per model and corpus)")
-        report = embed_corpus(model, clips[:end], out, workers=0, progress=False, checkpoint=checkpoint,
-                              wait_lock=True)  # the launch-time warm-up may be writing it
+        report = embed_corpus(model, clips[:end], out, options)
     return report.skipped if report else []
 
 
@@ -170,18 +153,20 @@ def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | 
     clips = corpus_clips(src, roots)
     key = f"{checkpoint_id}-{corpus_hash(src, clips)}"
     folder = Path(cache_dir) / "corpora" / key
-    with folder_lock(folder, lambda: progress(0.0, "Another process is embedding this corpus (the start-up "
-                                              "pre-build or another server); waiting for it...")):
+    # one builder per cache folder, across sessions and processes: the others wait, then reuse it
+    with folder_lock(folder, on_wait=lambda: progress(0.0, "Another process is embedding this corpus (the "
+                                                      "start-up pre-build or another server); waiting for it...")):
         skipped_file = folder / "skipped.json"
         if not (folder / "index" / "index.json").is_file():
             skipped = _embed_in_steps(model, clips, folder / "embeddings", str(checkpoint), progress)
             progress(1.0, "Building the search index")
-            from loev_core.embeddings.store import load_embeddings
+            from loev_core.embeddings.store import Embeddings, load_embeddings
 
-            vectors, meta = load_embeddings(folder / "embeddings")
-            if not len(meta):
+            embeddings = load_embeddings(folder / "embeddings")
+            if not len(embeddings.meta):
                 raise PathRefused(f"No clip of {src} could be decoded ({len(skipped)} skipped).")
-            build_index((vectors, meta), folder / "index", exact_threshold=200_000)
+            # the cache key names the model, so the index records no provenance
+            build_index(Embeddings(embeddings.vectors, embeddings.meta), folder / "index", exact_threshold=200_000)
             skipped_file.write_text(json.dumps(skipped))
         index = Index(folder / "index")
         skipped = [tuple(s) for s in json.loads(skipped_file.read_text())] if skipped_file.exists() else []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loev_core.embeddings.store import atomic_write_bytes
+from loev_core.files import atomic_write_bytes
 
 METHODS = ("UMAP", "PCA", "t-SNE")
 MAX_POINTS = 20_000  # points drawn on a map; bigger corpora are sampled

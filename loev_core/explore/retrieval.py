@@ -46,11 +46,6 @@ def query_from_row(data: CorpusData, row: int) -> dict[str, np.ndarray]:
     return {s: data.vectors(s, [row])[0] for s in data.subspaces}
 
 
-def unit_query(vectors: Mapping[str, object]) -> dict[str, np.ndarray]:
-    """`model.embed` output (tensors, [1, D] or [D]) -> unit float32 [D] per subspace."""
-    return {k: normalize(v)[0] for k, v in vectors.items()}
-
-
 def search(data: CorpusData, query: Mapping[str, np.ndarray], subspaces: Sequence[str], k: int = 10,
            exclude: int | None = None) -> pd.DataFrame:
     """Top-k rows by mean cosine similarity over `subspaces`; `exclude` drops the query's own row."""
@@ -96,9 +91,12 @@ def same_label(labels: Sequence[object], target: object, label: str = "") -> np.
 
 
 def precision_at_k(labels: Sequence[object], target: object, label: str = "") -> float:
-    """Share of the retrieved items whose label matches the query's (P@k, k = len(labels))."""
+    """P@k of one query, k = len(labels): the share of its retrieved items whose label matches, scored
+    by `loev eval`'s P@k on a single query whose neighbours are the items in order."""
+    from loev_core.evaluation.retrieval import precision_at_k as eval_precision_at_k
+
     hits = same_label(labels, target, label)
-    return float(hits.mean()) if hits.size else float("nan")
+    return eval_precision_at_k(np.arange(hits.size)[None, :], hits[None, :], ks=(hits.size,))[f"P@{hits.size}"]
 
 
 def neighbour_table(data: CorpusData, hits: pd.DataFrame, label_columns: Sequence[str]) -> pd.DataFrame:

@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loev_core.checkpoint import checkpoint_label
+
 
 def _checkout_root() -> Path | None:
     """The source checkout this package runs from (editable install or a clone), None for a wheel."""
@@ -79,17 +81,6 @@ class Settings:
     @property
     def upload_dir(self) -> Path:
         return self.cache_dir / "uploads"
-
-
-def checkpoint_label(path: Path) -> str:
-    """Short, URL-friendly name: the checkpoint's folder (or file stem; the run's name for a
-    training checkpoint RUN/checkpoints/last.safetensors)."""
-    p = Path(path)
-    if p.name == "model.safetensors":
-        return p.parent.name
-    if p.suffix == ".safetensors":
-        return p.parent.parent.name if p.parent.name == "checkpoints" else p.stem
-    return p.name
 
 
 def bundled_checkpoints() -> dict[str, Path]:

@@ -7,6 +7,10 @@ evaluation. Equivariance curves are cached on disk as JSON, keyed like every oth
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,20 +20,24 @@ import numpy as np
 import torch
 
 from loev_core.audio import AudioError, load_audio, load_excerpt
+from loev_core.config import stretch_rates
 from loev_core.embeddings.index import normalize
-from loev_core.embeddings.store import atomic_write_text
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.paths import check_clip_path
 from loev_core.explore.projection import projection_key
+from loev_core.files import atomic_write_text
 
 TRANSFORM_LABELS = {"pitch_shift": "Pitch shift (semitones)", "time_stretch": "Time stretch (rate)",
                     "gain": "Gain (dB)"}
 TRAJECTORY_VALUES = {"pitch_shift": [float(v) for v in range(-6, 7)],
-                     "time_stretch": [round(0.7 + 0.05 * i, 2) for i in range(13)],
+                     "time_stretch": stretch_rates(0.05),
                      "gain": [float(v) for v in range(-12, 7, 3)]}
-CURVE_CLIPS = 24  # quick first look; `loev eval` averages up to 256 (its Spearman over 32 clips swung 0.81-0.98)
+CURVE_CLIPS = 24  # quick first look; few clips give a noisy curve, so `loev eval` averages up to 256
 CURVE_CLIP_CHOICES = (24, 48, 96, 144, 256)  # the Equivariance page's "Clips averaged" control
 PREVIEW_SECONDS = 30.0  # what the dashboard decodes of a longer file: its middle 30 s
+# modules the stored curves are computed by: the curve maths, the transforms and the crops
+CURVE_CODE = ("loev_core.evaluation.equivariance", "loev_core.evaluation.transforms", "loev_core.embeddings.waves",
+              "loev_core.augment.variant", "loev_core.augment.dsp", "loev_core.augment.base")
 
 
 def clip_wave(data: CorpusData, row: int, sample_rate: int, roots: Sequence[Path]) -> torch.Tensor:
@@ -83,7 +91,7 @@ def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: s
     from loev_core.evaluation.equivariance import equivariance_curve
 
     values = [float(v) for v in values]
-    key = projection_key("curves-v2", checkpoint_id, data.key, transform, values, n_clips)  # v2: with "rise"
+    key = projection_key("curves", curves_version(), checkpoint_id, data.key, transform, values, n_clips)
     path = Path(cache_dir) / f"curves-{key}.json"
     if path.is_file():
         try:
@@ -104,3 +112,17 @@ def cached_curves(model: Any, checkpoint_id: str, data: CorpusData, transform: s
                                 window=window, n_boot=500, progress=False)
     atomic_write_text(path, json.dumps({"curves": curves, "n_clips": len(waves)}))
     return curves
+
+
+@functools.cache
+def curves_version() -> str:
+    """Version of the stored curves: a hash of the code that computes them (`CURVE_CODE`, and this module's
+    sampling and cropping), so changing how curves are computed or what they hold never reads a stale entry."""
+    from loev_core.checkpoint import package_version
+
+    try:
+        code = [inspect.getsource(importlib.import_module(m)) for m in CURVE_CODE]
+        code += [inspect.getsource(f) for f in (clip_wave, curve_rows, cached_curves)]
+    except (OSError, TypeError):  # installed without sources: fall back to the package's version
+        code = [package_version()]
+    return hashlib.sha256("\n".join(code).encode()).hexdigest()[:16]

@@ -15,6 +15,7 @@ import torch
 
 from loev_core.audio import AudioError, load_audio
 from loev_core.checkpoint import MODEL_FILE, CheckpointError, read_metadata
+from loev_core.files import atomic_write_bytes
 
 AUDIO_UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")
 MAX_QUERY_SECONDS = 600.0
@@ -83,12 +84,9 @@ def save_checkpoint_upload(name: str, data: bytes, upload_dir: Path, max_mb: flo
         raise UploadError(f"{name}: upload a LOEV checkpoint (.safetensors); other formats are never loaded.")
     digest = hashlib.sha256(data).hexdigest()[:16]
     folder = Path(upload_dir) / digest
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / MODEL_FILE
     if not path.exists():
-        tmp = folder / f".{MODEL_FILE}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write_bytes(path, lambda f: f.write(data))
     try:
         read_metadata(path)
     except CheckpointError as e:

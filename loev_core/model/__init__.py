@@ -1,5 +1,5 @@
 """Front end, encoders and the LOEV model."""
 
-from loev_core.model.loev import LOEVModel, build_model, cosine_distance
+from loev_core.model.loev import LOEVModel, build_model
 
-__all__ = ["LOEVModel", "build_model", "cosine_distance"]
+__all__ = ["LOEVModel", "build_model"]

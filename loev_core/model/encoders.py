@@ -103,9 +103,9 @@ class WithProfile(nn.Module):
     needs, survive that only if the convolutions happen to encode them. Here the log-mel itself,
     averaged over time to the trunk's frames and batch-normalised, joins the flattened features, so
     every branch can read where energy sits on the mel axis. With `peaks`, the profile is that of
-    `spectral_peaks` instead. Validation subset of the train corpus (`scripts/probe_baselines.py`,
-    linear key probe, weighted): the raw profile scores 0.53-0.64 with random weights but 0.14-0.19
-    after 1,000 steps of training; the peak profile keeps 0.77 in LOEV++'s pitch branch."""
+    `spectral_peaks` instead, which is what `compact_rhythm` uses: gain, EQ, filter and noise
+    augmentations make the raw profile unreliable, so training learns to ignore it, while the peaks
+    survive them (measurements: docs/experiments.md)."""
 
     def __init__(self, trunk: nn.Module, n_mels: int, peaks: bool = False) -> None:
         super().__init__()
@@ -116,19 +116,6 @@ class WithProfile(nn.Module):
         spec = spectral_peaks(x) if self.peaks else x
         profile = nn.functional.adaptive_avg_pool1d(spec[:, 0], h.shape[-1])  # [B, n_mels, T']
         return torch.cat([h, self.norm(profile)], dim=1)
-
-
-def compact_profile_encoder(m: ModelConfig, a: AudioConfig, peaks: bool = False) -> EncoderParts:
-    """`compact` plus a spectral-profile pathway (`WithProfile`): +n_mels input channels per branch."""
-    parts = compact_encoder(m, a)
-    feat = _compact_feat(m, a) + a.n_mels
-    return EncoderParts(WithProfile(parts.trunk, a.n_mels, peaks), _compact_branches(feat, 8 * m.width),
-                        parts.out_dim)
-
-
-def compact_peaks_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
-    """`compact` plus the profile of spectral peaks (`spectral_peaks`), which key survives training in."""
-    return compact_profile_encoder(m, a, peaks=True)
 
 
 class WithRhythm(nn.Module):
@@ -155,11 +142,16 @@ def rhythm_max_lag(a: AudioConfig) -> int:
 
 
 def compact_rhythm_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
-    """`compact_peaks` plus the onset-autocorrelation pathway (`WithRhythm`), for tempo."""
-    parts = compact_peaks_encoder(m, a)
+    """`compact` plus two hand-over pathways: the spectral-peak profile (`WithProfile`, for key) and the
+    onset autocorrelation (`WithRhythm`, for tempo); +n_mels + max_lag input channels per branch.
+
+    The nesting WithRhythm(WithProfile(trunk)) fixes the state-dict names (trunk.trunk.trunk.*) of every
+    bundled checkpoint."""
+    parts = compact_encoder(m, a)
     max_lag = rhythm_max_lag(a)
     feat = _compact_feat(m, a) + a.n_mels + max_lag
-    return EncoderParts(WithRhythm(parts.trunk, max_lag), _compact_branches(feat, 8 * m.width), parts.out_dim)
+    trunk = WithRhythm(WithProfile(parts.trunk, a.n_mels, peaks=True), max_lag)
+    return EncoderParts(trunk, _compact_branches(feat, 8 * m.width), parts.out_dim)
 
 
 def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
@@ -184,9 +176,7 @@ def resnet_encoder(m: ModelConfig, a: AudioConfig) -> EncoderParts:
 
 
 ENCODER_BUILDERS: dict[str, Callable[[ModelConfig, AudioConfig], EncoderParts]] = {
-    "compact": compact_encoder,
-    "compact_profile": compact_profile_encoder,
-    "compact_peaks": compact_peaks_encoder,
+    "compact": compact_encoder,  # compact_rhythm without its hand-made pathways: the baseline of their ablation
     "compact_rhythm": compact_rhythm_encoder,
     "resnet": resnet_encoder,
 }

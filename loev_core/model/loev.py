@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from loev_core.audio import resample
@@ -112,8 +111,3 @@ class LOEVModel(nn.Module):
 
 def build_model(config: ExperimentConfig) -> LOEVModel:
     return LOEVModel(config.validate())
-
-
-def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise cosine distance, the metric of the equivariance curves."""
-    return 1.0 - F.cosine_similarity(a, b, dim=-1)

@@ -31,14 +31,6 @@ def is_dist() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def rank() -> int:
-    return dist.get_rank() if is_dist() else 0
-
-
-def world_size() -> int:
-    return dist.get_world_size() if is_dist() else 1
-
-
 class SyncBatchNormCPU(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics span all ranks (works on CPU/gloo and GPU)."""
 

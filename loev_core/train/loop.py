@@ -7,11 +7,10 @@ checkpoint, so `--resume` after a kill -9 continues the same loss curve.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,17 @@ import torch.multiprocessing as mp
 import yaml
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from loev_core.audio import resolve_corpus
 from loev_core.augment import make_views
-from loev_core.checkpoint import load_model, save_model
-from loev_core.config import ConfigError, ExperimentConfig, config_from_dict
+from loev_core.checkpoint import save_model
+from loev_core.config import ExperimentConfig, config_from_dict
 from loev_core.losses import loev_loss
 from loev_core.model import LOEVModel, build_model
 from loev_core.train import distributed as D
 from loev_core.train.data import CropDataset, StepBatchSampler, collate_crops
+from loev_core.train.finetune import freeze_norm_statistics, init_weights, trainable_parameters
+from loev_core.train.record import RunReport
 from loev_core.train.state import TRAIN_STATE, load_train_state, save_train_state
 
 
@@ -64,42 +64,6 @@ def compute_loss(model: torch.nn.Module, cfg: ExperimentConfig, views) -> dict[s
                      values, cfg.loss.graded, cfg.loss.graded_temperature, cfg.loss.graded_form)
 
 
-class MetricsLog:
-    """metrics.csv (truncated to the resume step, so the curve has no duplicates) plus TensorBoard."""
-
-    def __init__(self, run_dir: Path, heads: tuple[str, ...], start_step: int) -> None:
-        self.path = run_dir / "metrics.csv"
-        self.fields = ["step", "lr", "loss", *[f"loss.{h}" for h in heads], "seconds"]
-        rows = []
-        if self.path.exists() and start_step > 0:
-            with self.path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
-        with self.path.open("w", newline="") as f:
-            w = csv.DictWriter(f, self.fields)
-            w.writeheader()
-            w.writerows(rows)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
-        except Exception:  # tensorboard is optional at run time
-            self.tb = None
-
-    def write(self, step: int, lr: float, losses: dict[str, float], seconds: float) -> None:
-        row = {"step": step, "lr": f"{lr:.6g}", "loss": f"{losses['total']:.6f}", "seconds": f"{seconds:.3f}"}
-        row |= {f"loss.{h}": f"{v:.6f}" for h, v in losses.items() if h != "total"}
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.fields).writerow(row)
-        if self.tb:
-            for k, v in losses.items():
-                self.tb.add_scalar(f"loss/{k}", v, step)
-            self.tb.add_scalar("lr", lr, step)
-
-    def close(self) -> None:
-        if self.tb:
-            self.tb.close()
-
-
 def _worker(rank: int, world: int, cfg_dict: dict[str, Any], run_dir: str, resume: bool, accelerator: str,
             port: int | None, stop_after: int | None, progress: bool) -> None:
     cfg = config_from_dict(cfg_dict)
@@ -115,73 +79,72 @@ def _worker(rank: int, world: int, cfg_dict: dict[str, Any], run_dir: str, resum
             D.dist.destroy_process_group()
 
 
-def init_weights(model: LOEVModel, path: str) -> None:
-    """Fine-tuning: copy the weights of an exported checkpoint (loaded safely, never unpickled) into a model
-    of the same architecture; a different one is refused with the names that do not match."""
-    source = load_model(path).state_dict()
-    missing, extra = set(model.state_dict()) - set(source), set(source) - set(model.state_dict())
-    if missing or extra:
-        raise ConfigError(f"train.init {path}: another architecture (missing {sorted(missing)[:3]}, "
-                          f"unexpected {sorted(extra)[:3]}); the run's model config must match the checkpoint's")
-    model.load_state_dict(source)
+@dataclass(frozen=True)
+class _Setup:
+    """The model and optimizer, and the step training starts from (0, or the resumed state's)."""
+
+    model: LOEVModel
+    net: torch.nn.Module  # `model`, wrapped in DDP when there are several processes
+    opt: torch.optim.Optimizer
+    start: int
+    ckpt: Path  # the resumable training state
 
 
-def _under(name: str, prefixes: tuple[str, ...]) -> bool:
-    """Is parameter/module `name` inside one of `prefixes` (whole dotted parts: heads.pitch is not
-    heads.pitch_shift)?"""
-    return any(name == p or name.startswith(p.rstrip(".") + ".") for p in prefixes)
+@dataclass(frozen=True)
+class _Data:
+    """Micro-batches of raw windows for the remaining steps, and the corpus they come from."""
+
+    loader: DataLoader
+    n_clips: int
+    source: str
+
+    def summary(self, skipped_files: int) -> dict[str, Any]:
+        """The corpus as recorded in checkpoints."""
+        return {"clips": self.n_clips, "source": self.source, "skipped_files": skipped_files}
 
 
-def trainable_parameters(model: LOEVModel, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
-    """Parameters the optimizer updates: all, or those whose names start with one of `prefixes` (the rest
-    get requires_grad=False). A prefix that matches nothing is an error, not a silently frozen model."""
-    if not prefixes:
-        return list(model.parameters())
-    for prefix in prefixes:
-        if not any(_under(n, (prefix,)) for n, _ in model.named_parameters()):
-            names = sorted({".".join(n.split(".")[:2]) for n, _ in model.named_parameters()})
-            raise ConfigError(f"train.trainable: {prefix!r} matches no parameter (e.g. {', '.join(names)})")
-    for name, p in model.named_parameters():
-        p.requires_grad_(_under(name, prefixes))
-    return [p for p in model.parameters() if p.requires_grad]
+@dataclass(frozen=True)
+class _Precision:
+    """Mixed precision on CUDA (bf16, or fp16 with a loss scaler); full precision elsewhere."""
+
+    enabled: bool
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler
 
 
-def check_fine_tuning(cfg: ExperimentConfig) -> None:
-    """Fail before any process starts when train.init or train.trainable cannot apply (ConfigError or
-    CheckpointError with the reason)."""
-    model = build_model(cfg)
-    if cfg.train.init:
-        init_weights(model, cfg.train.init)
-    trainable_parameters(model, cfg.train.trainable)
+@dataclass
+class _Progress:
+    """Where the loop is: optimizer steps and micro-batches done, and the losses of the step under way."""
+
+    step: int
+    micro: int
+    losses: dict[str, float] = field(default_factory=dict)  # mean over the step's micro-batches so far
+    last: dict[str, float] = field(default_factory=dict)  # of the last finished step
+    skipped_files: int = 0
 
 
-def freeze_norm_statistics(model: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
-    """Frozen parts stay frozen in train mode too: batch norms outside the trainable prefixes keep their
-    running statistics (eval mode), so a head-only fine-tune leaves the encoder exactly as it was."""
-    if not prefixes:
-        return
-    for name, m in model.named_modules():
-        if isinstance(m, torch.nn.modules.batchnorm._NormBase) and not _under(name, prefixes):
-            m.eval()
-
-
-def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
-           stop_after: int | None, progress: bool) -> None:
+def _setup(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.device, world: int) -> _Setup:
+    """Seeded model (with `train.init` weights unless resuming), optimizer, and the saved state when resuming."""
     t = cfg.train
     torch.manual_seed(t.seed)
     model: LOEVModel = build_model(cfg)
     if world > 1:
         D.convert_sync_bn(model)
     ckpt = run_dir / "checkpoints" / TRAIN_STATE
-    if t.init and not (resume and ckpt.exists()):
+    resuming = resume and ckpt.exists()
+    if t.init and not resuming:
         init_weights(model, t.init)
     params = trainable_parameters(model, t.trainable)
     model.to(device)
     opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
-    start = 0
-    if resume and ckpt.exists():
-        start = int(load_train_state(ckpt, model, opt)["steps"])
+    start = int(load_train_state(ckpt, model, opt)["steps"]) if resuming else 0
     net = DDP(model) if world > 1 else model
+    return _Setup(model, net, opt, start, ckpt)
+
+
+def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bool) -> _Data:
+    """This rank's share of every remaining micro-batch (`StepBatchSampler`), audio cached first if asked."""
+    t = cfg.train
     clips = resolve_corpus(t.data, split=t.split or None)
     window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
     dataset = CropDataset(clips, cfg.audio.sample_rate, window)
@@ -192,56 +155,78 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
     workers = 0 if t.cache_audio else t.num_workers
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_crops,
                         persistent_workers=False, prefetch_factor=4 if workers else None)
-    use_amp = device.type == "cuda" and t.precision in ("auto", "bf16", "fp16")
-    amp_dtype = torch.float16 if t.precision == "fp16" else torch.bfloat16
-    scaler = torch.amp.GradScaler(enabled=use_amp and amp_dtype == torch.float16)
-    log = MetricsLog(run_dir, cfg.model.heads, start) if rank == 0 else None
-    bar = tqdm(total=t.steps, initial=start, desc=f"train {cfg.model.kind}", disable=not progress or rank != 0,
-               dynamic_ncols=True)
-    summary = {"clips": len(clips), "source": str(t.data), "skipped_files": 0}
-    step, micro, acc_losses, t0 = start, start * t.accumulate, {}, time.perf_counter()
-    last_losses: dict[str, float] = {}
-    net.train()
-    freeze_norm_statistics(model, t.trainable)
-    for windows, n_bad in loader:
-        summary["skipped_files"] += n_bad
-        if windows.numel() == 0:
-            raise RuntimeError("a whole batch of training files was unreadable; check the corpus")
-        if n_bad:  # keep every rank's batch the same size: refill with good windows of this batch
-            windows = windows[torch.arange(windows.shape[0] + n_bad) % windows.shape[0]]
-        views = views_for(cfg, windows.to(device), micro, rank)
-        last_micro = (micro + 1) % t.accumulate == 0
-        sync = net.no_sync() if (world > 1 and not last_micro) else contextlib.nullcontext()
-        with sync, torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            losses = compute_loss(net, cfg, views)
-            scaler.scale(losses["total"] / t.accumulate).backward()
+    return _Data(loader, len(clips), str(t.data))
+
+
+def _precision(device: torch.device, precision: str) -> _Precision:
+    enabled = device.type == "cuda" and precision in ("auto", "bf16", "fp16")
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return _Precision(enabled, dtype, torch.amp.GradScaler(enabled=enabled and dtype == torch.float16))
+
+
+def _full_batch(windows: torch.Tensor, n_bad: int) -> torch.Tensor:
+    """Keep every rank's batch the same size: unreadable files are replaced by good windows of the batch."""
+    if windows.numel() == 0:
+        raise RuntimeError("a whole batch of training files was unreadable; check the corpus")
+    return windows[torch.arange(windows.shape[0] + n_bad) % windows.shape[0]] if n_bad else windows
+
+
+def _backward(cfg: ExperimentConfig, setup: _Setup, precision: _Precision, windows: torch.Tensor, micro: int,
+              rank: int, world: int, sync: bool) -> dict[str, float]:
+    """Forward and backward of one micro-batch, gradients added to .grad (all-reduced only when `sync`, on
+    the step's last micro-batch); returns its losses."""
+    device = next(setup.model.parameters()).device
+    views = views_for(cfg, windows.to(device), micro, rank)
+    no_sync = setup.net.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
+    with no_sync, torch.autocast(device.type, dtype=precision.dtype, enabled=precision.enabled):
+        losses = compute_loss(setup.net, cfg, views)
+        precision.scaler.scale(losses["total"] / cfg.train.accumulate).backward()
+    return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def _optimizer_step(setup: _Setup, precision: _Precision, lr: float) -> None:
+    for g in setup.opt.param_groups:
+        g["lr"] = lr
+    precision.scaler.step(setup.opt)
+    precision.scaler.update()
+    setup.opt.zero_grad(set_to_none=True)
+
+
+def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
+           stop_after: int | None, progress: bool) -> None:
+    """Set up, then micro-batches until `train.steps` (or `stop_after`) optimizer steps; rank 0 reports each
+    step, saves the training state every `checkpoint_every` steps and the model at the end."""
+    t = cfg.train
+    setup = _setup(cfg, run_dir, resume, device, world)
+    data = _data(cfg, setup.start, rank, world, progress)
+    precision = _precision(device, t.precision)
+    report = RunReport(cfg, run_dir, setup.start, rank, progress)
+    state = _Progress(step=setup.start, micro=setup.start * t.accumulate)
+    setup.net.train()
+    freeze_norm_statistics(setup.model, t.trainable)
+    for windows, n_bad in data.loader:
+        state.skipped_files += n_bad
+        last_micro = (state.micro + 1) % t.accumulate == 0
+        losses = _backward(cfg, setup, precision, _full_batch(windows, n_bad), state.micro, rank, world, last_micro)
         for k, v in losses.items():
-            acc_losses[k] = acc_losses.get(k, 0.0) + float(v.detach()) / t.accumulate
-        micro += 1
+            state.losses[k] = state.losses.get(k, 0.0) + v / t.accumulate
+        state.micro += 1
         if not last_micro:
             continue
-        lr = lr_at(step, t.lr, t.warmup_steps, t.steps)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        if rank == 0:
-            bar.update(1)
-            bar.set_postfix({k.replace("_", "")[:8]: f"{v:.3f}" for k, v in acc_losses.items()})
-            if step % t.log_every == 0 or step == t.steps:
-                log.write(step, lr, acc_losses, time.perf_counter() - t0)
-            if step % t.checkpoint_every == 0 or step == t.steps:
-                save_train_state(ckpt, model, opt, step, acc_losses, {"data": summary})
-        last_losses, acc_losses = acc_losses, {}
-        if stop_after is not None and step >= stop_after:
+        lr = lr_at(state.step, t.lr, t.warmup_steps, t.steps)
+        _optimizer_step(setup, precision, lr)
+        state.step += 1
+        report.step(state.step, lr, state.losses)
+        if rank == 0 and (state.step % t.checkpoint_every == 0 or state.step == t.steps):
+            save_train_state(setup.ckpt, setup.model, setup.opt, state.step, state.losses,
+                             {"data": data.summary(state.skipped_files)})
+        state.last, state.losses = state.losses, {}
+        if stop_after is not None and state.step >= stop_after:
             break
-    bar.close()
-    if rank == 0:
-        log.close()
-        if step == t.steps:
-            save_model(model, run_dir / "model", steps=step, last_losses=last_losses, data=summary)
+    report.close()
+    if rank == 0 and state.step == t.steps:
+        save_model(setup.model, run_dir / "model", steps=state.step, last_losses=state.last,
+                   data=data.summary(state.skipped_files))
 
 
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, devices: int = 1,

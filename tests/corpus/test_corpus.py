@@ -17,7 +17,8 @@ from loev_core.corpus.generate import generate_corpus
 from loev_core.corpus.music21_source import load_catalog
 from loev_core.corpus.plan import FAMILIES, plan_corpus
 from loev_core.corpus.render import find_soundfont
-from loev_core.corpus.theory import KEY_NAMES, estimate_key, key_name, parse_key, pitch_class_profile
+from loev_core.corpus.theory import estimate_key, pitch_class_profile
+from loev_core.keys import KEY_NAMES, key_name, parse_key
 
 REQUIRED = {"path", "split", "key", "tempo", "instrument", "piece", "drums"}
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"

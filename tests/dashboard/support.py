@@ -51,7 +51,7 @@ def big_index(folder: Path, checkpoint: Path, corpus: Path, n: int, seed: int = 
 
     from loev_core import load_model
     from loev_core.audio import resolve_corpus
-    from loev_core.embeddings.index import build_index
+    from loev_core.embeddings.index import Embeddings, build_index
 
     model = load_model(checkpoint)
     clips = resolve_corpus(corpus)
@@ -60,7 +60,7 @@ def big_index(folder: Path, checkpoint: Path, corpus: Path, n: int, seed: int = 
     vectors = {k: rng.standard_normal((n, v.shape[1])).astype(np.float32) for k, v in probe.items()}
     meta = pd.DataFrame({"path": [clips[i % len(clips)].path for i in range(n)], "offset": 0.0, "duration": 3.5,
                          "labels": [clips[i % len(clips)].labels for i in range(n)]})
-    build_index((vectors, meta), folder, exact_threshold=10 * n)
+    build_index(Embeddings(vectors, meta), folder, exact_threshold=10 * n)
     return folder
 
 

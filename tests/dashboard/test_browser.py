@@ -198,7 +198,7 @@ async def _switch_preset(page) -> float:
 
 @pytest.mark.slow
 def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> None:
-    """Issue 6: 5 sessions doing retrieval on 20,000 items, every page loads and answers (target: under 3 s).
+    """5 sessions doing retrieval on 20,000 items, every page loads and answers (target: under 3 s).
 
     One visit first warms the server (what `loev dashboard`'s start-up warm-up does before users come).
     Then five users arrive one after another, each in their own browser context, and stay connected:

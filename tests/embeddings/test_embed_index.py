@@ -17,8 +17,8 @@ import torch
 
 import loev_core.embeddings.store as store
 from loev_core.audio import Clip
-from loev_core.embeddings.compute import FolderBusyError, embed_corpus, embed_file, load_embeddings
-from loev_core.embeddings.index import Index, build_index, load_index, safe_filename, search_audio
+from loev_core.embeddings.compute import EmbedOptions, FolderBusyError, embed_corpus, embed_file, load_embeddings
+from loev_core.embeddings.index import Embeddings, Index, build_index, load_index, safe_filename, search_audio
 
 SR = 16000
 N_GOOD, BAD = 76, ("corrupt.wav", "empty.flac", "silent.wav", "nan.wav")  # 4 of 80 files = 5% bad
@@ -73,17 +73,17 @@ def _good(corpus: Path) -> set[str]:
 
 def test_bad_files_counted_and_every_good_file_indexed(corpus: Path, tmp_path: Path) -> None:
     model = FakeModel()
-    report = embed_corpus(model, corpus, tmp_path / "emb", batch_size=16, workers=2, progress=False)
+    report = embed_corpus(model, corpus, tmp_path / "emb", EmbedOptions(batch_size=16, workers=2, progress=False))
     assert (report.n_clips, report.n_embedded, report.n_skipped) == (80, N_GOOD, len(BAD))
     assert sorted(Path(p).name for p, _ in report.skipped) == sorted(BAD)
     lines = report.skipped_csv.read_text().splitlines()
     assert lines[0] == "path,reason" and len(lines) == 1 + len(BAD)
     assert any("silent" in line for line in lines) and any("NaN" in line for line in lines)
-    index = build_index(tmp_path / "emb", tmp_path / "index")
+    index = build_index(load_embeddings(tmp_path / "emb"), tmp_path / "index")
     assert set(index.meta["path"]) == _good(corpus) and len(index) == N_GOOD
     # rerun: nothing is decoded or embedded again
     again = FakeModel()
-    rerun = embed_corpus(again, corpus, tmp_path / "emb", workers=2, progress=False)
+    rerun = embed_corpus(again, corpus, tmp_path / "emb", EmbedOptions(workers=2, progress=False))
     assert (rerun.n_new, rerun.n_resumed, again.calls) == (0, 80, 0)
     assert (rerun.n_embedded, rerun.n_skipped) == (N_GOOD, len(BAD))
 
@@ -102,18 +102,19 @@ def test_interrupted_after_one_shard_resumes(corpus: Path, tmp_path: Path, monke
         real(*args, **kwargs)
 
     monkeypatch.setattr(store, "write_shard", dies_after_first)
+    options = EmbedOptions(batch_size=8, workers=0, shard_size=10, progress=False)
     with pytest.raises(_Killed):
-        embed_corpus(FakeModel(), corpus, tmp_path / "emb", batch_size=8, workers=0, shard_size=10, progress=False)
+        embed_corpus(FakeModel(), corpus, tmp_path / "emb", options)
     assert len(store.shard_paths(tmp_path / "emb")) == 1
     monkeypatch.setattr(store, "write_shard", real)
     (tmp_path / "emb" / ".shard-00001.npz.x1.tmp").write_bytes(b"half a shard")  # left by a kill -9
     model = FakeModel()
-    report = embed_corpus(model, corpus, tmp_path / "emb", batch_size=8, workers=0, shard_size=10, progress=False)
+    report = embed_corpus(model, corpus, tmp_path / "emb", options)
     first_rows, first_skipped, _ = store.read_shard_index(store.shard_paths(tmp_path / "emb")[0])
     assert len(first_rows) + len(first_skipped) == 10
     assert (report.n_resumed, report.n_new, model.calls) == (10, 70, N_GOOD - len(first_rows))
-    vectors, meta = load_embeddings(tmp_path / "emb")
-    assert sorted(meta["path"]) == sorted(_good(corpus)) and vectors["Z.pitch_shift"].shape == (N_GOOD, 16)
+    emb = load_embeddings(tmp_path / "emb")
+    assert sorted(emb.meta["path"]) == sorted(_good(corpus)) and emb.vectors["Z.pitch_shift"].shape == (N_GOOD, 16)
     assert not list((tmp_path / "emb").glob("*.tmp"))
 
 
@@ -121,9 +122,10 @@ def _slow_embed_in_subprocess(corpus: Path, out: Path, delay: float, shards: int
     """Start `embed_corpus` with a slow FakeModel in another process; return once it has written
     `shards` shards (or ended, or 60 s passed)."""
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-              "from test_embed_index import FakeModel\nfrom loev_core.embeddings.compute import embed_corpus\n"
-              f"embed_corpus(FakeModel(delay={delay}), {str(corpus)!r}, {str(out)!r}, batch_size=2, workers=0,"
-              " shard_size=4, progress=False)\n")
+              "from test_embed_index import FakeModel\n"
+              "from loev_core.embeddings.compute import EmbedOptions, embed_corpus\n"
+              f"embed_corpus(FakeModel(delay={delay}), {str(corpus)!r}, {str(out)!r}, EmbedOptions(batch_size=2,"
+              " workers=0, shard_size=4, progress=False))\n")
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.monotonic() + 60
     while len(store.shard_paths(out)) < shards and proc.poll() is None and time.monotonic() < deadline:
@@ -141,7 +143,7 @@ def test_kill_9_mid_run_then_resume(corpus: Path, tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     n_done = sum(len(r) + len(s) for r, s, _ in map(store.read_shard_index, store.shard_paths(out)))
     assert 0 < n_done < 80
-    report = embed_corpus(FakeModel(), corpus, out, workers=0, progress=False)
+    report = embed_corpus(FakeModel(), corpus, out, EmbedOptions(workers=0, progress=False))
     assert (report.n_resumed, report.n_new) == (n_done, 80 - n_done)
     assert (report.n_embedded, report.n_skipped, report.n_rows) == (N_GOOD, len(BAD), N_GOOD)
 
@@ -154,9 +156,9 @@ def test_a_second_run_into_the_same_folder_is_refused_or_waits(corpus: Path, tmp
     try:
         assert proc.poll() is None, "the first run finished too early to test the lock"
         with pytest.raises(FolderBusyError, match=f"pid {proc.pid}"):
-            embed_corpus(FakeModel(), corpus, out, workers=0, progress=False)
+            embed_corpus(FakeModel(), corpus, out, EmbedOptions(workers=0, progress=False))
         model = FakeModel()
-        report = embed_corpus(model, corpus, out, workers=0, progress=False, wait_lock=True)
+        report = embed_corpus(model, corpus, out, EmbedOptions(workers=0, progress=False, wait_lock=True))
         assert proc.wait(timeout=60) == 0
         # it waited for the first run to finish: nothing was left to embed
         assert (report.n_new, model.calls, report.n_embedded, report.n_skipped) == (0, 0, N_GOOD, len(BAD))
@@ -175,9 +177,9 @@ def _clustered(n: int, d: int, seed: int) -> np.ndarray:
 def test_exact_and_approximate_indexes_agree(tmp_path: Path) -> None:
     x, q = _clustered(3000, 32, 0), _clustered(50, 32, 1)
     meta = store.meta_frame([{"path": f"clip{i}.wav"} for i in range(len(x))])
-    exact = build_index(({"Z.pitch_shift": x}, meta), tmp_path / "flat")
-    hnsw = build_index(({"Z.pitch_shift": x}, meta), tmp_path / "hnsw", exact_threshold=1000)
-    ivf = build_index(({"Z.pitch_shift": x}, meta), tmp_path / "ivf", kind="ivf")
+    exact = build_index(Embeddings({"Z.pitch_shift": x}, meta), tmp_path / "flat")
+    hnsw = build_index(Embeddings({"Z.pitch_shift": x}, meta), tmp_path / "hnsw", exact_threshold=1000)
+    ivf = build_index(Embeddings({"Z.pitch_shift": x}, meta), tmp_path / "ivf", kind="ivf")
     assert [exact.info["subspaces"]["Z.pitch_shift"]["type"], hnsw.info["subspaces"]["Z.pitch_shift"]["type"]] \
         == ["flat", "hnsw"]
     s_exact, i_exact = load_index(tmp_path / "flat").search(q, "Z.pitch_shift", 10)
@@ -196,9 +198,9 @@ def test_self_is_top1_and_long_files_are_streamed(corpus: Path, tmp_path: Path) 
     sf.write(long_file, np.concatenate([_tone(220, 1.5, 1), _tone(330, 2.0, 2)]), SR)
     clips = [Clip(str(p)) for p in sorted(corpus.glob("tone*"))[:20] + [long_file]]
     kw = {"long_seconds": 2.0, "stream_seconds": 1.0}
-    report = embed_corpus(model, clips, tmp_path / "emb.npz", workers=1, progress=False, **kw)
+    report = embed_corpus(model, clips, tmp_path / "emb.npz", EmbedOptions(workers=1, progress=False, **kw))
     assert report.n_embedded == 21 and (tmp_path / "emb.npz").is_file()
-    index = build_index(tmp_path / "emb.npz", tmp_path / "index")
+    index = build_index(load_embeddings(tmp_path / "emb.npz"), tmp_path / "index")
     row = index.meta.index[index.meta["path"] == str(long_file)][0]
     assert index.meta.loc[row, "duration"] == pytest.approx(3.5)
     for path in (long_file, clips[7].path):
@@ -206,8 +208,9 @@ def test_self_is_top1_and_long_files_are_streamed(corpus: Path, tmp_path: Path) 
             table = search_audio(index, model, path, sub, k=3)
             assert table.loc[0, "path"] == str(path) and table.loc[0, "score"] == pytest.approx(1.0, abs=1e-4)
     assert set(embed_file(model, long_file, **kw)) == set(model.subspaces)
-    chunked = embed_corpus(model, [clips[-1]], tmp_path / "chunks", chunk_seconds=1.0, progress=False, workers=0)
-    _, meta = load_embeddings(tmp_path / "chunks")
+    chunked = embed_corpus(model, [clips[-1]], tmp_path / "chunks",
+                           EmbedOptions(chunk_seconds=1.0, progress=False, workers=0))
+    meta = load_embeddings(tmp_path / "chunks").meta
     assert chunked.n_rows == 4 and list(meta["offset"]) == [0.0, 1.0, 2.0, 3.0]
     assert list(meta["duration"]) == [1.0, 1.0, 1.0, 0.5]  # a trailing half chunk is kept
 
@@ -217,7 +220,7 @@ def test_subspace_names_make_safe_files(tmp_path: Path) -> None:
     assert "/" not in safe_filename(0, "../../etc/passwd") and not safe_filename(0, ".hidden").startswith(".")
     x = _clustered(50, 8, 0)
     meta = store.meta_frame([{"path": f"c{i}.wav", "labels": {"key": "C"}} for i in range(50)])
-    index = build_index(({"Z.pitch_shift": x, "../odd name": x}, meta), tmp_path / "ix")
+    index = build_index(Embeddings({"Z.pitch_shift": x, "../odd name": x}, meta), tmp_path / "ix")
     assert sorted(p.name for p in (tmp_path / "ix").glob("*.faiss")) == ["00-Z.pitch_shift.faiss",
                                                                        "01-_odd_name.faiss"]
     assert index.results(x[3], "../odd name", 1).loc[0, "id"] == 3
@@ -244,9 +247,9 @@ def test_cli_embed_index_search_with_a_real_checkpoint(corpus: Path, tmp_path: P
     assert main(["embed", "--checkpoint", str(ckpt), "--audio", str(audio), "--out", str(tmp_path / "e.npz"),
                  "--quiet", "--workers", "1"]) == 0
     assert "skipped 1 bad file(s)" in capsys.readouterr().out
-    vectors, meta = load_embeddings(tmp_path / "e.npz")
-    assert len(meta) == 12 and vectors["Z.pitch_shift"].shape == (12, 128)
-    assert dict(zip(meta["path"], meta["key"], strict=True)) == {p: k for p, k in keys.items() if "tone" in p}
+    emb = load_embeddings(tmp_path / "e.npz")
+    assert len(emb.meta) == 12 and emb.vectors["Z.pitch_shift"].shape == (12, 128)
+    assert dict(zip(emb.meta["path"], emb.meta["key"], strict=True)) == {p: k for p, k in keys.items() if "tone" in p}
     assert main(["index", "--checkpoint", str(ckpt), "--audio", str(audio), "--out", str(tmp_path / "ix"),
                  "--quiet", "--workers", "0", "--exact-threshold", "5"]) == 0
     assert Index(tmp_path / "ix").info["subspaces"]["Z.pitch_shift"]["type"] == "hnsw"
@@ -267,17 +270,17 @@ def test_background_decoding_keeps_order_errors_and_stops_early() -> None:
     the caller, and a consumer that stops early does not leave the thread running."""
     import threading
 
-    from loev_core.embeddings.compute import _prefetched
+    from loev_core.embeddings.decode import prefetched
 
-    assert list(_prefetched(iter(range(500)), depth=4)) == list(range(500))
+    assert list(prefetched(iter(range(500)), depth=4)) == list(range(500))
 
     def boom():
         yield 1
         raise RuntimeError("decoder died")
 
     with pytest.raises(RuntimeError, match="decoder died"):
-        list(_prefetched(boom()))
-    it = _prefetched(iter(range(10_000)), depth=2)
+        list(prefetched(boom()))
+    it = prefetched(iter(range(10_000)), depth=2)
     assert next(it) == 0
     it.close()
     assert not [t for t in threading.enumerate() if t.name == "loev-decode"]

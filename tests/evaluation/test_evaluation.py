@@ -15,22 +15,13 @@ from loev_core import ExperimentConfig, build_model, save_model
 from loev_core.config import AudioConfig, ModelConfig
 from loev_core.evaluation import equivariance_curve
 from loev_core.evaluation.equivariance import amount, between_clips, cosine_distance, rise, transform_distances
-from loev_core.evaluation.labels import (
-    key_index,
-    label_arrays,
-    normalize_key,
-    parse_key,
-    tempo_accuracy,
-    tempo_bins,
-    tempo_match,
-    tempo_to_bin,
-    transpose_key,
-)
+from loev_core.evaluation.labels import label_arrays, tempo_accuracy, tempo_bins, tempo_match, tempo_to_bin
 from loev_core.evaluation.probes import fit_predict, key_scores, probe_instrument, probe_key, probe_shift, probe_tempo
 from loev_core.evaluation.report import README_END, README_START, update_readme
 from loev_core.evaluation.retrieval import cosine_knn, retrieval_scores
 from loev_core.evaluation.summary import distance_at
 from loev_core.evaluation.transforms import apply_transform, moved_labels, transform_waves
+from loev_core.keys import key_index, normalize_key, parse_key, transpose_key
 
 SR = 16000
 

@@ -135,7 +135,7 @@ def test_eval_on_a_labelled_manifest_without_split(tmp_path: Path, capsys: pytes
 
 
 def test_big_splits_are_sampled_with_a_seed(tmp_path: Path) -> None:
-    from loev_core.evaluation.run import sample_clips
+    from loev_core.evaluation.inputs import sample_clips
 
     many = clips(50)
     picked = sample_clips(many, 10, seed=0)

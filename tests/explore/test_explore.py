@@ -215,7 +215,7 @@ def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: 
     import argparse
 
     from loev_core.cli import dashboard as cli
-    from loev_core.embeddings.index import build_index
+    from loev_core.embeddings.index import Embeddings, build_index
 
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
@@ -229,7 +229,7 @@ def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: 
     vectors = {"V": np.eye(4, dtype=np.float32)}
     meta = pd.DataFrame({"path": [str(dash_env.corpus / "audio" / f"clip00{i}.ogg") for i in range(4)],
                          "offset": 0.0, "duration": 3.5, "labels": [{}] * 4})
-    build_index((vectors, meta), tmp_path / "ix")
+    build_index(Embeddings(vectors, meta), tmp_path / "ix")
     assert cli.index_audio_roots(tmp_path / "ix") == [(dash_env.corpus / "audio").resolve()]
 
 

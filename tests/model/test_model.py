@@ -30,7 +30,7 @@ def test_subspaces(kind: str, keys: list[str]) -> None:
 
 def test_compact_encoder_is_compact() -> None:
     for kind in KINDS:
-        assert sum(p.numel() for p in make(kind).parameters()) <= 3_000_000
+        assert sum(p.numel() for p in make(kind, encoder="compact").parameters()) <= 3_000_000
 
 
 def test_loevpp_superspace_is_concatenation_of_branches() -> None:
@@ -73,26 +73,27 @@ def test_resnet_builds() -> None:
     assert m(torch.randn(2, 48000))["Z.pitch_shift"].shape == (2, 128)
 
 
-def test_compact_profile_sees_where_energy_sits_on_the_mel_axis() -> None:
-    """`compact_profile`: the branches get the log-mel's 96-bin profile next to the trunk's 6 pooled
-    rows; moving energy by one mel bin moves that profile, and its normalisation is trained."""
-    m = make("loevpp", encoder="compact_profile")
-    assert m.subspaces == make("loevpp").subspaces
-    assert sum(p.numel() for p in m.parameters()) <= 3_000_000
+def test_compact_rhythm_profile_sees_where_energy_sits_on_the_mel_axis() -> None:
+    """`compact_rhythm`'s profile pathway (`WithProfile`): the branches get a 96-bin profile next to the
+    trunk's 6 pooled rows; moving energy by one mel bin moves that profile, and its normalisation is trained."""
+    m = make("loevpp", encoder="compact_rhythm")
+    assert m.subspaces == make("loevpp", encoder="compact").subspaces
+    assert sum(p.numel() for p in m.parameters()) <= 3_200_000  # the pathways add about 0.1M to `compact`'s 3M
+    profile = m.trunk.trunk  # WithRhythm(WithProfile(trunk))
     x = torch.randn(2, 1, 96, 150)
-    h = m.trunk(x)
+    h = profile(x)
     assert h.shape[1] == 2 * 32 * 6 + 96  # flattened trunk rows + the 96-mel profile
     shifted = x.clone()
     shifted[:, :, 1:] = x[:, :, :-1]  # energy moved one mel bin up
-    assert not torch.allclose(m.trunk(shifted)[:, -96:], h[:, -96:])
+    assert not torch.allclose(profile(shifted)[:, -96:], h[:, -96:])
     mt = m.train()
     out = mt(torch.randn(4, 48000) * 0.1)
     sum(out[f"Z.{k}"].pow(2).mean() for k in mt.heads_names).backward()
-    assert mt.trunk.norm.weight.grad is not None and mt.trunk.norm.weight.grad.abs().sum() > 0
+    assert mt.trunk.trunk.norm.weight.grad is not None and mt.trunk.trunk.norm.weight.grad.abs().sum() > 0
 
 
 def test_spectral_peaks_ignore_gain_and_tilt_but_follow_the_notes() -> None:
-    """`compact_peaks`'s profile: a gain change or a smooth EQ tilt (in log-mel, a constant or a linear
+    """`compact_rhythm`'s pitch profile: a gain change or a smooth EQ tilt (in log-mel, a constant or a linear
     ramp over the mel axis) leaves it unchanged away from the edges; moving a harmonic peak moves it."""
     from loev_core.model.frontend import spectral_peaks
 
@@ -105,8 +106,8 @@ def test_spectral_peaks_ignore_gain_and_tilt_but_follow_the_notes() -> None:
     peak[0, 0, 40] = 5.0
     moved = torch.roll(peak, 3, dims=2)
     assert int(spectral_peaks(peak).argmax()) == 40 and int(spectral_peaks(moved).argmax()) == 43
-    m = make("loevpp", encoder="compact_peaks")
-    assert m.subspaces == make("loevpp").subspaces and m.trunk.peaks
+    m = make("loevpp", encoder="compact_rhythm")
+    assert m.subspaces == make("loevpp", encoder="compact").subspaces and m.trunk.trunk.peaks
     assert all(torch.isfinite(v).all() for v in m.embed(torch.randn(2, 48000) * 0.1, 16000).values())
 
 
@@ -144,7 +145,7 @@ def test_onset_autocorrelation_peaks_at_the_beat_period_and_ignores_gain() -> No
 def test_compact_rhythm_encoder_hands_the_beat_to_every_branch() -> None:
     """The rhythm pathway joins the trunk output at every frame, carries gradient, and keeps the subspaces."""
     m = make("loevpp", encoder="compact_rhythm")
-    assert m.subspaces == make("loevpp").subspaces and m.trunk.max_lag == 150
+    assert m.subspaces == make("loevpp", encoder="compact").subspaces and m.trunk.max_lag == 150
     x = torch.stack([click_track(120.0), click_track(90.0)]) * 0.1
     h = m.eval().trunk(m.frontend(x))
     assert h.shape[1] == 2 * 32 * 6 + 96 + 150
