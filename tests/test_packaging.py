@@ -4,11 +4,15 @@ package data, the checkout's Streamlit settings match the packaged ones, and no 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import tomllib
 import zipfile
 from pathlib import Path
 
+import loev_core
+from loev_core.cli.bench import BENCHES
 from loev_core.explore.session import STREAMLIT_CONFIG, streamlit_options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,3 +96,15 @@ def test_no_module_edits_sys_path() -> None:
                  for root in ROOTS.values() for py in sorted(root.rglob("*.py"))
                  for n, line in enumerate(py.read_text().splitlines(), 1) if SYS_PATH.search(line)]
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_core_module_imports() -> None:
+    """Every module of loev_core imports (no import left dangling by a move); each `loev bench NAME` module has
+    the two functions the command calls. (The dashboard's modules draw when imported: AppTest runs them.)"""
+    names = [m.name for m in pkgutil.walk_packages(loev_core.__path__, "loev_core.") if not m.name.endswith("__main__")]
+    assert len(names) > 20
+    for name in names:
+        importlib.import_module(name)
+    for bench in BENCHES:
+        module = importlib.import_module(f"loev_core.bench.{bench}")
+        assert callable(module.add_arguments) and callable(module.measure), bench

@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         env[ENV_WARM] = "1"
     os.environ.update(env)  # before numba, UMAP or the app are imported: they read it
     Path(env["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+    # Streamlit (and plotly, narwhals, pandas with it) is imported before the warm-up thread starts: that
+    # thread imports UMAP, which imports narwhals too, and two threads importing them at once can stop
+    # the server with an import `_DeadlockError`.
+    from streamlit.web import bootstrap
+
     if not args.no_warm:
         from loev_core.explore import warmup
         from loev_core.explore.session import load_settings
@@ -124,8 +129,6 @@ def run(args: argparse.Namespace) -> int:
         print("Preparing in the background: UMAP compile (first run only) and corpus embeddings "
               "(once per model and corpus)", file=sys.stderr)
         warmup.start(load_settings())
-    from streamlit.web import bootstrap
-
     flags = {**streamlit_options(), "server.headless": True, "server.address": args.address,
              "server.port": args.port, "client.toolbarMode": "minimal"}
     bootstrap.load_config_options(flag_options=flags)

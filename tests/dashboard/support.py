@@ -77,6 +77,32 @@ def cli_args(env: dict[str, str]) -> list[str]:
     return args + [a for r in env.get(ENV_ROOTS, "").split(os.pathsep) if r for a in ("--allow", r)]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    """Return once the server at `url` answers its health check; raise if it exits or `timeout` passes."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard exited with code {proc.returncode} before it was healthy")
+        time.sleep(0.5)
+    raise TimeoutError(f"the dashboard was not healthy after {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Terminate a server process, killing it if it does not exit within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 @contextlib.contextmanager
 def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
     """The dashboard started by `loev dashboard` on a free loopback port; yields its URL, stops it after."""
@@ -87,22 +113,11 @@ def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
     proc = subprocess.Popen(cmd, cwd=Path(env[ENV_CACHE]).parent, env=clean, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"dashboard did not start (see {log.name})")
-            time.sleep(0.5)
+        try:
+            wait_healthy(url, proc, timeout)
+        except (RuntimeError, TimeoutError) as e:
+            raise RuntimeError(f"dashboard did not start: {e} (see {log.name})") from None
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()

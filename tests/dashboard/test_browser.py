@@ -28,7 +28,7 @@ FIRST_POINT = """() => {
   return [r.left + xa.l2p(tr.x[0]), r.top + ya.l2p(tr.y[0])];
 }"""
 
-pytestmark = [pytest.mark.browser,
+pytestmark = [pytest.mark.browser, pytest.mark.slow,  # a real server and browser: ~45 s for the module
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install "
                                  "chromium); the end-to-end dashboard test needs a real browser")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")

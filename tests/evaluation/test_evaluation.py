@@ -224,6 +224,7 @@ def make_tone_corpus(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # ~7 s: the whole `loev eval` (probes, retrieval, curves, plots, report) on two models
 def test_cli_end_to_end(tmp_path: Path) -> None:
     from loev_core.cli import main
 

@@ -30,7 +30,8 @@ def clustered(n: int = 90, d: int = 24, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-@pytest.mark.parametrize("method", P.METHODS)
+# UMAP takes ~6 s here (numba start-up), the others well under a second
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if m == "UMAP" else m for m in P.METHODS])
 def test_projection_is_deterministic_and_stored(tmp_path: Path, method: str) -> None:
     x = clustered()
     calls = []

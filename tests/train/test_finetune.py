@@ -12,8 +12,6 @@ from loev_core import load_model
 from loev_core.cli import main as loev
 from tests.train.test_train import write_cfg
 
-pytestmark = pytest.mark.slow
-
 
 def test_head_only_fine_tune_leaves_the_rest_untouched(tiny_corpus: Path, tmp_path: Path) -> None:
     cfg = write_cfg(tmp_path, tiny_corpus, model={"kind": "loevpp"}, train={"steps": 3})

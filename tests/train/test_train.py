@@ -20,7 +20,7 @@ from loev_core.checkpoint import read_metadata
 from loev_core.cli import main as loev
 from loev_core.config import config_from_dict
 
-pytestmark = pytest.mark.slow
+# the single-process runs take about a second each (the inner loop); the multi-process ones are slow
 TINY = {"model": {"kind": "loev", "width": 8, "head_hidden": 32, "head_out": 16},
         "audio": {"clip_seconds": 1.0},
         "train": {"batch_size": 4, "steps": 6, "lr": 0.001, "warmup_steps": 2, "num_workers": 0,
@@ -92,6 +92,7 @@ def test_graded_pitch_head_trains_on_the_real_shifts(tiny_corpus: Path, tmp_path
     assert load_model(runs["graded"] / "model").subspaces[:2] == ["V", "Z.invariant"]
 
 
+@pytest.mark.slow
 def test_kill9_then_resume(tiny_corpus: Path, tmp_path: Path) -> None:
     cfg = write_cfg(tmp_path, tiny_corpus, train={"steps": 12})
     ref = tmp_path / "ref"
@@ -150,6 +151,7 @@ def _one_step(cfg: ExperimentConfig, views: dict, rank: int, world: int) -> tupl
     return float(loss.detach()), float(sum(p.detach().double().sum() for p in model.parameters()))
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_match_single_process() -> None:
     cfg = config_from_dict(TINY)
     g = torch.Generator().manual_seed(0)
@@ -166,6 +168,7 @@ def test_ddp_two_cpu_processes_match_single_process() -> None:
         assert out[r][1] == pytest.approx(single[1], rel=1e-5)  # same update after DDP gradient averaging
 
 
+@pytest.mark.slow
 def test_trainer_two_processes_same_curve_as_one(tiny_corpus: Path, tmp_path: Path) -> None:
     """`loev train --devices 2` with deterministic views (no random augmentation) = one process."""
     no_aug = {"augment": {"base": {}, "variant": {"pitch_shift": {"p": 0.0}, "time_stretch": {"p": 0.0}}},
