@@ -65,6 +65,8 @@ def from_mirdata(name: str, data_home: str | Path, index: str | Path | None = No
         split, note = assign_splits(items, split_files, seed, f"official {name} split")
         return EvalSet(name, spec.tasks, tuple(split), note, len(items))
     train_spec = dataset_spec(train_dataset)
+    if train_dataset == name:
+        raise DatasetError(f"--train-dataset {name} is the --dataset itself: drop it to split {name}")
     tasks = tuple(t for t in spec.tasks if t in train_spec.tasks)
     if not tasks:
         raise DatasetError(f"{train_dataset} and {name} share no task ({train_spec.tasks} vs {spec.tasks})")

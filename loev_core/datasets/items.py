@@ -94,11 +94,12 @@ def read_split_file(spec: str | Path) -> dict[str, str]:
     `SPLIT=FILE`, a list of ids (one a line) that all belong to SPLIT (give one per split)."""
     text = str(spec)
     name, sep, rest = text.partition("=")
-    if sep and normalize_split(name) and not Path(text).exists():
+    side = normalize_split(name) if sep else None
+    if side and not Path(text).exists():
         path = Path(rest)
         if not path.is_file():
             raise DatasetError(f"split file {path} not found")
-        return {line.strip(): normalize_split(name) for line in path.read_text().splitlines()  # type: ignore[misc]
+        return {line.strip(): side for line in path.read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
     path = Path(text)
     if not path.is_file():
@@ -108,7 +109,7 @@ def read_split_file(spec: str | Path) -> dict[str, str]:
         if not isinstance(data, dict):
             raise DatasetError(f"{path}: expected a JSON object {{split: [ids]}} or {{id: split}}")
         if all(normalize_split(k) and isinstance(v, list) for k, v in data.items()):
-            return {str(t): normalize_split(k) for k, v in data.items() for t in v}  # type: ignore[misc]
+            return {str(t): str(k) for k, v in data.items() for t in v}
         return {str(k): str(v) for k, v in data.items()}
     out: dict[str, str] = {}
     with path.open(newline="") as f:

@@ -115,6 +115,8 @@ def evaluate_dataset(checkpoints: Sequence[str | Path], evalset: EvalSet, out_di
     t0 = time.time()
     if not checkpoints:
         raise ValueError("give at least one checkpoint")
+    if not opts.probes or not set(opts.probes) <= set(PROBE_KINDS):
+        raise ValueError(f"probes must be some of {', '.join(PROBE_KINDS)}, got {opts.probes}")
     taken: set[str] = set()
     names = list(names) if names else [model_name(c, taken) for c in checkpoints]
     if len(names) != len(checkpoints) or len(set(names)) != len(names):

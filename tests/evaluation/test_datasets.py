@@ -222,3 +222,10 @@ def test_items_are_frozen() -> None:
     item = Item("a", "a.wav", {"key": "C major"})
     with pytest.raises(AttributeError):
         item.split = "train"  # type: ignore[misc]
+
+
+def test_training_on_the_test_dataset_is_refused(tmp_path: Path, ckpts: dict[str, Path],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    gz = STANDINS["gtzan_genre"](tmp_path, per_genre=1)
+    assert run_eval([ckpts["simclr"]], gz, tmp_path / "out", "--train-dataset", "gtzan_genre") == 2
+    assert "is the --dataset itself" in capsys.readouterr().err
