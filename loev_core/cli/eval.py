@@ -147,6 +147,7 @@ def run_reference(args: argparse.Namespace, probes: tuple[str, ...]) -> int:
     from loev_core.datasets.evalset import from_manifest, from_mirdata
     from loev_core.datasets.items import DatasetError
     from loev_core.evaluation.dataset_run import evaluate_dataset
+    from loev_core.evaluation.paper_tables import markdown_tables
 
     try:
         if args.dataset is not None:
@@ -170,7 +171,8 @@ def run_reference(args: argparse.Namespace, probes: tuple[str, ...]) -> int:
     if sk["missing"] or sk["unreadable"]:
         print(f"loev eval: skipped {sk['missing']} missing and {sk['unreadable']} unreadable audio file(s), "
               f"e.g. {sk['examples'][0]}", file=sys.stderr)
-    print(f"wrote {', '.join(results['files'].values())}")
+    print(markdown_tables(results))
+    print(f"\nwrote {', '.join(results['files'].values())}")
     return 0
 
 
