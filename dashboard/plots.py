@@ -127,3 +127,16 @@ def _natural(s: str) -> tuple:
         return (0, float(s), s)
     except ValueError:
         return (1, 0.0, s)
+
+
+def scores_figure(table: pd.DataFrame, height: int = 380) -> go.Figure:
+    """Grouped bars of a results table: one group per row (model / subspace), one bar per column."""
+    fig = go.Figure()
+    for i, col in enumerate(table.columns):
+        fig.add_trace(go.Bar(x=[str(r) for r in table.index], y=table[col].tolist(), name=str(col),
+                             marker_color=PALETTE[i % len(PALETTE)]))
+    unit = bool(((table.fillna(0) >= 0) & (table.fillna(0) <= 1)).all().all())  # scores in [0, 1]: a fixed axis
+    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="score",
+                      yaxis_range=[0, 1] if unit else None, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0,
+                                                      font=dict(size=11)))
+    return fig

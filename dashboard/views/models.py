@@ -6,10 +6,19 @@ import streamlit as st
 
 from loev_core.checkpoint import CheckpointError, checkpoint_label, read_metadata
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
-from loev_core.explore.runinfo import evaluation_tables, find_evaluation, find_metrics, model_card, read_metrics
+from loev_core.explore.runinfo import (
+    evaluation_tables,
+    find_evaluation,
+    find_metrics,
+    model_card,
+    read_metrics,
+    read_results_folder,
+    results_caption,
+    results_tables,
+)
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload
 from loev_dashboard import cached, plots, widgets
-from loev_dashboard.state import active_models, add_model, corpus_source, model_paths, remember, settings
+from loev_dashboard.state import active_models, add_model, corpus_source, model_paths, recall, remember, settings
 
 widgets.intro("Models", """A **model** turns a few seconds of music into vectors. A plain contrastive model (SimCLR)
 learns to ignore everything its training augmentations change, so it forgets key and tempo. **LOEV** adds one
@@ -126,3 +135,31 @@ for label in chosen:
                         st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
             else:
                 st.caption("No evaluation yet: run `loev eval --checkpoint ... --out DIR` to see scores here.")
+
+st.divider()
+st.subheader("Evaluation results")
+st.session_state.setdefault("w.results", recall("results", ""))
+with st.form("results-folder", border=False):
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    typed = c1.text_input("Results folder", key="w.results",
+                          placeholder="the --out folder of `loev eval` (its results.json)",
+                          help="Any folder `loev eval` wrote, e.g. a `--dataset gtzan_genre` run. Folders allowed: "
+                               + ", ".join(str(r) for r in settings().roots))
+    if c2.form_submit_button("Show") and typed.strip():
+        remember("results", typed.strip())
+shown = recall("results")
+if shown:
+    try:
+        results = read_results_folder(resolve_allowed(shown, settings().roots, "results folder"))
+        tables = results_tables(results)
+        st.caption(results_caption(results))
+        if not tables:
+            st.info("This results file holds no scores.")
+        for title, table in tables.items():
+            st.markdown(f"**{title}**; the highest value of each column is highlighted")
+            st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
+            st.plotly_chart(plots.scores_figure(table), key=f"results-{title}")
+    except (PathRefused, ValueError) as e:
+        st.error(str(e), icon=":material/block:")
+else:
+    st.caption("Type the folder a `loev eval --out DIR` run wrote (e.g. `--dataset gtzan_genre`) to see its scores.")

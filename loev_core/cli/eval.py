@@ -1,4 +1,10 @@
-"""`loev eval`: probes, retrieval P@k and equivariance curves for one or more checkpoints."""
+"""`loev eval`: probes, retrieval P@k and equivariance curves for one or more checkpoints.
+
+Two inputs: `--corpus` (our manifest format or a folder; the explorer's own evaluation, or the paper's
+reference protocol with `--protocol reference`) or `--dataset` (a dataset on disk read through mirdata,
+always the reference protocol: paper-style tables). Setup problems (unknown dataset, no mirdata index,
+wrong data home, mirdata not installed) exit with status 2 and a message saying what to do.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import argparse
 import logging
 import sys
 
+from loev_core.datasets.tasks import DATASETS
+from loev_core.evaluation.dataset_run import ProtocolOptions
 from loev_core.evaluation.run import EvalOptions
 
 
@@ -48,9 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint folder or .safetensors file; repeat for several models")
     parser.add_argument("--name", action="append", metavar="NAME",
                         help="display name per --checkpoint, in order (default: folder name)")
-    parser.add_argument("--corpus", required=True, metavar="DIR|MANIFEST",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", metavar="DIR|MANIFEST",
                         help="folder (its manifest.csv, else every audio file in it) or a manifest; labels "
                              "(key, tempo, instrument) and a train|test split column are optional")
+    source.add_argument("--dataset", metavar="NAME",
+                        help="a dataset on disk read through mirdata (never downloaded): " + ", ".join(DATASETS))
     parser.add_argument("--excerpt-seconds", type=_seconds, default=d.excerpt_seconds, metavar="S",
                         help=f"evaluate longer files on their middle S seconds (default {d.excerpt_seconds:g}; "
                              "0 = whole files)")
@@ -89,6 +100,89 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = torch default; 1 is fastest on a busy shared CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataset_arguments(parser)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the reference protocol (`--dataset`, or `--corpus` with `--protocol reference`)."""
+    p = ProtocolOptions()
+    g = parser.add_argument_group("datasets and the reference protocol (docs/datasets.md)")
+    g.add_argument("--protocol", choices=("explorer", "reference"), default=None,
+                   help="with --corpus: the explorer's evaluation (default) or the paper's reference protocol "
+                        "(manifest columns: key, tempo, genre, instrument, pitch_class, tags as 'a;b;c')")
+    g.add_argument("--data-home", metavar="DIR", help="folder holding the --dataset (mirdata's data_home)")
+    g.add_argument("--index", metavar="FILE", help="mirdata index JSON of the --dataset, when mirdata has not "
+                                                   "downloaded it (it is not part of the mirdata package)")
+    g.add_argument("--train-dataset", metavar="NAME",
+                   help="train the probes on this dataset and test on every --dataset track "
+                        "(the reference: --train-dataset beatport_key --dataset giantsteps_key)")
+    g.add_argument("--train-data-home", metavar="DIR", help="its data home (default: DATA_HOME/../NAME)")
+    g.add_argument("--train-index", metavar="FILE", help="its mirdata index JSON, if not downloaded")
+    g.add_argument("--split-file", action="append", metavar="FILE|SPLIT=FILE", default=[],
+                   help="train/validation/test split: a JSON {split: [ids]}, an 'id,split' CSV, or one "
+                        "SPLIT=FILE list of ids per split (ids or audio paths); default: the dataset's "
+                        "official split, else a seeded grouped split")
+    g.add_argument("--chunks", type=int, default=p.chunks, metavar="N",
+                   help=f"training-length chunks averaged per track (default {p.chunks}, as the reference)")
+    g.add_argument("--seeds", type=int, default=p.seeds, metavar="N",
+                   help=f"probe seeds; tables give mean and spread (default {p.seeds})")
+    g.add_argument("--max-tracks", type=_cap, default=None, metavar="N",
+                   help="per split: a seeded sample of N tracks (default: all)")
+
+
+def dataset_misuse(args: argparse.Namespace) -> str | None:
+    """Why the dataset options do not fit together, or None."""
+    reference = args.dataset is not None or args.protocol == "reference"
+    if args.dataset is not None and args.protocol == "explorer":
+        return "--dataset always runs the reference protocol (drop --protocol explorer)"
+    if args.dataset is not None and not args.data_home:
+        return "--dataset needs --data-home DIR, the folder holding the dataset"
+    if args.dataset is None and any((args.data_home, args.index, args.train_dataset, args.train_data_home,
+                                     args.train_index)):
+        return "--data-home, --index and --train-dataset go with --dataset"
+    if not reference and (args.split_file or args.max_tracks):
+        return "--split-file and --max-tracks belong to the reference protocol (--dataset or --protocol reference)"
+    if reference and args.readme:
+        return "--readme takes the explorer's evaluation (--corpus without --protocol reference)"
+    if args.chunks < 1 or args.seeds < 1:
+        return "--chunks and --seeds must be >= 1"
+    return None
+
+
+def run_reference(args: argparse.Namespace, probes: tuple[str, ...]) -> int:
+    """The reference protocol on a mirdata dataset or a manifest; paper-style tables."""
+    from loev_core.audio import AudioError
+    from loev_core.checkpoint import CheckpointError
+    from loev_core.datasets.evalset import from_manifest, from_mirdata
+    from loev_core.datasets.items import DatasetError
+    from loev_core.evaluation.dataset_run import evaluate_dataset
+    from loev_core.evaluation.paper_tables import markdown_tables
+
+    try:
+        if args.dataset is not None:
+            evalset = from_mirdata(args.dataset, args.data_home, args.index, split_files=args.split_file,
+                                   seed=args.seed, train_dataset=args.train_dataset,
+                                   train_home=args.train_data_home, train_index=args.train_index)
+        else:
+            evalset = from_manifest(args.corpus, args.split_file, args.seed)
+    except DatasetError as e:
+        print(f"loev eval: {e}", file=sys.stderr)
+        return 2
+    try:
+        results = evaluate_dataset(args.checkpoint, evalset, args.out, names=args.name, probes=probes,
+                                   chunks=args.chunks, seeds=args.seeds, query_clips=args.query_clips,
+                                   max_tracks=args.max_tracks, batch_size=args.batch_size, seed=args.seed,
+                                   progress=not args.quiet)
+    except (CheckpointError, AudioError, DatasetError, FileNotFoundError, ValueError) as e:
+        print(f"loev eval: {e}", file=sys.stderr)
+        return 1
+    sk = results["skipped"]
+    if sk["missing"] or sk["unreadable"]:
+        print(f"loev eval: skipped {sk['missing']} missing and {sk['unreadable']} unreadable audio file(s), "
+              f"e.g. {sk['examples'][0]}", file=sys.stderr)
+    print(markdown_tables(results))
+    print(f"\nwrote {', '.join(results['files'].values())}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +200,12 @@ def run(args: argparse.Namespace) -> int:
         print("loev eval: give one --name per --checkpoint", file=sys.stderr)
         return 2
     probes = tuple(p.strip() for p in args.probes.split(",") if p.strip())
+    problem = dataset_misuse(args)
+    if problem:
+        print(f"loev eval: {problem}", file=sys.stderr)
+        return 2
+    if args.dataset is not None or args.protocol == "reference":
+        return run_reference(args, probes)
     try:
         results = evaluate(args.checkpoint, args.corpus, args.out, names=args.name, readme=args.readme,
                            max_curve_clips=args.curve_clips, max_shift_clips=args.shift_clips,

@@ -134,3 +134,46 @@ def evaluation_tables(model: dict[str, Any]) -> dict[str, pd.DataFrame]:
         rows = {s: flatten_scores(per.get(q, {})) for s, per in retrieval.items() if isinstance(per, dict)}
         tables[f"retrieval ({q} queries)"] = pd.DataFrame(rows).T
     return {k: v.dropna(axis=1, how="all") for k, v in tables.items() if not v.empty}
+
+
+RESULTS_FILE = "results.json"
+
+
+def read_results_folder(path: str | Path) -> dict[str, Any]:
+    """The results.json of a `loev eval --out` folder (or that file itself); ValueError when there is none."""
+    p = Path(path)
+    f = p / RESULTS_FILE if p.is_dir() else p
+    if not f.is_file():
+        raise ValueError(f"No {RESULTS_FILE} in {p}: point at the folder `loev eval --out` wrote.")
+    try:
+        results = json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"Cannot read {f}: {e}") from None
+    if not isinstance(results, dict) or not (isinstance(results.get("tasks"), dict)
+                                             or isinstance(results.get("models"), dict)):
+        raise ValueError(f"{f} is not a `loev eval` results file (no 'tasks' or 'models').")
+    return results
+
+
+def results_tables(results: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Tables of a results.json: the reference protocol's scores (rows model / subspace, columns task
+    metric), or the explorer evaluation's tables of every model."""
+    if isinstance(results.get("tasks"), dict):
+        from loev_core.evaluation.paper_tables import results_frame
+
+        frame = results_frame(results)
+        return {"scores": frame} if not frame.empty else {}
+    return {f"{name}: {title}": table for name, m in results["models"].items() if isinstance(m, dict)
+            for title, table in evaluation_tables(m).items()}
+
+
+def results_caption(results: dict[str, Any]) -> str:
+    """One line saying what a results.json evaluated."""
+    if "dataset" in results:
+        c, sk = results.get("counts", {}), results.get("skipped", {})
+        trained = f", probes trained on {results['train_dataset']}" if results.get("train_dataset") else ""
+        return (f"{results['dataset']}{trained}: {c.get('train', '?')} train / {c.get('validation', '?')} validation "
+                f"/ {c.get('test', '?')} test tracks; {sk.get('missing', 0)} missing and {sk.get('unreadable', 0)} "
+                f"unreadable files skipped; {results.get('split', '')}")
+    return (f"{results.get('corpus', '?')}: {results.get('n_train', '?')} train / {results.get('n_test', '?')} "
+            "test clips")

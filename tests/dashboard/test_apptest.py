@@ -255,3 +255,27 @@ def test_missing_bundled_models_are_explained(dash_env: DashEnv, monkeypatch, tm
             at = open_page(page)
             assert not at.exception, (page, at.exception)
             assert any("No model available" in w.value for w in at.warning), page
+
+
+def test_a_results_folder_shows_as_a_table_and_a_chart(dash_env: DashEnv) -> None:
+    """A reference-protocol run (`loev eval --protocol reference`, as for `--dataset`) typed in as a folder."""
+    from loev_core.cli import main
+
+    out = dash_env.root / "eval-reference"
+    assert main(["eval", "--checkpoint", str(dash_env.checkpoints["simclr"]), "--corpus", str(dash_env.corpus),
+                 "--protocol", "reference", "--seeds", "1", "--chunks", "2", "--out", str(out), "--quiet",
+                 "--threads", "1"]) == 0
+    with app_environment(dash_env.env):
+        at = open_page("models")
+        charts = len(at.get("plotly_chart"))
+        next(t for t in at.text_input if t.label == "Results folder").input(str(out))
+        next(b for b in at.button if b.label == "Show").click().run()
+        assert not at.exception and not problems(at), problems(at)
+        table = at.dataframe[-1].value
+        assert list(table.index) == ["ckpt-simclr / V", "ckpt-simclr / Z.invariant"]
+        assert {"key accuracy", "key weighted", "tempo acc1", "instrument accuracy", "key P@1"} <= set(table.columns)
+        assert len(at.get("plotly_chart")) == charts + 1 and chart_specs(at)[-1]["data"][0]["type"] == "bar"
+        assert any("train /" in c.value and "missing" in c.value for c in at.caption)
+        next(t for t in at.text_input if t.label == "Results folder").input("/etc")
+        next(b for b in at.button if b.label == "Show").click().run()
+        assert any("outside the allowed folders" in p for p in problems(at)), problems(at)
