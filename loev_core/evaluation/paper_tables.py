@@ -17,7 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from loev_core.datasets.tasks import task_of
-from loev_core.evaluation.report import _atomic_write, _plain
+from loev_core.evaluation.report import jsonable
+from loev_core.files import atomic_write_text
 
 QUERY_WORDS = {"pitch_shift": "pitch-shifted queries, key transposed", "time_stretch": "time-stretched queries, "
                "tempo scaled"}
@@ -170,9 +171,9 @@ def write_tables(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"markdown": out_dir / "results.md", "latex": out_dir / "results.tex", "plot": out_dir / "results.png",
              "json": out_dir / "results.json"}
-    _atomic_write(files["markdown"], markdown_tables(results))
-    _atomic_write(files["latex"], latex_tables(results))
+    atomic_write_text(files["markdown"], markdown_tables(results))
+    atomic_write_text(files["latex"], latex_tables(results))
     scores_png(results, files["plot"])
     results["files"] = {k: str(v) for k, v in files.items()}
-    _atomic_write(files["json"], json.dumps(_plain(results), indent=1))
+    atomic_write_text(files["json"], json.dumps(jsonable(results), indent=1))
     return results["files"]

@@ -23,12 +23,12 @@ QUERIES = (("clean", "clean queries"), ("pitch_shift", "pitch-shifted queries (k
            ("time_stretch", "time-stretched queries (tempo x rate)"))
 
 
-def _plain(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf become null, tuples lists, numpy scalars floats."""
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -195,7 +195,7 @@ def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | No
     atomic_write_text(files["markdown"], markdown_report(results))
     files["json"] = out_dir / "results.json"
     results["files"] = {k: str(v) for k, v in files.items()}
-    atomic_write_text(files["json"], json.dumps(_plain(results), indent=1))
+    atomic_write_text(files["json"], json.dumps(jsonable(results), indent=1))
     if readme is not None:
         figure = Path(files.get("pitch_shift", files["probes"])).resolve()
         image = Path(os.path.relpath(figure, Path(readme).resolve().parent))
