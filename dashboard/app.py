@@ -29,6 +29,7 @@ div[data-testid="stAudio"] audio {height: 36px;}
 PAGES = [
     st.Page(HERE / "views" / "models.py", title="Models", icon=":material/model_training:", url_path="models",
             default=True),
+    st.Page(HERE / "views" / "tour.py", title="Tour", icon=":material/tour:", url_path="tour"),
     st.Page(HERE / "views" / "explorer.py", title="Embedding explorer", icon=":material/scatter_plot:",
             url_path="explorer"),
     st.Page(HERE / "views" / "equivariance.py", title="Equivariance", icon=":material/show_chart:",

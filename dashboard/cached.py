@@ -1,8 +1,9 @@
 """Cached access to models, corpora, projections and curves (the only place pages get data from).
 
-Models and corpus indexes are `st.cache_resource` (one shared, read-only copy per server: a 100k
-index must not be copied per session); small results (maps, curves, query vectors) are
-`st.cache_data`. Every heavy result is also on disk (loev_core.explore), so a restart is warm.
+Models, corpora, maps, curves and transformed clips live in the process-wide memory of
+`loev_core.explore.prepare` (one shared, read-only copy per server: a 100k index must not be copied
+per session), which the warm-up thread fills before the first visitor comes; small results (query
+vectors, decoded uploads) are `st.cache_data`. Every heavy result is also on disk, so a restart is warm.
 """
 
 from __future__ import annotations
@@ -13,27 +14,23 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 import streamlit as st
 import torch
 
-from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model
-from loev_core.explore import warmup
-from loev_core.explore.cache import CorpusData, CorpusStore, load_corpus
-from loev_core.explore.projection import SEED, compute_projection, point_budget, sample_rows, stored_projection
+from loev_core.checkpoint import CheckpointError
+from loev_core.explore import prepare, warmup
+from loev_core.explore.cache import CorpusData
+from loev_core.explore.projection import MAX_POINTS
 from loev_core.explore.session import ENV_WARM
-from loev_core.explore.transforms import (
-    CURVE_CLIPS,
-    cached_curves,
-    clip_wave,
-    embed_unit,
-    trajectory,
-    transformed,
-)
+from loev_core.explore.transforms import CURVE_CLIPS, clip_wave, embed_unit
 from loev_core.explore.uploads import validate_audio_upload
 from loev_dashboard.state import corpus_source, model_paths, settings
 
 torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+# one query at a time per session: FAISS's OpenMP threads only add waiting (tens of ms on a busy machine)
+faiss.omp_set_num_threads(1)
 
 
 def start_warmup() -> threading.Thread | None:
@@ -42,38 +39,21 @@ def start_warmup() -> threading.Thread | None:
     the server was started with warm-up on (not in tests)."""
     if os.environ.get(ENV_WARM) != "1":
         return None
-    return warmup.start(settings(), warmup.STORE)
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _checkpoint_id(path: str, size: int, mtime_ns: int) -> str:
-    return checkpoint_id(path)
+    return warmup.start(settings(), libraries=False)  # pages may be importing now: no library warm-up
 
 
 def model_id(label: str) -> str:
-    """`checkpoint_id` of a known checkpoint (cached on size + mtime, so editing the file is noticed)."""
+    """`checkpoint_id` of a known checkpoint (remembered per size + mtime, so editing the file is noticed)."""
     p = Path(model_paths()[label])
     f = p / "model.safetensors" if p.is_dir() else p
     if not f.is_file():
         raise CheckpointError(f"{p}: checkpoint not found (model {label!r})")
-    st_ = f.stat()
-    return _checkpoint_id(str(p), st_.st_size, st_.st_mtime_ns)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _load_model(path: str, ckpt_id: str) -> Any:
-    return load_model(path)
+    return prepare.checkpoint_id_of(p)
 
 
 def get_model(label: str) -> Any:
     """The model behind a label (raises CheckpointError with a readable message)."""
-    return _load_model(str(model_paths()[label]), model_id(label))
-
-
-def _corpus_store() -> CorpusStore:
-    """One store per server process, shared with the warm-up thread (not `st.cache_resource` per
-    corpus: the first build draws a progress bar, and cached functions must not draw outside)."""
-    return warmup.STORE
+    return prepare.get_model(Path(model_paths()[label]), model_id(label))
 
 
 def get_corpus(label: str) -> CorpusData:
@@ -86,15 +66,17 @@ def get_corpus(label: str) -> CorpusData:
         holder.progress(min(max(fraction, 0.0), 1.0), text=text)
 
     def build() -> CorpusData:
-        return load_corpus(_load_model(path, ckpt), Path(path), ckpt, source, s.roots, s.cache_dir, progress)
+        return prepare.get_corpus(Path(path), ckpt, source, s.roots, s.cache_dir, progress)
 
-    store, key = _corpus_store(), warmup.corpus_key(Path(path), ckpt, source)
+    # one store per server process, shared with the warm-up thread (not `st.cache_resource`: the first
+    # build draws a progress bar, and cached functions must not draw outside)
+    store, key = warmup.STORE, prepare.corpus_key(Path(path), ckpt, source)
     try:
-        if store.busy(key):  # being embedded by the start-up pre-build or another session: wait for it
+        if store.busy(key):  # being embedded by the start-up warm-up or another session: wait for it
             with st.spinner(f"Embedding the corpus with {label} (started earlier; once per model and corpus)..."):
-                data = store.get(key, build)
+                data = build()
         else:
-            data = store.get(key, build)
+            data = build()
     finally:
         holder.empty()
     if data.skipped:
@@ -104,33 +86,22 @@ def get_corpus(label: str) -> CorpusData:
     return data
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _projection(key: str, subspace: str, method: str, max_points: int, _data: CorpusData) -> tuple:
-    def compute() -> tuple[np.ndarray, np.ndarray]:
-        rows = sample_rows(len(_data), point_budget(method, max_points))
-        return rows, compute_projection(_data.vectors(subspace, rows), method)
-
-    folder = settings().cache_dir / "projections"
-    return stored_projection(folder, (key, subspace, method, f"seed{SEED}", max_points), compute)
-
-
-def get_projection(data: CorpusData, subspace: str, method: str, max_points: int = 20_000) -> tuple:
+def get_projection(data: CorpusData, subspace: str, method: str, max_points: int = MAX_POINTS) -> tuple:
     """(rows, coords) of a stored map; computed once (with a spinner) per model, corpus, subspace, method."""
+    folder = settings().cache_dir / "projections"
+    if prepare.has_map(data, subspace, method, folder, max_points):
+        return prepare.get_map(data, subspace, method, folder, max_points)
     with st.spinner(f"Computing the {method} map of {subspace} (stored for next time)..."):
-        return _projection(data.key, subspace, method, max_points, data)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _curves(label: str, ckpt_id: str, data_key: str, transform: str, values: tuple, n_clips: int,
-            _data: CorpusData) -> dict:
-    s = settings()
-    return cached_curves(get_model(label), ckpt_id, _data, transform, values, s.roots, s.cache_dir / "curves",
-                         n_clips=n_clips)
+        return prepare.get_map(data, subspace, method, folder, max_points)
 
 
 def get_curves(label: str, data: CorpusData, transform: str, values: tuple, n_clips: int = CURVE_CLIPS) -> dict:
+    s, path, ckpt = settings(), Path(model_paths()[label]), model_id(label)
+    folder = s.cache_dir / "curves"
+    if prepare.has_curves(ckpt, data, transform, values, folder, n_clips):
+        return prepare.get_curves(path, ckpt, data, transform, values, s.roots, folder, int(n_clips))
     with st.spinner(f"Measuring {label} on {transform} over {n_clips} clips (stored for next time)..."):
-        return _curves(label, model_id(label), data.key, transform, tuple(values), int(n_clips), data)
+        return prepare.get_curves(path, ckpt, data, transform, values, s.roots, folder, int(n_clips))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -142,25 +113,14 @@ def get_wave(data: CorpusData, row: int, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(_wave(data.key, int(row), int(sample_rate), data))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _versions(data_key: str, row: int, sr: int, transform: str, values: tuple, _data: CorpusData) -> np.ndarray:
-    return transformed(get_wave(_data, row, sr), sr, transform, list(values)).numpy()
-
-
 def get_versions(data: CorpusData, row: int, sr: int, transform: str, values: tuple) -> np.ndarray:
     """[len(values), T] transformed copies of a corpus clip, to listen to."""
-    return _versions(data.key, int(row), int(sr), transform, tuple(values), data)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _trajectory(label: str, ckpt_id: str, data_key: str, row: int, transform: str, values: tuple,
-                _data: CorpusData) -> dict[str, np.ndarray]:
-    model = get_model(label)
-    return trajectory(model, get_wave(_data, row, model.sample_rate), model.sample_rate, transform, list(values))
+    return prepare.get_versions(data, int(row), int(sr), transform, tuple(values), settings().roots)
 
 
 def get_trajectory(label: str, data: CorpusData, row: int, transform: str, values: tuple) -> dict[str, np.ndarray]:
-    return _trajectory(label, model_id(label), data.key, int(row), transform, tuple(values), data)
+    return prepare.get_trajectory(Path(model_paths()[label]), model_id(label), data, int(row), transform,
+                                  tuple(values), settings().roots)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

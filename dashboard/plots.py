@@ -1,4 +1,7 @@
-"""Plotly figures of the dashboard. WebGL (Scattergl) for maps so 20,000 points stay interactive."""
+"""Plotly figures of the dashboard. WebGL (Scattergl) for maps so 20,000 points stay interactive.
+
+Keys are coloured on the circle of fifths (`loev_core.keys.key_colour`) everywhere a map is coloured by
+key, with `key_wheel` as their legend; numeric labels (tempo) get a continuous scale with a colour bar."""
 
 from __future__ import annotations
 
@@ -9,9 +12,32 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from loev_core.keys import KEYS_BY_FIFTHS, fifths_position, key_colour, normalize_key
+
 PALETTE = qualitative.Plotly + qualitative.D3[3:] + qualitative.Set2
 MAX_LEGEND_CATEGORIES = 24
 HOVER_COLUMNS = 4
+UNKNOWN_KEY = "#7f7f7f"  # clips whose key label is missing or not a key
+NUMERIC_SCALE = "Viridis"
+
+
+def _canonical_key(value: object) -> str | None:
+    try:
+        return normalize_key(str(value))
+    except ValueError:
+        return None
+
+
+def is_key_column(name: str | None, values: pd.Series | None) -> bool:
+    """A label to colour on the circle of fifths: named like a key, and mostly parseable as one."""
+    if not name or values is None or "key" not in name.lower() or not len(values):
+        return False
+    return values.astype(str).map(_canonical_key).notna().mean() >= 0.5
+
+
+def is_numeric_column(values: pd.Series | None) -> bool:
+    """A label drawn on a continuous colour scale (tempo, any number with more than two values)."""
+    return values is not None and pd.api.types.is_numeric_dtype(values) and values.nunique() > 2
 
 
 def _layout(fig: go.Figure, height: int = 560, legend: bool = True) -> go.Figure:
@@ -32,8 +58,11 @@ def _hover(meta: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, str]:
 
 
 def scatter_map(coords: np.ndarray, meta: pd.DataFrame, color_by: str | None, labels: Sequence[str],
-                highlight: int | None = None, height: int = 560, title: str | None = None) -> go.Figure:
-    """A map of `meta`'s rows at `coords`; categories become legend entries (click to hide).
+                highlight: int | None = None, height: int = 560, title: str | None = None,
+                legend: bool = True) -> go.Figure:
+    """A map of `meta`'s rows at `coords`; categories become legend entries (click to hide), keys are
+    coloured on the circle of fifths (legend in its order), numbers on a colour scale. `legend=False`
+    hides the legend and colour bar (for a map drawn beside another, or beside `key_wheel`).
 
     `customdata[0]` of every point is its corpus row, which is how selections are mapped back.
     """
@@ -44,10 +73,12 @@ def scatter_map(coords: np.ndarray, meta: pd.DataFrame, color_by: str | None, la
     if values is None:
         fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=custom,
                                    hovertemplate=template, marker=dict(size=size, color=PALETTE[0]), name="clips"))
-    elif pd.api.types.is_numeric_dtype(values) and values.nunique() > MAX_LEGEND_CATEGORIES // 2:
+    elif is_key_column(color_by, values):
+        _key_traces(fig, coords, values, custom, template, size)
+    elif is_numeric_column(values):
         fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=custom,
                                    hovertemplate=template, name=color_by, showlegend=False,
-                                   marker=dict(size=size, color=values, colorscale="Viridis", showscale=True,
+                                   marker=dict(size=size, color=values, colorscale=NUMERIC_SCALE, showscale=legend,
                                                colorbar=dict(title=color_by, thickness=12))))
     else:
         text = values.astype(str)
@@ -66,9 +97,59 @@ def scatter_map(coords: np.ndarray, meta: pd.DataFrame, color_by: str | None, la
                                      customdata=custom[j:j + 1], hovertemplate=template,
                                      marker=dict(size=18, symbol="star", color="#ffffff",
                                                  line=dict(color="#ff7f50", width=2))))
+    _layout(fig, height, legend)
     if title:
         fig.update_layout(title=dict(text=title, font=dict(size=14), x=0.01))
-    return _layout(fig, height)
+    else:  # no title to make room for: the map starts right under what is above it
+        fig.update_layout(margin=dict(t=12))
+    return fig
+
+
+def _key_traces(fig: go.Figure, coords: np.ndarray, values: pd.Series, custom: np.ndarray, template: str,
+                size: int) -> None:
+    """One trace per key in circle-of-fifths order (majors, then minors), other labels grey."""
+    canon = values.astype(str).map(_canonical_key)
+    for key in KEYS_BY_FIFTHS:
+        m = (canon == key).to_numpy()
+        if m.any():
+            fig.add_trace(go.Scattergl(x=coords[m, 0], y=coords[m, 1], mode="markers", customdata=custom[m],
+                                       hovertemplate=template, name=key, legendgroup=key,
+                                       marker=dict(size=size, color=key_colour(key))))
+    rest = canon.isna().to_numpy()
+    if rest.any():
+        fig.add_trace(go.Scattergl(x=coords[rest, 0], y=coords[rest, 1], mode="markers", customdata=custom[rest],
+                                   hovertemplate=template, name="other / unknown",
+                                   marker=dict(size=size, color=UNKNOWN_KEY, opacity=0.6)))
+
+
+def key_wheel(counts: Mapping[str, int] | None = None, marked: Sequence[str] = (), size: int = 230) -> go.Figure:
+    """The key colours as a circle of fifths: majors round the outside, their relative minors inside.
+
+    `counts` (key -> clips) goes into the hover text and fades keys without clips; `marked` keys get a
+    white ring (the selected clip's key, or a query's)."""
+    counts = {normalize_key(k): int(n) for k, n in (counts or {}).items() if _canonical_key(k)}
+    marked = {k for k in (_canonical_key(m) for m in marked) if k}
+    fig = go.Figure()
+    for mode, base, depth, r_text, font in (("major", 0.6, 0.4, 0.8, "#111"), ("minor", 0.2, 0.38, 0.4, "#fff")):
+        keys = [k for k in KEYS_BY_FIFTHS if k.endswith(mode)]
+        theta = [30.0 * fifths_position(k) for k in keys]
+        short = [k.split()[0] if mode == "major" else k.split()[0].lower() for k in keys]
+        hover = [f"{k}" + (f" · {counts.get(k, 0)} clips" if counts else "") for k in keys]
+        fig.add_trace(go.Barpolar(
+            r=[depth] * 12, base=[base] * 12, theta=theta, width=[29.0] * 12, hovertext=hover, hoverinfo="text",
+            marker=dict(color=[key_colour(k) for k in keys],
+                        opacity=[1.0 if not counts or counts.get(k) else 0.25 for k in keys],
+                        line=dict(color=["#ffffff" if k in marked else "rgba(0,0,0,0)" for k in keys],
+                                  width=[3 if k in marked else 0 for k in keys])),
+            name=mode, showlegend=False))
+        fig.add_trace(go.Scatterpolar(r=[r_text] * 12, theta=theta, mode="text", text=short, hoverinfo="skip",
+                                      textfont=dict(color=font, size=11 if mode == "major" else 10),
+                                      showlegend=False))
+    fig.update_layout(height=size, width=size, margin=dict(l=4, r=4, t=4, b=4), paper_bgcolor="rgba(0,0,0,0)",
+                      polar=dict(bgcolor="rgba(0,0,0,0)", radialaxis=dict(visible=False, range=[0, 1]),
+                                 angularaxis=dict(visible=False, rotation=90, direction="clockwise")),
+                      bargap=0)
+    return fig
 
 
 def add_trajectory(fig: go.Figure, xy: np.ndarray, values: Sequence[float], unit: str) -> go.Figure:

@@ -25,6 +25,9 @@ from loev_dashboard.state import active_models, recall, settings, synced
 log = logging.getLogger("loev.dashboard")
 EXPECTED = (CheckpointError, PathRefused, UploadError, AudioError, ConfigError, FileNotFoundError)
 PREFERRED = ("key", "tempo", "instrument", "piece")
+# manifest columns shown by the player (credits) or never worth showing as a label (bookkeeping)
+NOT_SHOWN = {"split", "author", "licence", "license", "copyright", "original", "sample_rate", "channels",
+             "label_duration"}
 MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
         ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
 
@@ -99,8 +102,9 @@ def pick_color(labels: Sequence[str], name: str = "color") -> str:
 
 
 def shown_labels(data: CorpusData, n: int = 3) -> list[str]:
-    """The few labels worth printing next to a clip: musical ones first, bookkeeping (split) never."""
-    cols = [c for c in data.label_columns if c != "split"]
+    """The few labels worth printing next to a clip: musical ones first; bookkeeping (split) and credits
+    (author, licence: under the player) never."""
+    cols = [c for c in data.label_columns if c not in NOT_SHOWN]
     return sorted(cols, key=lambda c: (PREFERRED.index(c) if c in PREFERRED else len(PREFERRED), cols.index(c)))[:n]
 
 
@@ -110,18 +114,37 @@ def clip_title(data: CorpusData, row: int, labels: Sequence[str] | None = None) 
     return f"**{r['name']}**" + (f" · {' · '.join(parts)}" if parts else "")
 
 
-def play_row(data: CorpusData, row: int, autoplay: bool = False) -> None:
-    """Player for a corpus clip (its original file, served as-is); a message if it cannot be played."""
+def _cell(value: Any) -> str:
+    """A metadata cell as text; '' for missing ones (None, NaN, empty)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).strip()
+
+
+def clip_credit(data: CorpusData, row: int) -> str:
+    """"by AUTHOR · licence LICENCE" from the manifest's author and licence columns; '' when it has neither."""
     r = data.meta.iloc[int(row)]
+    author = _cell(r.get("author"))
+    licence = _cell(r.get("licence")) or _cell(r.get("license"))
+    return " · ".join(p for p in (f"by {author}" if author else "", f"licence {licence}" if licence else "") if p)
+
+
+def play_row(data: CorpusData, row: int, autoplay: bool = False) -> None:
+    """Player for a corpus clip (its original file, served as-is), with its author and licence when the
+    manifest gives them; a message if it cannot be played."""
+    r = data.meta.iloc[int(row)]
+    credit = clip_credit(data, row)
     try:
         path = check_clip_path(r["path"], settings().roots)
     except PathRefused as e:
-        st.caption(f"Cannot play: {e}")
+        st.caption(f"Cannot play: {e}" + (f" ({credit})" if credit else ""))
         return
     offset = float(r.get("offset") or 0.0)
     end = offset + float(r["duration"]) if offset and float(r.get("duration") or 0) else None
     st.audio(str(path), format=MIME.get(Path(path).suffix.lower(), "audio/wav"), start_time=offset,
              end_time=end, autoplay=autoplay)
+    if credit:
+        st.caption(credit)
 
 
 def play_wave(wave: Any, sample_rate: int) -> None:

@@ -7,7 +7,9 @@ torchaudio's windowed-sinc resampler at 44.1 -> 16 kHz, which matters when embed
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import warnings
 from collections.abc import Iterator
@@ -35,6 +37,11 @@ class AudioError(RuntimeError):
         self.reason = reason
 
 
+class ManifestError(ValueError):
+    """A corpus manifest cannot be used: unreadable, malformed, or an entry without a path or pointing
+    outside its folder. The message names the manifest (and the row)."""
+
+
 def audio_info(path: str | Path) -> tuple[int, float, int]:
     """Return (sample_rate, duration_seconds, channels) without decoding the whole file."""
     path = Path(path)
@@ -59,18 +66,36 @@ def audio_info(path: str | Path) -> tuple[int, float, int]:
         raise AudioError(path, f"unreadable audio ({type(e).__name__})") from None
 
 
-def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
-    """Decode to float32 [frames, channels] at the native rate."""
+class AudioTooLong(AudioError):
+    """A whole file was asked for that is longer than allowed in memory (`load_audio`'s `max_seconds`)."""
+
+    def __init__(self, path: str | Path, seconds: float) -> None:
+        super().__init__(path, f"{seconds / 60:.0f} min long: use stream_audio() for files this long")
+        self.seconds = seconds
+
+
+def _decode(path: Path, offset: float, duration: float | None,
+            max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode to float32 [frames, channels] at the native rate; AudioTooLong when `duration` is None and
+    more than `max_seconds` remain after `offset` (checked before decoding, on the one open of the file)."""
     try:
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate
+            if duration is None and max_seconds is not None and f.frames / sr - offset > max_seconds:
+                raise AudioTooLong(path, f.frames / sr)
             start = int(round(offset * sr))
             if start:
                 f.seek(min(start, f.frames))
             frames = -1 if duration is None else int(round(duration * sr))
             data = f.read(frames, dtype="float32", always_2d=True)
         return data, int(sr)
+    except AudioTooLong:
+        raise
     except Exception as first:
+        if duration is None and max_seconds is not None:  # libsndfile cannot read it: ask librosa how long
+            _, total, _ = audio_info(path)
+            if total - offset > max_seconds:
+                raise AudioTooLong(path, total) from None
         try:
             import librosa
 
@@ -83,15 +108,24 @@ def _decode(path: Path, offset: float, duration: float | None) -> tuple[np.ndarr
             raise AudioError(path, f"unreadable audio ({type(first).__name__}: {first})") from None
 
 
+def _all_finite(x: np.ndarray) -> bool:
+    """No NaN or inf in `x`: one sum (finite unless some value is not, or it overflows) before the full check."""
+    return bool(np.isfinite(x.sum())) or bool(np.isfinite(x).all())
+
+
 def check_wave(wave: torch.Tensor, path: str | Path, sample_rate: int, min_seconds: float) -> None:
-    """Raise AudioError for waves no model should see (NaN/inf, too short, silent)."""
+    """Raise AudioError for waves no model should see (NaN/inf, too short, silent).
+
+    The checks run in numpy: decoding runs in worker threads, where every torch op would start its own
+    team of intra-op threads that fight the model's for the cores (60x slower per call on 2 busy cores)."""
     if wave.numel() == 0:
         raise AudioError(path, "no samples")
-    if not torch.isfinite(wave).all():
+    x = wave.detach().float().cpu().numpy().ravel()
+    if not _all_finite(x):
         raise AudioError(path, "contains NaN or infinite samples")
     if wave.shape[-1] < min_seconds * sample_rate:
         raise AudioError(path, f"shorter than {min_seconds:.2f} s ({wave.shape[-1] / sample_rate:.3f} s)")
-    if float(wave.pow(2).mean().sqrt()) < SILENCE_RMS:
+    if float(np.sqrt(np.dot(x, x) / x.size)) < SILENCE_RMS:
         raise AudioError(path, "silent (RMS below 1e-5)")
 
 
@@ -111,29 +145,29 @@ def load_audio(
     offset: float = 0.0,
     duration: float | None = None,
     min_seconds: float = MIN_SECONDS,
+    max_seconds: float = MAX_SECONDS_IN_MEMORY,
 ) -> torch.Tensor:
     """Decode `path` to float32 at `sample_rate`: Tensor[T] if mono else Tensor[C, T].
 
-    Raises AudioError (never anything else) for unreadable, empty, silent, non-finite or too short audio.
+    Raises AudioError (never anything else) for unreadable, empty, silent, non-finite or too short audio,
+    and its subclass AudioTooLong when `duration` is None and more than `max_seconds` follow `offset`.
+    The file is opened once (the length check reads its header), and no torch op runs before the result.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "file not found")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    if duration is None:
-        _, total, _ = audio_info(path)
-        if total - offset > MAX_SECONDS_IN_MEMORY:
-            raise AudioError(path, f"{total / 60:.0f} min long: use stream_audio() for files this long")
-    data, sr = _decode(path, offset, duration)
+    data, sr = _decode(path, offset, duration, max_seconds)
     if data.ndim != 2 or data.shape[1] == 0:
         raise AudioError(path, "zero channels")
-    wave = torch.from_numpy(np.ascontiguousarray(data.T))  # [C, T]
-    if not torch.isfinite(wave).all():
+    if not _all_finite(data):
         raise AudioError(path, "contains NaN or infinite samples")
+    if mono:  # the channels' average; a mono file's one channel as it is
+        data = data[:, 0:1] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32, keepdims=True)
+    wave = resample(torch.from_numpy(data.T), sr, sample_rate).contiguous()  # [C, T]
     if mono:
-        wave = wave.mean(dim=0)
-    wave = resample(wave, sr, sample_rate).contiguous()
+        wave = wave[0]
     check_wave(wave, path, sample_rate, min_seconds)
     return wave
 
@@ -182,32 +216,71 @@ class Clip:
     labels: dict[str, Any] = field(default_factory=dict)
 
 
-def _safe_child(root: Path, rel: str, source: Path) -> Path:
-    p = (root / rel).resolve()
-    if not p.is_relative_to(root.resolve()):
-        raise ValueError(f"{source}: entry {rel!r} points outside {root}")
+def _safe_child(root: Path, rel: str, source: Path, allow_outside: bool = False) -> Path:
+    if "\0" in rel:
+        raise ManifestError(f"{source}: entry {rel!r} contains a NUL byte")
+    try:
+        p = (root / rel).resolve()  # symlinks and `..` followed before the check
+    except (OSError, RuntimeError) as e:  # a symlink loop, a name too long
+        raise ManifestError(f"{source}: entry {rel!r} cannot be resolved ({e})") from None
+    if not allow_outside and not p.is_relative_to(root.resolve()):
+        raise ManifestError(f"{source}: entry {rel!r} points outside {root}")
     return p
+
+
+def _manifest_text(path: Path) -> str:
+    """The manifest's text: UTF-8 (a BOM is dropped), or UTF-16 with a BOM; anything else is refused."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not UTF-8 (or UTF-16 with a BOM) text: {e.reason} at byte {e.start}") from None
+
+
+def _manifest_rows(path: Path) -> list[tuple[int, Any]]:
+    """(line or row number, row) of a JSONL or CSV manifest; rows are mappings unless the JSONL is malformed."""
+    text = _manifest_text(path)
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((n, json.loads(line)))
+                except (ValueError, RecursionError) as e:  # not JSON, nested too deeply, a number too long
+                    raise ManifestError(f"{path}: line {n} is not valid JSON ({type(e).__name__})") from None
+        return rows
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return [(i, row) for i, row in enumerate(reader, 1)]
+    except csv.Error as e:  # a field over csv.field_size_limit(), a malformed quote
+        raise ManifestError(f"{path}: CSV near line {reader.line_num + 1}: {e}") from None
 
 
 def read_manifest(path: str | Path, allow_outside: bool = False) -> list[Clip]:
     """Read a CSV or JSONL manifest (`path` column plus labels); paths are relative to the manifest.
 
-    Entries that escape the manifest's folder are refused unless `allow_outside` is set.
+    Text is UTF-8 (with or without a BOM) or UTF-16 with a BOM. Entries that escape the manifest's folder
+    (`..`, absolute paths, symlinks leading out) are refused unless `allow_outside` is set; the dashboard
+    never sets it (`explore.paths.corpus_clips`). Every problem raises `ManifestError` (a ValueError) naming
+    the manifest and the row: unreadable or undecodable files, malformed CSV or JSON, a row that is not a
+    mapping or has no string `path`, an entry outside the folder.
     """
     path = Path(path)
     root = path.parent
-    rows: list[dict[str, Any]]
-    if path.suffix.lower() == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    else:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
     clips = []
-    for i, row in enumerate(rows):
+    for i, row in _manifest_rows(path):
+        if not isinstance(row, dict):
+            raise ManifestError(f"{path}: row {i} is not a mapping (a JSON object)")
         if "path" not in row or not row["path"]:
-            raise ValueError(f"{path}: row {i + 1} has no 'path'")
-        rel = str(row.pop("path"))
-        p = (root / rel).resolve() if allow_outside else _safe_child(root, rel, path)
+            raise ManifestError(f"{path}: row {i} has no 'path'")
+        rel = row.pop("path")
+        if not isinstance(rel, str):
+            raise ManifestError(f"{path}: row {i}: 'path' must be a string, got {type(rel).__name__}")
+        p = _safe_child(root, rel, path, allow_outside)
         clips.append(Clip(str(p), {k: v for k, v in row.items() if v not in (None, "")}))
     return clips
 
@@ -219,7 +292,9 @@ def scan_folder(root: str | Path) -> list[Clip]:
 
 
 def resolve_corpus(source: str | Path, split: str | None = None) -> list[Clip]:
-    """A folder (scanned; uses its manifest.csv when present) or a manifest file; optional split filter."""
+    """A folder (scanned; uses its manifest.csv when present) or a manifest file; optional split filter.
+
+    A missing source raises FileNotFoundError; a manifest that cannot be used, ManifestError (`read_manifest`)."""
     source = Path(source)
     if source.is_dir():
         manifest = next((source / n for n in ("manifest.csv", "manifest.jsonl") if (source / n).exists()), None)

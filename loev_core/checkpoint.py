@@ -19,9 +19,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from loev_core.config import FORMAT_VERSION, ConfigError, config_from_dict
+from loev_core.config import FORMAT_VERSION, ConfigError, ExperimentConfig, config_from_dict
 from loev_core.files import atomic_path, atomic_write_text
 from loev_core.model import LOEVModel, build_model
+from loev_core.model.encoders import ENCODER_BUILDERS
+from loev_core.model.heads import projection_head
 
 MODEL_FILE = "model.safetensors"
 META_KEY = "loev"
@@ -57,8 +59,23 @@ def _resolve(path: str | Path) -> Path:
     return p
 
 
+def _valid_entry(entry: Any) -> bool:
+    """A safetensors tensor entry: a dtype name, a shape of sizes and [begin, end] byte offsets."""
+    def sizes(xs: Any) -> bool:
+        return isinstance(xs, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in xs)
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str):
+        return False
+    offsets = entry.get("data_offsets")
+    return sizes(entry.get("shape")) and sizes(offsets) and len(offsets) == 2 and offsets[0] <= offsets[1]
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Validate the container and return its JSON metadata without loading any weights."""
+    """Validate the container and return its JSON metadata without loading any weights.
+
+    Raises CheckpointError naming the file (and nothing else) for anything that is not a LOEV checkpoint
+    this package can read: a header length past the end, a header that is not a JSON mapping of
+    well-formed tensor entries, tensors past the end of the file, missing or corrupt LOEV metadata."""
     p = _resolve(path)
     size = p.stat().st_size
     with p.open("rb") as f:
@@ -70,7 +87,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         if n <= min(size - 8, MAX_HEADER):
             try:
                 header = json.loads(f.read(n))
-            except (UnicodeDecodeError, json.JSONDecodeError):
+            except (ValueError, RecursionError):  # not UTF-8 JSON, nested too deeply, a number too long
                 header = None
     if header is None:
         if head[:1] == b"\x80" or head[:2] == b"PK":  # pickle protocol 2+, or torch.save's zip
@@ -79,19 +96,26 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not a safetensors checkpoint, or truncated (header size {n}, file {size})")
     if not isinstance(header, dict):
         raise CheckpointError(f"{p}: not a safetensors checkpoint (header is not a mapping)")
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    bad = next((k for k, v in entries.items() if not _valid_entry(v)), None)
+    if bad is not None:
+        raise CheckpointError(f"{p}: not a safetensors checkpoint (malformed header entry {bad[:80]!r})")
+    ends = [v["data_offsets"][1] for v in entries.values()]
     if ends and 8 + n + max(ends) > size:
         raise CheckpointError(f"{p}: truncated (expected {8 + n + max(ends)} bytes, found {size})")
-    raw = (header.get("__metadata__") or {}).get(META_KEY)
+    extra = header.get("__metadata__")
+    raw = extra.get(META_KEY) if isinstance(extra, dict) else None
     if raw is None:
         raise CheckpointError(f"{p}: a safetensors file, but not a LOEV checkpoint (no '{META_KEY}' metadata)")
     try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{p}: corrupt LOEV metadata") from None
+        meta = json.loads(raw) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{p}: corrupt LOEV metadata")
     version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise CheckpointError(f"{p}: metadata has no format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{p}: metadata has no format_version (or not a positive integer)")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{p}: format version {version} is newer than this loev-explorer "
                               f"({FORMAT_VERSION}); upgrade the package to read it")
@@ -134,22 +158,56 @@ def save_model(model: LOEVModel, path: str | Path, **extra: Any) -> Path:
     return out
 
 
+def declared_size(cfg: ExperimentConfig) -> int:
+    """Values (weights and buffers) of the model `cfg` describes, counted without allocating them: the
+    encoder and heads are built on the meta device, the log-mel front end's two buffers are counted
+    (torchaudio cannot build them on meta). Mirrors LOEVModel.__init__; tests/fuzz checks they agree."""
+    m, a = cfg.model, cfg.audio
+    with torch.device("meta"):
+        parts = ENCODER_BUILDERS[m.encoder](m, a)
+        modules = [parts.trunk, *(parts.make_branch() for _ in (m.heads if m.kind == "loevpp" else ("shared",)))]
+        modules += [projection_head(parts.out_dim, m.head_hidden, m.head_out) for _ in m.heads]
+    frontend = (a.n_fft // 2 + 1) * a.n_mels + a.win_length  # mel filterbank + window
+    return frontend + sum(t.numel() for mod in modules for t in mod.state_dict().values())
+
+
 def model_from_state(meta: dict[str, Any], state: dict[str, torch.Tensor], where: str) -> LOEVModel:
+    """Build the model the metadata's config describes and load `state` into it, strictly.
+
+    The config is checked against the weights before anything is allocated: a forged config must not make
+    the loader build a model of terabytes. NaN or infinite weights are refused: they would silently give
+    NaN embeddings."""
     try:
         cfg = config_from_dict(meta["config"])
     except (ConfigError, KeyError, TypeError) as e:
         raise CheckpointError(f"{where}: invalid config in checkpoint: {e}") from None
-    model = build_model(cfg)
+    held = sum(t.numel() for t in state.values())
+    try:
+        declared = declared_size(cfg) if len(cfg.model.heads) <= len(state) else None
+    except Exception:  # sizes past what torch can describe (storage size overflow)
+        declared = None
+    if declared != held:
+        raise CheckpointError(f"{where}: weights do not match the config (it describes a model of "
+                              f"{declared or 'more'} values, the file holds {held})")
+    try:
+        model = build_model(cfg)
+    except Exception as e:
+        raise CheckpointError(f"{where}: cannot build the model its config describes ({type(e).__name__})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0:3]
         raise CheckpointError(f"{where}: weights do not match the config ({' '.join(first)})") from None
+    bad = [k for k, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{where}: NaN or infinite weights in {', '.join(bad[:3])}")
     return model
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LOEVModel:
-    """Load a LOEV checkpoint (folder or .safetensors file) in eval mode. Never unpickles."""
+    """Load a LOEV checkpoint (folder or .safetensors file) in eval mode. Never unpickles.
+
+    Any file that cannot be used (see `read_metadata` and `model_from_state`) raises CheckpointError naming it."""
     meta = read_metadata(path)
     prefix = "model." if meta.get("kind") == "train_state" else ""
     state = read_tensors(path, prefix)

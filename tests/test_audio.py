@@ -145,6 +145,32 @@ def test_very_long_file_needs_streaming(tmp_path: Path) -> None:
     assert load_audio(path, SR, offset=60.0, duration=2.0).numel() == 2 * SR
 
 
+def test_whole_file_is_opened_once_and_too_long_is_said_before_decoding(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`load_audio` (and so `embed_corpus`'s decoding) opens a file once: its header gives the length check
+    (an ogg open costs about as much as decoding a quarter of a 3 s clip); AudioTooLong says how long."""
+    from loev_core.audio import AudioTooLong
+    from loev_core.embeddings.decode import decode_file
+
+    path = tmp_path / "a.ogg"
+    _write(path, tone(440.0, 3.0, 44100), 44100, "OGG", "VORBIS")
+    opens = []
+    real = sf.SoundFile
+
+    def counting(*args, **kwargs):
+        opens.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sf, "SoundFile", counting)
+    monkeypatch.setattr(sf, "info", lambda *a, **k: pytest.fail("no separate header read"))
+    items = list(decode_file(0, str(path), SR, None, 600.0, 60.0))
+    assert len(opens) == 1 and len(items) == 1 and items[0][2].numel() == 3 * SR and items[0][4] is None
+    with pytest.raises(AudioTooLong, match="stream_audio") as err:
+        load_audio(path, SR, max_seconds=2.0)
+    assert err.value.seconds == pytest.approx(3.0) and isinstance(err.value, AudioError)
+    assert load_audio(path, SR, offset=1.5, max_seconds=2.0).numel() == pytest.approx(1.5 * SR, abs=2)
+
+
 def test_read_manifest_refuses_paths_outside(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     root.mkdir()

@@ -1,104 +1,167 @@
-"""Embedding explorer: a 2-D map of one subspace; click to listen, lasso to export, trajectories."""
+"""Embedding explorer: two maps side by side (a subspace that ignores pitch beside one that keeps it), or
+one map with a subspace picker; click to listen, lasso to export, trajectories."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.projection import METHODS, place_points
 from loev_core.explore.retrieval import query_from_row, search
+from loev_core.explore.tour import agreement, chance, teaching_pair
 from loev_core.explore.transforms import TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import recall, remember, synced
 
 UNITS = {"pitch_shift": "semitones", "time_stretch": "rate"}
 N_NEIGHBOURS = 5
+VIEWS = ("Side by side", "Single map")
+PAIR_COLUMNS = (1.0, 1.0, 0.62)
+K_SHARE = 10
 
-widgets.intro("Embedding explorer", """Each dot is one clip, placed so that clips the model finds similar sit close
-together. Switch the **subspace** to see what each part of the model pays attention to: colour by *key* and
-compare `Z.pitch_shift` (trained to notice transposition, so it may group keys) with `Z.invariant` (trained
-to ignore it). The trajectory shows the difference most directly. **Click** a dot to hear it and see its
-nearest neighbours, **lasso** a group to list and export it, and switch on the **trajectory** to watch one
-clip being pitch-shifted across the map.""")
+widgets.intro("Embedding explorer", """Each dot is one clip; clips the model finds similar sit close together. Key
+colours follow the **circle of fifths** (neighbouring keys, and relative majors and minors, get neighbouring hues;
+majors light, minors deep). **Click** a dot to hear it and its neighbours, **lasso** a group to export it, or turn on
+the **trajectory** to watch the clip being pitch-shifted across the maps.""")
 
-c0, c1, c2, c3 = st.columns([2, 2, 2, 2])
+c0, c1, c2, c3 = st.columns([2, 1.6, 1.6, 2])
 with c0:
     label = widgets.pick_model()
 with widgets.guard():
     model = cached.get_model(label)
     data: CorpusData = cached.get_corpus(label)
 with c1:
-    subspace = widgets.pick_subspace(data.subspaces)
+    view = synced(st.segmented_control, "View", VIEWS, "view", default=VIEWS[0], required=True)
 with c2:
     method = synced(st.segmented_control, "Projection", METHODS, "method", default="UMAP", required=True)
 with c3:
     color = widgets.pick_color(data.label_columns)
-with widgets.guard("Projection failed: "):
-    rows, coords = cached.get_projection(data, subspace, method)
-meta = data.meta.iloc[rows].reset_index(drop=True)
-if len(rows) < len(data):
-    st.caption(f"Showing a fixed sample of {len(rows):,} of {len(data):,} clips; search uses all of them.")
 
 
-def on_pick() -> None:
+@st.cache_data(show_spinner=False, max_entries=64)
+def key_share(data_key: str, sub: str, _data: CorpusData) -> float:
+    """Share of a clip's nearest neighbours in `sub` that are in its key (a fixed sample of clips)."""
+    return agreement(_data, sub, "key", K_SHARE)
+
+
+def what_to_see(data: CorpusData, left: str, right: str, color: str) -> str:
+    """The one line above the two maps that says what to look for, from what the two subspaces measure."""
+    if color != "key" or "key" not in data.label_columns:
+        hint = " Colour by **key** to see what each one keeps." if "key" in data.label_columns else ""
+        return f"The same clips in `{left}` (left) and `{right}` (right).{hint}"
+    a, b, c = key_share(data.key, left, data), key_share(data.key, right, data), chance(data, "key")
+    shares = f"{b:.0%} against {a:.0%} of a clip's {K_SHARE} nearest neighbours share its key (chance {c:.0%})"
+    if b >= max(2 * a, a + 0.08, 2 * c):
+        return f"**What to see:** keys gather on the right and mix on the left: {shares}."
+    if a >= max(2 * b, b + 0.08, 2 * c):
+        return f"**What to see:** keys gather on the left and mix on the right: {shares}."
+    if max(a, b) < 2 * c:
+        why = ": SimCLR learned to ignore pitch shifts" if {left, right} == {"V", "Z.invariant"} else ""
+        return f"**What to see:** neither map sorts the clips by key ({shares}){why}."
+    return (f"**What to see:** keys gather only a little more on the {'right' if b > a else 'left'} ({shares}); "
+            "the trajectory shows the difference better.")
+
+
+def on_pick(key: str) -> None:
     """A click on one point selects that clip (before the fragment reruns, so the star moves at once)."""
-    picked = widgets.selected_rows(st.session_state.get("map"))
+    picked = widgets.selected_rows(st.session_state.get(key))
     if len(picked) == 1:
         remember("clip", picked[0])
         st.session_state["_autoplay"] = True
 
 
+def path_on_map(data: CorpusData, traj: dict, sub: str, rows: np.ndarray, coords: np.ndarray, clip: int,
+                mid: int) -> np.ndarray:
+    """A trajectory placed on one map, its untransformed step anchored on the clip's own dot."""
+    xy = place_points(traj[sub], data.vectors(sub, rows), coords)
+    at = np.flatnonzero(rows == clip)
+    return xy + (coords[at[0]] - xy[mid]) if at.size else xy
+
+
+def draw(fig: go.Figure, key: str) -> object:
+    return st.plotly_chart(fig, key=key, on_select=lambda: on_pick(key), selection_mode=("points", "box", "lasso"),
+                           config={"scrollZoom": True, "displaylogo": False})
+
+
+def panel(label: str, data: CorpusData, clip: int | None, subs: list[str], moves: dict | None) -> None:
+    """The selected clip: player, neighbours in one of the shown subspaces, how far a trajectory moved it."""
+    if clip is None:
+        st.info("Click a point to listen to it and see its neighbours.", icon=":material/touch_app:")
+        return
+    st.markdown(widgets.clip_title(data, clip))
+    widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False))
+    sub = subs[0]
+    if len(subs) > 1 and subs[0] != subs[1]:
+        sub = st.segmented_control("Neighbours from", subs, default=subs[0], key="w.nb_side") or subs[0]
+    st.markdown(f"**Nearest in `{sub}`**")
+    hits = search(data, query_from_row(data, clip), [sub], N_NEIGHBOURS, exclude=clip)
+    for _, h in hits.iterrows():
+        st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
+        widgets.play_row(data, int(h["row"]))
+    if moves:
+        st.markdown("**How far the clip moves** (mean cosine distance along the path)")
+        fig_m = go.Figure(go.Bar(x=list(moves.values()), y=list(moves), orientation="h",
+                                 marker_color=["#ff7f50" if s in subs else "#6c8ebf" for s in moves]))
+        fig_m.update_layout(height=40 + 26 * len(moves), margin=dict(l=0, r=0, t=0, b=0))
+        st.plotly_chart(fig_m, key="moves", config={"displayModeBar": False})
+
+
 @st.fragment
-def map_and_panel(label: str, data: CorpusData, subspace: str, rows: np.ndarray, coords: np.ndarray,
-                  meta: pd.DataFrame, color: str) -> None:
-    """The map and everything a click changes: rerun alone when a point is picked."""
+def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str, color: str) -> None:
+    """Subspace pickers, the map(s) and everything a click changes: rerun alone when a point is picked."""
+    pair = teaching_pair(data.subspaces)
+    pickers = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.35), gap="small" if side_by_side else "medium")
+    with pickers[0]:
+        subs = [widgets.pick_subspace(data.subspaces, default=pair[0])]
+    if side_by_side:
+        with pickers[1]:
+            subs.append(widgets.pick_subspace(data.subspaces, "beside", "Beside it",
+                                              default=pair[1] if pair[1] != subs[0] else pair[0]))
+    with widgets.guard("Projection failed: "):
+        maps = [(s, *cached.get_projection(data, s, method)) for s in subs]
+    rows = maps[0][1]
+    meta = data.meta.iloc[rows].reset_index(drop=True)
+    if len(rows) < len(data):
+        st.caption(f"Showing a fixed sample of {len(rows):,} of {len(data):,} clips; search uses all of them.")
     raw = recall("clip")
     clip = int(raw) if raw is not None and str(raw).isdigit() and int(raw) < len(data) else None
-    left, right = st.columns([3, 1.35], gap="medium")
-    with left:
-        t1, t2 = st.columns([1, 2])
-        show_traj = t1.toggle("Augmentation trajectory", key="traj", disabled=clip is None,
+    color_by = None if color == "(none)" else color
+    keyed = plots.is_key_column(color_by, meta[color_by] if color_by in meta.columns else None)
+    if side_by_side:
+        st.markdown(what_to_see(data, subs[0], subs[1], color))
+    cols = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.35), gap="small" if side_by_side else "medium")
+    with cols[-1]:
+        if keyed:
+            counts = meta[color_by].astype(str).value_counts().to_dict()
+            mark = [str(data.meta.iloc[clip][color_by])] if clip is not None else []
+            st.plotly_chart(plots.key_wheel(counts, mark, size=190), key="wheel", config={"displayModeBar": False})
+        show_traj = st.toggle("Augmentation trajectory", key="traj", disabled=clip is None,
                               help="Pitch-shift (or time-stretch) the selected clip step by step and draw its path.")
-        transform = t2.radio("Transform", list(UNITS), horizontal=True, key="traj_tf", label_visibility="collapsed",
+        transform = st.radio("Transform", list(UNITS), horizontal=True, key="traj_tf", label_visibility="collapsed",
                              format_func=lambda t: t.replace("_", " "), disabled=not show_traj)
-        fig = plots.scatter_map(coords, meta, None if color == "(none)" else color, data.label_columns,
-                                   highlight=clip, height=620)
-        moves = None
-        if show_traj and clip is not None:
-            values = TRAJECTORY_VALUES[transform]
-            with widgets.guard("Trajectory failed: "):
-                traj = cached.get_trajectory(label, data, clip, transform, tuple(values))
-            xy = place_points(traj[subspace], data.vectors(subspace, rows), coords)
-            mid = values.index(0.0 if transform == "pitch_shift" else 1.0)
-            at = np.flatnonzero(rows == clip)
-            if at.size:  # anchor the untransformed step on the clip itself; the rest keeps its offsets
-                xy = xy + (coords[at[0]] - xy[mid])
-            plots.add_trajectory(fig, xy, values, UNITS[transform])
-            moves = {s: float(np.mean(1.0 - v @ v[mid])) for s, v in traj.items()}
-        event = st.plotly_chart(fig, key="map", on_select=on_pick, selection_mode=("points", "box", "lasso"),
-                                config={"scrollZoom": True, "displaylogo": False})
-    with right:
-        if clip is None:
-            st.info("Click a point to listen to it and see its neighbours.", icon=":material/touch_app:")
-        else:
-            st.markdown(widgets.clip_title(data, clip))
-            widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False))
-            st.markdown(f"**Nearest in `{subspace}`**")
-            hits = search(data, query_from_row(data, clip), [subspace], N_NEIGHBOURS, exclude=clip)
-            for _, h in hits.iterrows():
-                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
-                widgets.play_row(data, int(h["row"]))
-            if moves:
-                st.markdown("**How far the clip moves** (mean cosine distance along the path)")
-                fig_m = go.Figure(go.Bar(x=list(moves.values()), y=list(moves), orientation="h",
-                                         marker_color=["#ff7f50" if s == subspace else "#6c8ebf" for s in moves]))
-                fig_m.update_layout(height=40 + 26 * len(moves), margin=dict(l=0, r=0, t=0, b=0))
-                st.plotly_chart(fig_m, key="moves", config={"displayModeBar": False})
-    picked = widgets.selected_rows(event)
-    if len(picked) > 1:
+    figs = [plots.scatter_map(xy, data.meta.iloc[r].reset_index(drop=True) if i else meta, color_by,
+                              data.label_columns, highlight=clip, height=400 if side_by_side else 620,
+                              legend=not keyed and (not side_by_side or i == 1))
+            for i, (_, r, xy) in enumerate(maps)]
+    moves = None
+    if show_traj and clip is not None:
+        values = TRAJECTORY_VALUES[transform]
+        with widgets.guard("Trajectory failed: "):
+            traj = cached.get_trajectory(label, data, clip, transform, tuple(values))
+        mid = values.index(0.0 if transform == "pitch_shift" else 1.0)
+        for fig, (sub, r, xy) in zip(figs, maps, strict=True):
+            plots.add_trajectory(fig, path_on_map(data, traj, sub, r, xy, clip, mid), values, UNITS[transform])
+        moves = {s: float(np.mean(1.0 - v @ v[mid])) for s, v in traj.items()}
+    events = []
+    for i, fig in enumerate(figs):
+        with cols[i]:
+            events.append(draw(fig, "map" if i == 0 else "map_b"))
+    with cols[-1]:
+        panel(label, data, clip, subs, moves)
+    picked = next((p for p in map(widgets.selected_rows, events) if len(p) > 1), [])
+    if picked:
         table = data.meta.set_index("row").loc[picked].drop(columns=["labels"], errors="ignore")
         st.markdown(f"**{len(picked)} selected clips**")
         st.dataframe(table, height=min(400, 36 * (len(table) + 1)))
@@ -108,4 +171,4 @@ def map_and_panel(label: str, data: CorpusData, subspace: str, rows: np.ndarray,
         st.caption("Tip: drag with the lasso or box tool to select a group and export it as CSV.")
 
 
-map_and_panel(label, data, subspace, rows, coords, meta, color)
+map_and_panel(label, data, view == VIEWS[0], method, color)

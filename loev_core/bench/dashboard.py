@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="UMAP", choices=("UMAP", "PCA", "t-SNE"), help="projection of the maps")
     p.add_argument("--umap-sizes", default="5000,20000", help="point counts for the UMAP timing ('' to skip)")
     p.add_argument("--warm-repeats", type=int, default=3, help="warm renders per page (the median is reported)")
+    p.add_argument("--first-visit", action="store_true",
+                   help="instead: a fresh copy with empty caches, `loev dashboard --prepare`, then every page's first "
+                        "and warm visit in headless Chromium")
+    p.add_argument("--no-prepare", action="store_true", help="with --first-visit: start the server unprepared")
+    p.add_argument("--keep", default=None, metavar="DIR", help="with --first-visit: work in DIR and keep it (logs)")
 
 
 def _synthetic(folder: Path) -> tuple[list[Path], Path]:
@@ -85,6 +90,10 @@ def _umap_seconds(n: int, dim: int = 128) -> float:
 
 
 def measure(args: argparse.Namespace) -> dict:
+    if args.first_visit:
+        from loev_core.bench.first_visit import measure_first_visit
+
+        return measure_first_visit(prepare=not args.no_prepare, keep=Path(args.keep) if args.keep else None)
     import streamlit as st
 
     result: dict = {}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SUBTYPES = {"ogg": "VORBIS", "flac": "PCM_16", "wav": "PCM_16"}
+SUBTYPES = {"ogg": "VORBIS", "mp3": "MPEG_LAYER_III", "flac": "PCM_16", "wav": "PCM_16"}  # mp3: libsndfile >= 1.1
 
 
 def synth_clip(n_samples: int, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -39,7 +39,7 @@ def synthetic_clips(n: int, n_samples: int, sr: int, seed: int = 0) -> np.ndarra
 
 def write_clips(folder: Path, n: int, seconds: float, sr: int, formats: tuple[str, ...] = ("ogg",),
                 seed: int = 0) -> list[Path]:
-    """Write `n` clips as `clipNNNN.<ext>` into `folder`, cycling through `formats` (ogg, flac, wav)."""
+    """Write `n` clips as `clipNNNN.<ext>` into `folder`, cycling through `formats` (ogg, mp3, flac, wav)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []

@@ -16,9 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("loev_core.cli.embed", "embed every clip of a folder or manifest into one file"),
     "index": ("loev_core.cli.index", "build one FAISS index per subspace"),
     "search": ("loev_core.cli.search", "query an index with an audio file"),
-    "corpus": ("loev_core.cli.corpus", "generate the labelled demo corpus"),
+    "corpus": ("loev_core.cli.corpus", "generate the labelled demo corpus; `loev corpus real`: the real-music one"),
     "eval": ("loev_core.cli.eval", "probes, retrieval and equivariance curves"),
-    "bench": ("loev_core.cli.bench", "benchmarks: augment, train, embed, search, dashboard"),
+    "bench": ("loev_core.cli.bench", "benchmarks: augment, train, embed, search, dashboard, fuzz"),
     "dashboard": ("loev_core.cli.dashboard", "launch the Streamlit dashboard"),
 }
 

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import json
 
-BENCHES = ("augment", "train", "embed", "search", "dashboard")
+BENCHES = ("augment", "train", "embed", "search", "dashboard", "fuzz")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,16 +1,18 @@
-"""`loev corpus`: generate a labelled, reproducible music corpus (audio + manifest.csv)."""
+"""`loev corpus`: generate a labelled, reproducible music corpus (audio + manifest.csv), or, with
+`loev corpus real`, build one from the free recordings Debian ships (loev_core/corpus/real.py)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from loev_core.corpus.generate import FORMATS, generate_corpus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder (audio/ and manifest.csv go here)")
-    parser.add_argument("--clips", type=int, required=True, help="number of clips")
+    parser.add_argument("--out", help="output folder (audio/ and manifest.csv go here)")
+    parser.add_argument("--clips", type=int, help="number of clips (required for the generated corpus)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same manifest and audio")
     parser.add_argument("--role", choices=("demo", "train"), default="demo",
                         help="piece pool: train and demo corpora never share a piece")
@@ -22,10 +24,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synth", choices=("auto", "fluidsynth", "additive"), default="auto",
                         help="auto uses FluidSynth when a GM soundfont is installed, else a numpy synthesiser")
     parser.add_argument("--soundfont", default=None, help="GM .sf2 file (default: $LOEV_SOUNDFONT or Debian's)")
+    sub = parser.add_subparsers(dest="source", metavar="{real}",
+                                help="real: free recordings from Debian packages instead of generated clips "
+                                     "(`loev corpus real --help`)")
+    add_real_arguments(sub.add_parser("real", help="build a corpus of real recordings from Debian packages",
+                                      description="Real-music corpus from Debian's free game-music packages "
+                                                  "(docs/real-music.md)."))
+
+
+def add_real_arguments(parser: argparse.ArgumentParser) -> None:
+    from loev_core.corpus.real import DEFAULT_HOLDOUT, MIN_SECONDS, PACKAGES
+
+    parser.add_argument("--out", required=True, help="output folder (audio/, manifest.csv, corpus.json go here)")
+    parser.add_argument("--cache", "--deb-dir", dest="cache", metavar="DIR",
+                        help="where the .debs are kept; packages found there are not downloaded (default: OUT/debs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split by track")
+    parser.add_argument("--holdout", default=DEFAULT_HOLDOUT, metavar="PACKAGE",
+                        help=f"package held out whole as split 'unseen' (default {DEFAULT_HOLDOUT}; 'none': none)")
+    parser.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                        help="share of each other package's tracks in the test split (default 0.2)")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS, metavar="S",
+                        help=f"shortest recording kept (default {MIN_SECONDS:g}: drops jingles and effects)")
+    parser.add_argument("--packages", default=",".join(PACKAGES),
+                        help=f"comma list, a subset of the default {','.join(PACKAGES)}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_real(args: argparse.Namespace) -> int:
+    from loev_core.corpus.debian import DebianError
+    from loev_core.corpus.real import RealOptions, build_real_corpus
+
+    holdout = None if str(args.holdout).lower() == "none" else args.holdout
+    packages = tuple(p.strip() for p in args.packages.split(",") if p.strip())
+    opts = RealOptions(seed=args.seed, holdout=holdout, test_fraction=args.test_fraction,
+                       min_seconds=args.min_seconds, packages=packages)
+    try:
+        corpus = build_real_corpus(args.out, args.cache, opts, progress=not args.quiet)
+    except (DebianError, ValueError) as e:
+        print(f"loev corpus real: {e}", file=sys.stderr)
+        return 2
+    info = corpus.info
+    if not corpus.rebuilt:
+        print(f"up to date: {corpus.manifest} ({info['tracks']} tracks, {info['hours']:.2f} h; nothing to do)")
+        return 0
+    for name, p in info["per_package"].items():
+        splits = ", ".join(f"{s} {n}" for s, n in sorted(p["splits"].items()))
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(p["skipped"].items())) or "none"
+        print(f"{name}: {p['tracks']} tracks, {p['hours']:.2f} h ({splits}); skipped: {skipped}")
+    print(f"wrote {info['tracks']} tracks ({info['hours']:.2f} h) and {corpus.manifest} in {info['build_seconds']} s")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.source == "real":
+        return run_real(args)
+    if args.out is None or args.clips is None:
+        print("error: the generated corpus needs --out DIR and --clips N (or `loev corpus real --out DIR`)",
+              file=sys.stderr)
+        return 2
     if args.clips < 1:
         print("error: --clips must be at least 1")
         return 2

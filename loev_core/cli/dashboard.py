@@ -3,16 +3,19 @@
 Options reach the app as `LOEV_DASHBOARD_*` environment variables (see loev_core.explore.session),
 so `streamlit run dashboard/app.py` alone behaves like `loev dashboard` with no options. The server
 runs in this process, from the installed `loev_dashboard` package (any working folder will do); its
-Streamlit settings come from `loev_core/explore/streamlit.toml` as flags. Before it accepts
-connections, the warm-up thread (`loev_core.explore.warmup`) starts compiling UMAP and embedding the
-corpus with every model, so the first visitor waits less.
+Streamlit settings come from `loev_core/explore/streamlit.toml` as flags. `--prepare` computes what
+every page shows first (embeddings, indexes, maps, curves) into the disk caches and exits (`./run
+demo` runs it first). Before the server accepts connections, the warm-up thread
+(`loev_core.explore.warmup`) reads what is stored into memory; what is not, it computes in the background.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+import time
 from pathlib import Path
 
 from loev_core.explore.session import (
@@ -42,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow", action="append", default=[], metavar="DIR",
                    help="extra folder that paths typed in the dashboard may point into (repeatable)")
     p.add_argument("--no-warm", action="store_true",
-                   help="do not prepare in the background (UMAP compile, corpus embeddings)")
+                   help="do not load or prepare in the background (models, corpus embeddings, maps, curves)")
+    p.add_argument("--prepare", action="store_true",
+                   help="compute what every page shows first (embeddings, indexes, maps, curves) and exit")
 
 
 def build_env(args: argparse.Namespace) -> dict[str, str]:
@@ -113,25 +118,56 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: binding to {args.address}: anyone who can reach this machine can use the dashboard",
               file=sys.stderr)
     env = build_env(args)
-    if not args.no_warm:
+    if not args.no_warm and not args.prepare:
         env[ENV_WARM] = "1"
     os.environ.update(env)  # before numba, UMAP or the app are imported: they read it
     Path(env["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        return prepare()
     # Streamlit (and plotly, narwhals, pandas with it) is imported before the warm-up thread starts: that
     # thread imports UMAP, which imports narwhals too, and two threads importing them at once can stop
     # the server with an import `_DeadlockError`.
     from streamlit.web import bootstrap
 
     if not args.no_warm:
-        from loev_core.explore import warmup
-        from loev_core.explore.session import load_settings
-
-        print("Preparing in the background: UMAP compile (first run only) and corpus embeddings "
-              "(once per model and corpus)", file=sys.stderr)
-        warmup.start(load_settings())
+        warm_up()
+    # no full garbage collection after every page run: with torch, pandas and the corpora in memory it holds
+    # the interpreter for 0.3-0.6 s per run, which five concurrent visitors then wait for in turn
     flags = {**streamlit_options(), "server.headless": True, "server.address": args.address,
-             "server.port": args.port, "client.toolbarMode": "minimal"}
+             "server.port": args.port, "client.toolbarMode": "minimal", "runner.postScriptGC": False}
     bootstrap.load_config_options(flag_options=flags)
     print(f"LOEV Explorer on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
     bootstrap.run(str(app_path()), False, [], flags)
     return 0
+
+
+def prepare() -> int:
+    """`--prepare`: every page's first view, computed into the disk caches (a quick no-op when stored)."""
+    from loev_core.explore.prepare import prepare as run_prepare
+    from loev_core.explore.session import load_settings
+
+    settings = load_settings()
+    print(f"Preparing the dashboard: {len(settings.checkpoints)} model(s) on {settings.corpus} "
+          f"(cache {settings.cache_dir})", file=sys.stderr, flush=True)
+    done = run_prepare(settings)
+    if done["failed"]:
+        print(f"warning: could not prepare {', '.join(done['failed'])}; the pages will say why", file=sys.stderr)
+    print(f"Prepared in {done['seconds']} s ({len(done['computed'])} computed; {done['steps']} steps for "
+          f"{len(settings.checkpoints)} model(s) were needed)", file=sys.stderr)
+    return 0
+
+
+def warm_up(wait_s: float = 120.0) -> None:
+    """Start the warm-up thread and wait until what is stored is in memory (a few seconds), so the first
+    visitor is served from memory; what is not stored is computed in the background."""
+    from loev_core.explore import warmup
+    from loev_core.explore.session import load_settings
+
+    t0 = time.perf_counter()
+    print("Loading the models, maps and curves into memory (what is not prepared is computed in the "
+          "background; `loev dashboard --prepare` computes it ahead)", file=sys.stderr, flush=True)
+    warmup.start(load_settings())
+    if not warmup.loaded.wait(wait_s):
+        print(f"note: still loading after {wait_s:.0f} s; starting the server anyway", file=sys.stderr)
+    gc.freeze()  # what is loaded now lives as long as the server: later collections need not scan it
+    print(f"Ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)

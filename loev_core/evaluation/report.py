@@ -149,11 +149,36 @@ def markdown_report(results: dict[str, Any]) -> str:
         parts += [f"### {title}", "", retrieval_table(results, q), ""]
     if not scored:
         parts += ["(none: the corpus has no key, tempo or instrument labels to score neighbours by)", ""]
+    if results.get("recordings"):
+        parts += recordings_section(results)
     parts += ["## Equivariance: mean cosine distance to the clean clip", "",
               "\"between clips\": the mean distance between two different clean clips in that subspace, the "
               "scale to read the others on. \"pitch rise\": Spearman of the pitch-shift distance against |shift| "
               "and its 95 % bootstrap interval over the curve's clips.", "", curves_table(results), ""]
     return "\n".join(parts)
+
+
+def recordings_table(results: dict[str, Any]) -> str:
+    """Same-recording P@1, degraded-copy top-1 and time-stretch distances per model and subspace."""
+    rec = results["recordings"]
+    rates = rec["stretch_rates"]
+    rows = [[name, space, _f(v["same_track_p1"]), _f(v["degraded_top1"]), *[_f(d, 4) for d in v["stretch"]]]
+            for name, per in rec["models"].items() for space, v in per.items()]
+    return _table(["model", "subspace", "same-recording P@1", "degraded top-1",
+                   *[f"time stretch x{r:g}" for r in rates]], rows)
+
+
+def recordings_section(results: dict[str, Any]) -> list[str]:
+    """Markdown lines of the recordings block (corpora with a `track` column)."""
+    rec = results["recordings"]
+    deg = rec["degradation"]
+    return ["## Recordings: same-recording and degraded-copy retrieval", "",
+            f"{rec['n_tracks']} test tracks cut into {rec['n_clips']} non-overlapping clips of "
+            f"{rec['window_seconds']:g} s (at least {rec['min_clips_per_track']} per track). Same-recording P@1: "
+            "the nearest other clip (cosine, itself excluded) is from the same track. Degraded top-1: a copy "
+            f"(gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, white noise at "
+            f"{deg['snr_db']:g} dB SNR) finds its own clean clip first. Time stretch: mean cosine distance to the "
+            f"clean clip, on {rec['n_stretch_clips']} tracks.", "", recordings_table(results), ""]
 
 
 def readme_block(results: dict[str, Any], image: str) -> str:

@@ -25,6 +25,7 @@ from loev_core.evaluation.inputs import EvalCorpus, TransformedInputs, load_corp
 from loev_core.evaluation.probes import PROBE_KINDS
 from loev_core.evaluation.retrieval import KS
 from loev_core.evaluation.scoring import CurveResults, ModelScores, run_curves, score_model
+from loev_core.evaluation.track_retrieval import evaluate_tracks
 from loev_core.model import LOEVModel
 
 # transformed queries: whole-semitone shifts (not 0) and rates within the ranges the models were trained on
@@ -51,6 +52,7 @@ class EvalOptions:
     excerpt_seconds: float | None = 30.0  # longer files are evaluated on their middle 30 s
     max_clips: int | None = 2000  # per split: a seeded sample of bigger splits (audio is held in memory)
     test_fraction: float = 0.2  # share of groups held out when the corpus has no split column
+    track_clips: int = 8  # windows cut from each test track for same-recording retrieval (`track` column)
     batch_size: int = 32
     seed: int = 0
     progress: bool = True
@@ -142,6 +144,10 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
               for name, model in models.models.items()}
     curves = run_curves(models.models, data.test, models.sample_rate, models.window, models.span, opts, rng)
     results = assemble_results(corpus, models, data, inputs, scores, curves, opts, load_seconds)
+    recordings = evaluate_tracks(models.models, data.test, models.sample_rate, models.window, models.span, opts)
+    if recordings is not None:  # corpora with a `track` column only: the others' results stay as they were
+        results["recordings"] = recordings
+        results["timings"]["recordings"] = recordings["seconds"]
     results["summary"] = check_targets(results)
     results["seconds"] = round(time.time() - t0, 1)
     write_report(results, Path(out_dir), readme=readme)

@@ -51,6 +51,10 @@ KEY_P5 = Target("key P@5 in V.pitch_shift >= {}", 0.15, over_simclr=True)
 INVARIANT_FLAT = "Z.invariant stays flat (max mean distance, no threshold)"  # reported, not judged
 PROBE_TARGETS = (("key", "weighted_score", KEY_SCORE), ("tempo", "acc1", TEMPO_ACC),
                  ("instrument", "accuracy", INSTRUMENT_ACC))  # (task, metric, target on the best subspace)
+# corpora with a `track` column (`track_retrieval`): rows for every model, SimCLR included
+SAME_TRACK = "same-recording P@1, best subspace (reported, no threshold)"
+DEGRADED_TOP1 = Target("degraded-copy top-1, best subspace >= {}", 0.95)
+STRETCH_RATIO = Target("Z.time_stretch / Z.invariant distance at rates 0.8 and 1.25 >= {}", 2.0)
 
 
 def best_probe(model: dict[str, Any], task: str, metric: str) -> tuple[float, str]:
@@ -124,4 +128,43 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ref, ref_where = best_retrieval(models[simclr], "key", "P@5")
                 rows.append(_row(KEY_P5.text, name, val, ref, KEY_P5.passed(val, ref),
                                  f"SimCLR best subspace {ref_where}"))
+    return rows + recording_targets(results)
+
+
+def best_recording(scores: dict[str, Any], metric: str) -> tuple[float, str]:
+    """Highest `metric` of one model's "recordings" scores over its subspaces, and which subspace."""
+    vals = {s: v[metric] for s, v in scores.items() if v.get(metric) is not None and not np.isnan(v[metric])}
+    if not vals:
+        return float("nan"), ""
+    best = max(vals, key=lambda k: vals[k])
+    return float(vals[best]), best
+
+
+def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for same-recording and degraded-copy retrieval and the stretch ratio (none without "recordings")."""
+    rec = results.get("recordings")
+    if not rec:
+        return []
+    models = results["models"]
+    simclr = next((n for n, m in models.items() if m["kind"] == "simclr" and n in rec["models"]), None)
+    deg = rec["degradation"]
+    where = (f"{rec['n_tracks']} test tracks, >= {rec['min_clips_per_track']} clips of "
+             f"{rec['window_seconds']:g} s each")
+    how = f"gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, noise at {deg['snr_db']:g} dB SNR"
+    rows: list[dict[str, Any]] = []
+    for name, scores in rec["models"].items():
+        ref = None if simclr in (None, name) else rec["models"][simclr]
+        p1, space = best_recording(scores, "same_track_p1")
+        rows.append(_row(SAME_TRACK, name, p1, best_recording(ref, "same_track_p1")[0] if ref else None, None,
+                         f"{space}; {where}"))
+        top1, space = best_recording(scores, "degraded_top1")
+        rows.append(_row(DEGRADED_TOP1.text, name, top1, best_recording(ref, "degraded_top1")[0] if ref else None,
+                         None if np.isnan(top1) else DEGRADED_TOP1.passed(top1), f"{space}; {how}"))
+        if "Z.time_stretch" in scores and "Z.invariant" in scores:
+            ds, di = scores["Z.time_stretch"]["stretch"], scores["Z.invariant"]["stretch"]
+            ratio = float(np.mean(ds) / np.mean(di)) if np.mean(di) > 0 else float("inf")
+            rates = "/".join(f"x{r:g}" for r in rec["stretch_rates"])
+            rows.append(_row(STRETCH_RATIO.text, name, ratio, None, STRETCH_RATIO.passed(ratio),
+                             f"Z.time_stretch {'/'.join(f'{v:.4f}' for v in ds)}, Z.invariant "
+                             f"{'/'.join(f'{v:.4f}' for v in di)} at {rates}; {rec['n_stretch_clips']} tracks"))
     return rows

@@ -34,6 +34,10 @@ def _quiet(_: float, __: str) -> None:
     return None
 
 
+class NotStored(LookupError):
+    """A result is not in the disk cache yet (raised where only stored results may be read)."""
+
+
 def corpus_hash(source: Path, clips: Sequence[Clip]) -> str:
     """Hash of what a corpus holds: its file list with sizes and labels (not mtimes, so copies match)."""
     h = hashlib.sha256(str(source).encode())
@@ -80,31 +84,37 @@ class CorpusData:
         return [c for c in self.meta.columns if c not in skip]
 
 
-class CorpusStore:
-    """Corpora shared by every session of a server, with one lock per key: five sessions (or the
-    start-up pre-build) asking for the same new corpus embed it once; the others wait, then reuse it."""
+class SharedStore:
+    """Results shared by every session of a server (models, corpora, maps, curves), with one lock per
+    key: five sessions (or the start-up warm-up) asking for the same new item build it once; the
+    others wait, then reuse it. The oldest item goes when more than `max_items` are held."""
 
-    MAX = 8
-
-    def __init__(self) -> None:
-        self.items: dict[tuple, CorpusData] = {}
+    def __init__(self, max_items: int = 8) -> None:
+        self.max_items = max_items
+        self.items: dict[tuple, Any] = {}
         self.locks: dict[tuple, threading.Lock] = {}
         self.guard = threading.Lock()
 
     def busy(self, key: tuple) -> bool:
-        """Someone else is building this corpus right now."""
+        """Someone else is building this item right now."""
         lock = self.locks.get(key)
         return key not in self.items and lock is not None and lock.locked()
 
-    def get(self, key: tuple, build: Callable[[], CorpusData]) -> CorpusData:
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        item = self.items.get(key)  # the common case, held: no lock to take
+        if item is not None:
+            return item
         with self.guard:
             lock = self.locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self.items:
                 self.items[key] = build()
-                while len(self.items) > self.MAX:
-                    self.items.pop(next(iter(self.items)))
+                while len(self.items) > self.max_items:
+                    self.items.pop(next(iter(self.items)), None)
             return self.items[key]
+
+
+CorpusStore = SharedStore  # the corpora's store (kept under its first name)
 
 
 def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
@@ -121,12 +131,13 @@ def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, progress: Progress) -> list:
+def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, progress: Progress,
+                    precision: str = "fp32") -> list:
     """`embed_corpus` in slices (it resumes, so each call embeds only the new slice) for a live progress bar."""
     from loev_core.embeddings.compute import EmbedOptions, embed_corpus
 
     # wait_lock: the launch-time warm-up may be writing the same folder
-    options = EmbedOptions(workers=0, progress=False, checkpoint=checkpoint, wait_lock=True)
+    options = EmbedOptions(workers=0, progress=False, checkpoint=checkpoint, wait_lock=True, precision=precision)
     step = max(1, -(-len(clips) // EMBED_STEPS))
     report = None
     for end in range(step, len(clips) + step, step):
@@ -137,8 +148,9 @@ def _embed_in_steps(model: Any, clips: list[Clip], out: Path, checkpoint: str, p
 
 
 def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | Path, roots: Sequence[Path],
-                cache_dir: Path, progress: Progress = _quiet) -> CorpusData:
-    """Embeddings + index of `source` (audio folder, manifest, or `loev index` folder) for one model."""
+                cache_dir: Path, progress: Progress = _quiet, stored_only: bool = False) -> CorpusData:
+    """Embeddings + index of `source` (audio folder, manifest, or `loev index` folder) for one model;
+    with `stored_only`, NotStored instead of embedding when the cache does not hold them yet."""
     src = resolve_allowed(source, roots, "corpus")
     if is_index_folder(src):
         index = Index(src)
@@ -151,14 +163,19 @@ def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | 
             raise PathRefused(f"The index {src} has no {', '.join(missing)}: it was built for another model.")
         return CorpusData(index, enrich_meta(index.meta), f"{checkpoint_id}-{corpus_hash(src, [])}", src)
     clips = corpus_clips(src, roots)
-    key = f"{checkpoint_id}-{corpus_hash(src, clips)}"
+    from loev_core.embeddings.compute import resolve_precision
+
+    precision = resolve_precision(model)  # bf16 where the CPU has it; named in the key (fp32 keys as before)
+    key = f"{checkpoint_id}-{corpus_hash(src, clips)}" + ("" if precision == "fp32" else f"-{precision}")
     folder = Path(cache_dir) / "corpora" / key
+    if stored_only and not (folder / "index" / "index.json").is_file():
+        raise NotStored(f"{src} is not embedded by {checkpoint_id} yet")
     # one builder per cache folder, across sessions and processes: the others wait, then reuse it
     with folder_lock(folder, on_wait=lambda: progress(0.0, "Another process is embedding this corpus (the "
                                                       "start-up pre-build or another server); waiting for it...")):
         skipped_file = folder / "skipped.json"
         if not (folder / "index" / "index.json").is_file():
-            skipped = _embed_in_steps(model, clips, folder / "embeddings", str(checkpoint), progress)
+            skipped = _embed_in_steps(model, clips, folder / "embeddings", str(checkpoint), progress, precision)
             progress(1.0, "Building the search index")
             from loev_core.embeddings.store import Embeddings, load_embeddings
 

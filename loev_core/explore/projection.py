@@ -14,6 +14,7 @@ import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,9 +91,11 @@ def projection_key(*parts: object) -> str:
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:20]
 
 
-def stored_projection(cache_dir: Path, key_parts: tuple, compute: Callable[[], tuple[np.ndarray, np.ndarray]]
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, coords) from `cache_dir`, or computed by `compute()` and stored there atomically."""
+def stored_projection(cache_dir: Path, key_parts: tuple,
+                      compute: Callable[[], tuple[np.ndarray, np.ndarray]] | None
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, coords) from `cache_dir`, or computed by `compute()` and stored there atomically (None
+    when it is not stored and `compute` is None)."""
     path = Path(cache_dir) / f"proj-{projection_key(*key_parts)}.npz"
     if path.is_file():
         try:
@@ -100,9 +103,23 @@ def stored_projection(cache_dir: Path, key_parts: tuple, compute: Callable[[], t
                 return z["rows"], z["coords"]
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+    if compute is None:
+        return None
     rows, coords = compute()
     atomic_write_bytes(path, lambda f: np.savez(f, rows=rows, coords=coords, key=json.dumps(list(map(str, key_parts)))))
     return rows, coords
+
+
+def corpus_map(data: Any, subspace: str, method: str, cache_dir: Path, max_points: int = MAX_POINTS,
+               stored_only: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, coords) of one subspace of a corpus (a `CorpusData`), stored in `cache_dir` under its
+    checkpoint and corpus hashes; with `stored_only`, None when it is not there yet (nothing computed)."""
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        rows = sample_rows(len(data), point_budget(method, max_points))
+        return rows, compute_projection(data.vectors(subspace, rows), method)
+
+    return stored_projection(cache_dir, (data.key, subspace, method, f"seed{SEED}", max_points),
+                             None if stored_only else compute)
 
 
 def procrustes_align(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, float]:

@@ -1,87 +1,109 @@
-"""Work a dashboard server does in the background as it starts, so the first visitor waits less.
+"""Work a dashboard server does as it starts, so its first visitor waits for nothing.
 
-Two things are slow the first time and the same for everyone: numba compiling UMAP (into
-NUMBA_CACHE_DIR once per version, then loaded by every new process) and embedding the corpus with
-each configured model (a minute or more on a CPU for the demo corpus; then it is on disk). One
-thread per server process does both, into the process-wide `STORE` that every session reads: `loev
-dashboard` starts it before the server accepts connections, the app on its first run otherwise
-(`start` is idempotent). A visitor who arrives earlier waits on the same per-corpus lock instead of
-starting a second build.
+One thread per server process runs the preparation steps (`loev_core.explore.prepare`) into the
+process-wide memory every session reads. First it reads what is stored (models, corpora, maps,
+curves: `loev dashboard --prepare` or an earlier server stored them), makes the few transformed
+clips the pages open on, and warms the libraries a first page run would import, then sets `loaded`:
+`loev dashboard` waits for that before it takes visitors. Then it computes what was not stored
+(embedding a corpus takes a minute or more on a CPU) in the background; a visitor asking for it
+meanwhile waits on the same per-item lock instead of starting a second build. `start` is idempotent:
+`loev dashboard` starts it, the app on its first run otherwise.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
+import contextlib
 import logging
-import sys
 import threading
+import time
 from pathlib import Path
 
-import numpy as np
+from loev_core.explore.cache import CorpusStore
+from loev_core.explore.prepare import (
+    MEMORY,
+    Memory,
+    Step,
+    corpus_key,
+    get_corpus,
+    plan,
+    run_steps,
+    warm_marker,
+    warm_umap,
+)
+from loev_core.explore.session import Settings
 
-from loev_core.explore.cache import CorpusStore, load_corpus
-from loev_core.explore.session import Settings, numba_cache_dir
-
+__all__ = ["STORE", "corpus_key", "loaded", "prebuild", "start", "warm_marker", "warm_umap"]
 log = logging.getLogger("loev.dashboard")
-STORE = CorpusStore()  # corpora shared by every session of this server process
-UMAP_SIZES = (300, 4500)  # UMAP switches to approximate neighbours above 4,096 points: other numba code
+STORE = MEMORY.corpora  # corpora shared by every session of this server process
+loaded = threading.Event()  # set once everything stored is in memory (or the attempt failed)
 _thread: threading.Thread | None = None
 _guard = threading.Lock()
 
 
-def corpus_key(checkpoint: Path, checkpoint_id: str, source: str | Path) -> tuple[str, str, str]:
-    """The key under which a server keeps one model's view of one corpus."""
-    return str(checkpoint), checkpoint_id, str(source)
+def warm_libraries() -> None:
+    """Import and first-use what a page run needs (plotly's trace types and JSON encoder, pandas' Styler,
+    the audio transforms), so the first visitor does not pay for it."""
+    import pandas as pd
+    import plotly.graph_objects as go
+    import plotly.io
+
+    fig = go.Figure([go.Scattergl(x=[0, 1], y=[0, 1], customdata=[[0], [1]]), go.Scatter(x=[0], y=[0]),
+                     go.Bar(x=["a"], y=[1])])
+    fig.update_layout(yaxis2=dict(overlaying="y", side="right"))
+    plotly.io.to_json(fig, validate=False)
+    with contextlib.suppress(ImportError):  # no jinja2: the pages show plain numbers
+        pd.DataFrame({"a": [0.5]}).style.format("{:.3f}").highlight_max(axis=0).to_html()
 
 
-def warm_marker() -> Path:
-    """Present once numba's cache holds UMAP's code for these library versions and warm-up sizes."""
-    versions = [importlib.metadata.version(p) for p in ("umap-learn", "numba", "pynndescent")]
-    key = repr((versions, sys.version_info[:2], UMAP_SIZES))
-    return numba_cache_dir() / f".loev-umap-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+def _build_order(step: Step) -> int:
+    """What to compute first when nothing was prepared: corpora (every page needs one), then maps, then the rest."""
+    return 0 if step.what.endswith("index") else 1 if " map of " in step.what else 2
 
 
-def warm_umap() -> None:
-    """Fit UMAP on a small set (loads, or the first time compiles, its numba code in this process);
-    the first time for these versions also above 4,096 points, so numba caches that code path too."""
-    from loev_core.explore.projection import compute_projection
-
-    marker = warm_marker()
-    rng = np.random.default_rng(0)
-    for n in UMAP_SIZES if not marker.exists() else UMAP_SIZES[:1]:
-        x = rng.standard_normal((n, 32)).astype(np.float32)
-        compute_projection(x / np.linalg.norm(x, axis=1, keepdims=True), "UMAP")
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+def warm(settings: Settings, memory: Memory = MEMORY, libraries: bool = True) -> None:
+    """The warm-up: read what is stored into `memory` (then set `loaded`), then compute the rest."""
+    pending: list[Step] = []
+    try:
+        t0 = time.perf_counter()
+        if libraries:
+            warm_libraries()
+        pending, failed = run_steps(plan(settings, memory), stored_only=True)
+        log.info("warm-up: stored results in memory after %.1f s; %d to compute, %d failed",
+                 time.perf_counter() - t0, len(pending), len(failed))
+    except Exception:  # noqa: BLE001 (the pages compute what they need themselves)
+        log.warning("warm-up failed", exc_info=True)
+    finally:
+        loaded.set()
+    if not pending:
+        return
+    if not warm_marker().exists():
+        try:
+            warm_umap()
+        except Exception:  # noqa: BLE001
+            log.warning("UMAP warm-up failed", exc_info=True)
+    run_steps(sorted(pending, key=_build_order))
 
 
 def prebuild(store: CorpusStore, settings: Settings) -> None:
-    """Embed the default corpus with every configured model (LOEV++ first: the explorer's default)."""
-    from loev_core.checkpoint import checkpoint_id, load_model
+    """Embed the default corpus with every configured model into `store` (LOEV++ first: the default)."""
+    from loev_core.checkpoint import checkpoint_id
 
-    order = sorted(settings.checkpoints.items(), key=lambda kv: "loevpp" not in kv[0])
-    for label, path in order:
+    memory = Memory(corpora=store)
+    for label, path in sorted(settings.checkpoints.items(), key=lambda kv: "loevpp" not in kv[0]):
         try:
-            cid = checkpoint_id(path)
-            store.get(corpus_key(path, cid, settings.corpus), lambda p=path, c=cid: load_corpus(
-                load_model(p), p, c, settings.corpus, settings.roots, settings.cache_dir))
-        except Exception:  # a bad model or corpus is reported by the pages, with a message
+            get_corpus(Path(path), checkpoint_id(path), settings.corpus, settings.roots, settings.cache_dir,
+                       memory=memory)
+        except Exception:  # noqa: BLE001 (a bad model or corpus is reported by the pages, with a message)
             log.warning("background pre-build of %s skipped", label, exc_info=True)
 
 
-def start(settings: Settings, store: CorpusStore = STORE) -> threading.Thread:
-    """The server's warm-up thread: started on the first call, returned as it is on later ones."""
+def start(settings: Settings, memory: Memory = MEMORY, libraries: bool = True) -> threading.Thread:
+    """The server's warm-up thread: started on the first call, returned as it is on later ones.
+    `libraries=False` when pages may be running already (imports in two threads can deadlock)."""
     global _thread
     with _guard:
         if _thread is None:
-            def run() -> None:
-                try:
-                    warm_umap()
-                except Exception:
-                    log.warning("UMAP warm-up failed", exc_info=True)
-                prebuild(store, settings)
-
-            _thread = threading.Thread(target=run, name="loev-warmup", daemon=True)
+            _thread = threading.Thread(target=warm, args=(settings, memory, libraries), name="loev-warmup",
+                                       daemon=True)
             _thread.start()
         return _thread

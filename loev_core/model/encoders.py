@@ -112,7 +112,10 @@ class WithProfile(nn.Module):
         self.trunk, self.norm, self.peaks = trunk, nn.BatchNorm1d(n_mels), peaks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(x)  # [B, C*F, T']
+        return self.combine(x, self.trunk(x))
+
+    def combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The trunk's output `h` [B, C*F, T'] for log-mel `x`, with the profile appended."""
         spec = spectral_peaks(x) if self.peaks else x
         profile = nn.functional.adaptive_avg_pool1d(spec[:, 0], h.shape[-1])  # [B, n_mels, T']
         return torch.cat([h, self.norm(profile)], dim=1)
@@ -128,7 +131,10 @@ class WithRhythm(nn.Module):
         self.trunk, self.norm, self.max_lag = trunk, nn.BatchNorm1d(max_lag), max_lag
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(x)  # [B, C, T']
+        return self.combine(x, self.trunk(x))
+
+    def combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The trunk's output `h` [B, C, T'] for log-mel `x`, with the onset autocorrelation appended."""
         acf = self.norm(onset_autocorrelation(x, self.max_lag))
         return torch.cat([h, acf.unsqueeze(-1).expand(-1, -1, h.shape[-1])], dim=1)
 

@@ -2,6 +2,9 @@
 
 Every batch is a pure function of the seed and the global step, so a resumed run sees exactly the
 batches the uninterrupted run would have seen, and each DDP rank takes its own slice of it.
+Files may be short clips or whole tracks: each step reads a fresh window at an offset drawn from that
+step's crop seed, so a track gives a different crop every epoch (as the paper trains on MTG-Jamendo),
+and a track drawn twice into one batch (a corpus smaller than the batch) gives two different crops.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class CropDataset(Dataset):
         self.window_seconds = window_seconds
         self.n = int(round(window_seconds * sample_rate))
         self.cache: dict[int, torch.Tensor | None] | None = None
+        self.durations: dict[int, float] = {}  # seconds per file, read once (whole tracks are cropped every step)
 
     def preload(self, progress: bool = True) -> int:
         """Decode every clip once into memory (small corpora: removes decoding from every step).
@@ -60,8 +64,9 @@ class CropDataset(Dataset):
             wave = full[start:start + self.n]
             return wave.repeat(-(-self.n // wave.numel()))[: self.n] if wave.numel() < self.n else wave
         try:
-            _, duration, _ = audio_info(path)
-            offset = rng.uniform(0.0, max(0.0, duration - self.window_seconds))
+            if index not in self.durations:
+                self.durations[index] = audio_info(path)[1]
+            offset = rng.uniform(0.0, max(0.0, self.durations[index] - self.window_seconds))
             wave = load_audio(path, self.sample_rate, offset=offset, duration=self.window_seconds)
         except AudioError as e:
             log.warning("skipping %s", e)
@@ -92,7 +97,8 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         idx = perm[pos * self.gb:(pos + 1) * self.gb]
         local = self.gb // self.world
         mine = idx[self.rank * local:(self.rank + 1) * local]
-        return [(int(i), hash((self.seed, step, int(i))) & 0x7FFFFFFF) for i in mine]
+        seeds = crop_seeds(self.seed, step, idx)
+        return [(int(i), seeds[self.rank * local + j]) for j, i in enumerate(mine)]
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in range(self.start, self.end):
@@ -100,6 +106,17 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __len__(self) -> int:
         return self.end - self.start
+
+
+def crop_seeds(seed: int, step: int, items: np.ndarray) -> list[int]:
+    """One crop seed per position of a step's global batch: hash(seed, step, item) for an item's first
+    place in the batch, and hash(seed, step, item, k) for its k-th repeat, so repeats get other crops."""
+    seen: dict[int, int] = {}
+    out = []
+    for i in (int(v) for v in items):
+        k = seen[i] = seen.get(i, -1) + 1
+        out.append(hash((seed, step, i) if k == 0 else (seed, step, i, k)) & 0x7FFFFFFF)
+    return out
 
 
 def collate_crops(items: list[torch.Tensor | None]) -> tuple[torch.Tensor, int]:

@@ -266,21 +266,63 @@ def test_cli_embed_index_search_with_a_real_checkpoint(corpus: Path, tmp_path: P
 
 
 def test_background_decoding_keeps_order_errors_and_stops_early() -> None:
-    """The decode-ahead thread used on small machines: same items in order, a decoder crash surfaces in
-    the caller, and a consumer that stops early does not leave the thread running."""
+    """The decoding threads used on small machines: every file's items in file order whatever the threads'
+    timing, a decoder crash surfaces in the caller, and a consumer that stops early stops the threads."""
+    import random
     import threading
 
-    from loev_core.embeddings.decode import prefetched
+    from loev_core.embeddings.decode import decoded_in_threads
 
-    assert list(prefetched(iter(range(500)), depth=4)) == list(range(500))
+    def items(f: int):  # files of 0-3 items, decoded at random speeds
+        for j in range(f % 4):
+            time.sleep(random.random() * 1e-3)
+            yield (f, j)
 
-    def boom():
-        yield 1
-        raise RuntimeError("decoder died")
+    files = list(range(300))
+    expected = [(f, j) for f in files for j in range(f % 4)]
+    for threads, ahead in [(1, 64), (3, 2), (4, 1)]:
+        assert list(decoded_in_threads(files, items, threads, ahead)) == expected
+
+    def boom(f: int):
+        if f == 7:
+            raise RuntimeError("decoder died")
+        yield f
 
     with pytest.raises(RuntimeError, match="decoder died"):
-        list(prefetched(boom()))
-    it = prefetched(iter(range(10_000)), depth=2)
+        list(decoded_in_threads(files, boom, 2))
+    it = decoded_in_threads(list(range(10_000)), lambda f: iter([f]), 2, ahead=2)
     assert next(it) == 0
     it.close()
-    assert not [t for t in threading.enumerate() if t.name == "loev-decode"]
+    assert not [t for t in threading.enumerate() if t.name == "loev-decode" and t.is_alive()]
+
+
+def test_precision_is_resolved_recorded_and_never_mixed(corpus: Path, tmp_path: Path) -> None:
+    """"auto" is float32 for a model whose embed takes no precision; bf16 is refused for it; a real model's
+    bf16 rows are recorded as such and a resume at another precision is refused."""
+    from loev_core import ExperimentConfig, build_model
+    from loev_core.embeddings.compute import resolve_precision
+
+    fake = FakeModel()
+    assert resolve_precision(fake) == "fp32"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision(fake, "bf16")
+    clips = [Clip(str(p)) for p in sorted(corpus.glob("tone0*"))[:4]]
+    report = embed_corpus(fake, clips, tmp_path / "fake", EmbedOptions(progress=False))
+    assert json.loads((tmp_path / "fake" / "embed.json").read_text())["precision"] == "fp32"
+    assert report.n_embedded == 4
+
+    torch.manual_seed(0)
+    model = build_model(ExperimentConfig()).eval()
+    assert resolve_precision(model, "bf16") == "bf16" and resolve_precision(model, "fp32") == "fp32"
+    out = tmp_path / "real"
+    embed_corpus(model, clips[:2], out, EmbedOptions(progress=False, precision="bf16"))
+    assert json.loads((out / "embed.json").read_text())["precision"] == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        embed_corpus(model, clips, out, EmbedOptions(progress=False, precision="fp32"))
+    embed_corpus(model, clips, out, EmbedOptions(progress=False, precision="bf16"))
+    vectors = load_embeddings(out).vectors["V"]
+    fp32 = np.stack([embed_file(model, c.path, precision="fp32")["V"] for c in clips])
+    cos = (vectors * fp32).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert vectors.shape[0] == 4 and cos.min() > 0.999
+
+

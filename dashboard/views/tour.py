@@ -1,0 +1,274 @@
+"""Guided tour: the LOEV paper's story in four steps on the live models; one figure, one sentence and one
+sound per step, the step in the URL. A step whose model is not loaded says so and the tour goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from loev_core.explore.cache import CorpusData
+from loev_core.explore.projection import METHODS, place_points
+from loev_core.explore.retrieval import neighbour_table, query_from_row, search
+from loev_core.explore.tour import (
+    SHIFT,
+    STEPS,
+    agreement,
+    chance,
+    copy_report,
+    distance_at,
+    teaching_pair,
+    tour_clip,
+)
+from loev_core.explore.transforms import TRAJECTORY_VALUES
+from loev_core.keys import transpose_key
+from loev_dashboard import cached, plots, widgets
+from loev_dashboard.state import recall, remember, synced
+
+TITLES = {"throw-away": "1 · What a contrastive model throws away", "heads": "2 · LOEV: a head that may notice",
+          "branches": "3 · LOEV++: branches that sort by key", "retrieval": "4 · Targeted retrieval"}
+NAMES = {"simclr": "SimCLR", "loev": "LOEV", "loevpp": "LOEV++"}
+SHIFTS = tuple(TRAJECTORY_VALUES["pitch_shift"])
+CLOSE_RANK = 5  # the original among the first 5 answers to its shifted copy: the shift was ignored
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+K = 10
+
+widgets.intro("Tour", """Four steps through the idea behind LOEV, computed live on the models of this session: what a
+plain contrastive model forgets, how LOEV keeps it in a head of its own, how LOEV++ splits the encoder so one part
+sorts music by key, and what that buys when you search. Each step has one figure, one sentence and one sound.""")
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return ORDINALS.get(n, f"{n}{suffix}")
+
+
+def go(step: str) -> None:
+    st.session_state["w.step"] = step
+    remember("step", step)
+
+
+def kinds() -> dict[str, str]:
+    """Kind (simclr, loev, loevpp) of every model of the session that loads; broken ones are left out."""
+    out = {}
+    for label in widgets.need_models():
+        try:
+            out[label] = cached.get_model(label).kind
+        except widgets.EXPECTED:
+            continue
+    return out
+
+
+def find(kind: str) -> str | None:
+    """The session's first model of a kind (None when there is none: the step says so)."""
+    return next((label for label, k in kinds().items() if k == kind), None)
+
+
+def missing(kind: str, what: str) -> None:
+    st.info(f"This step needs a {NAMES[kind]} model ({what}), and none is loaded in this session. The bundled one "
+            f"is `demo-{kind}`: add it back on the **Models** page, or go on to the next step.",
+            icon=":material/info:")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _agreement(data_key: str, sub: str, label: str, _data: CorpusData) -> float:
+    return agreement(_data, sub, label, K)
+
+
+def clip_of(data: CorpusData) -> int:
+    """The clip every step follows (the LOEV++ retrieval example when LOEV++ is loaded), as a row of `data`."""
+    ref_label = find("loevpp")
+    ref = cached.get_corpus(ref_label) if ref_label is not None else None
+    return _clip(ref.key if ref is not None else "", data.key, ref, data)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _clip(ref_key: str, data_key: str, _ref: CorpusData | None, _data: CorpusData) -> int:
+    return tour_clip(_ref, _data)
+
+
+def key_of(data: CorpusData, row: int) -> str:
+    return str(data.meta.iloc[row]["key"]) if "key" in data.meta.columns else "its key"
+
+
+def moved_key(data: CorpusData, row: int, semitones: float) -> str:
+    """The clip's key after a shift ('' when the corpus has no key, or a label that is not one)."""
+    try:
+        return transpose_key(key_of(data, row), semitones)
+    except ValueError:
+        return ""
+
+
+def keyed_map(data: CorpusData, sub: str, clip: int, title: str, height: int = 430) -> object:
+    rows, coords = cached.get_projection(data, sub, method())
+    color = "key" if "key" in data.label_columns else None
+    return plots.scatter_map(coords, data.meta.iloc[rows].reset_index(drop=True), color, data.label_columns,
+                             highlight=clip, height=height, title=title, legend=color is None)
+
+
+def method() -> str:
+    chosen = recall("method", "UMAP")
+    return chosen if chosen in METHODS else "UMAP"
+
+
+def wheel(data: CorpusData, clip: int) -> None:
+    if "key" in data.meta.columns:
+        st.plotly_chart(plots.key_wheel(data.meta["key"].astype(str).value_counts().to_dict(), [key_of(data, clip)],
+                                        size=190), key="wheel", config={"displayModeBar": False})
+        st.caption("Key colours: the circle of fifths, majors outside, relative minors inside.")
+
+
+def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...]) -> None:
+    """Players for the clip at each shift (0 = the original)."""
+    sr = cached.get_model(label).sample_rate
+    versions = cached.get_versions(data, clip, sr, "pitch_shift", amounts)
+    for col, amount, wave in zip(st.columns(len(amounts)), amounts, versions, strict=True):
+        with col:
+            k = moved_key(data, clip, amount)
+            st.caption(f"**{'original' if amount == 0 else f'{amount:+g} semitones'}** {k}")
+            widgets.play_wave(wave, sr)
+
+
+def throw_away() -> None:
+    label = find("simclr")
+    if label is None:
+        return missing("simclr", "trained to ignore its augmentations")
+    data = cached.get_corpus(label)
+    clip, sub = clip_of(data), "Z.invariant" if "Z.invariant" in data.subspaces else data.subspaces[-1]
+    traj = cached.get_trajectory(label, data, clip, "pitch_shift", SHIFTS)
+    rep = copy_report(traj, SHIFTS, data, clip, sub, SHIFT)
+    moved_to = moved_key(data, clip, rep["shift"]) or "another key"
+    place = ordinal(rep["rank"])
+    found = (f"comes back **{place}** of {rep['of']:,} clips" if rep["rank"] <= 100
+             else "is not among the first 100 answers")
+    verdict = "the key is thrown away" if rep["rank"] <= CLOSE_RANK else "this model still tells the two apart"
+    st.markdown(f"SimCLR learns that a clip and its pitch-shifted copy are the same music: search its `{sub}` with "
+                f"the copy {rep['shift']:+g} semitones up (now in **{moved_to}**) and the original {found}: "
+                f"{verdict}.")
+    fig = keyed_map(data, sub, clip, f"{label} · {sub} · yellow: the clip shifted -6…+6 semitones")
+    rows, coords = cached.get_projection(data, sub, method())
+    xy = place_points(traj[sub], data.vectors(sub, rows), coords)
+    at = np.flatnonzero(rows == clip)
+    if at.size:  # the unshifted step on the clip's own dot, as in the explorer
+        xy = xy + (coords[at[0]] - xy[SHIFTS.index(0.0)])
+    plots.add_trajectory(fig, xy, SHIFTS, "semitones")
+    left, right = st.columns([3, 1])
+    left.plotly_chart(fig, key="fig-throw-away", config={"displaylogo": False})
+    with right:
+        wheel(data, clip)
+    shifted(label, data, clip, (0.0, SHIFT))
+
+
+def heads() -> None:
+    label, note = find("loev"), ""
+    if label is None and find("loevpp") is not None:
+        label, note = find("loevpp"), " (LOEV is not loaded; LOEV++ has the same two heads)"
+    if label is None:
+        return missing("loev", "with a pitch-shift head")
+    data = cached.get_corpus(label)
+    subs = [s for s in ("Z.invariant", "Z.pitch_shift") if s in data.subspaces]
+    curves = cached.get_curves(label, data, "pitch_shift", SHIFTS)
+    d = {s: distance_at(curves, s, SHIFT) for s in subs}
+    moves, stays = d.get("Z.pitch_shift", float("nan")), d.get("Z.invariant", float("nan"))
+    if moves >= max(1.5 * stays, stays + 0.05):
+        st.markdown(f"Shift the pitch of a clip and measure how far its vector moves{note}: `Z.pitch_shift` moves "
+                    f"further the bigger the shift (**{moves:.2f}** at ±{SHIFT:g} semitones) while `Z.invariant` "
+                    f"barely moves (**{stays:.2f}**): one head keeps what the other is trained to throw away.")
+    else:
+        st.markdown(f"Shift the pitch of a clip and measure how far its vector moves{note}: here `Z.pitch_shift` "
+                    f"(**{moves:.2f}** at ±{SHIFT:g} semitones) and `Z.invariant` (**{stays:.2f}**) move about as "
+                    "much: this model has not learned to keep pitch in one head and drop it in the other.")
+    fig = plots.curves_figure({label: curves}, subs, "pitch shift (semitones)", height=380)
+    st.plotly_chart(fig, key="fig-heads", config={"displaylogo": False})
+    st.caption("Mean cosine distance between each clip and its shifted copy, over a fixed sample of corpus clips "
+               "(band: 95 % interval). Listen to one clip shifted down and up:")
+    shifted(label, data, clip_of(data), (-SHIFT, 0.0, SHIFT))
+
+
+def branches() -> None:
+    label = find("loevpp")
+    if label is None:
+        return missing("loevpp", "with encoder branches")
+    data = cached.get_corpus(label)
+    ignore, keep = teaching_pair(data.subspaces)
+    clip = clip_of(data)
+    share = {s: _agreement(data.key, s, "key", data) for s in (ignore, keep)}
+    shares = (f"**{share[keep]:.0%}** against **{share[ignore]:.0%}** of a clip's {K} nearest neighbours share its "
+              f"key (chance {chance(data, 'key'):.0%})")
+    if share[keep] >= max(2 * share[ignore], share[ignore] + 0.08):
+        st.markdown(f"LOEV++ gives each head its own encoder branch: in `{keep}` (right) clips gather by key, "
+                    f"neighbouring keys of the circle of fifths side by side, while `{ignore}` (left) mixes every "
+                    f"key: {shares}.")
+    else:
+        st.markdown(f"LOEV++ gives each head its own encoder branch, but in this model `{keep}` (right) sorts clips "
+                    f"by key hardly more than `{ignore}` (left): {shares}.")
+    a, b, c = st.columns([1, 1, 0.7], gap="small")
+    a.plotly_chart(keyed_map(data, ignore, clip, f"{ignore} · ignores pitch"), key="fig-branches-a",
+                   config={"displaylogo": False})
+    b.plotly_chart(keyed_map(data, keep, clip, f"{keep} · keeps pitch"), key="fig-branches-b",
+                   config={"displaylogo": False})
+    with c:
+        wheel(data, clip)
+        st.markdown(f"**The star:** {widgets.clip_title(data, clip)}")
+        widgets.play_row(data, clip)
+
+
+def retrieval() -> None:
+    label = find("loevpp")
+    if label is None:
+        return missing("loevpp", "with encoder branches")
+    data = cached.get_corpus(label)
+    ignore, keep = teaching_pair(data.subspaces)
+    clip = clip_of(data)
+    sound = next((c for c in ("instrument", "piece") if c in data.label_columns), None)
+    labels = [c for c in ("key", sound) if c]
+    table = pd.DataFrame({f"same {lab}": [_agreement(data.key, s, lab, data) for s in (keep, ignore)]
+                          for lab in labels}, index=[keep, ignore])
+    r = data.meta.iloc[clip]
+    split = sound is None or table.iloc[1, 1] > table.iloc[0, 1]
+    if table.iloc[0, 0] >= max(2 * table.iloc[1, 0], table.iloc[1, 0] + 0.08) and split:
+        st.markdown(f"Search with one query in two branches: `{keep}` returns music in its key "
+                    f"(**{r.get('key', '?')}**) whatever the {sound or 'sound'}, `{ignore}` returns the same "
+                    f"{sound or 'sound'}" + (f" (**{r.get(sound, '?')}**)" if sound else "") + " whatever the key.")
+    else:
+        st.markdown(f"Search with one query in two branches and compare what the neighbours share: in this model "
+                    f"`{keep}` and `{ignore}` find much the same kind of neighbours.")
+    left, right = st.columns([1, 1.4], gap="large")
+    with left:
+        st.markdown(f"**Query:** {widgets.clip_title(data, clip)}")
+        widgets.play_row(data, clip)
+        fig = plots.scores_figure(table, height=300).update_layout(yaxis_title=f"share of {K} nearest")
+        st.plotly_chart(fig, key="fig-retrieval", config={"displayModeBar": False})
+        st.caption(f"Share of the {K} nearest neighbours with the query's label, over a fixed sample of corpus clips "
+                   f"(chance: key {chance(data, 'key'):.0%}" + (f", {sound} {chance(data, sound):.0%}" if sound else "")
+                   + ").")
+    with right:
+        query = query_from_row(data, clip)
+        for col, sub in zip(st.columns(2), (keep, ignore), strict=True):
+            with col:
+                st.markdown(f"**Nearest in `{sub}`**")
+                hits = neighbour_table(data, search(data, query, [sub], 3, exclude=clip), widgets.shown_labels(data))
+                for _, h in hits.iterrows():
+                    st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))}")
+                    widgets.play_row(data, int(h["row"]))
+
+
+RENDER: dict[str, Callable[[], None]] = {"throw-away": throw_away, "heads": heads, "branches": branches,
+                                         "retrieval": retrieval}
+step = synced(st.segmented_control, "Step", STEPS, "step", default=STEPS[0], required=True,
+              format_func=lambda s: TITLES[s], label_visibility="collapsed")
+content, nav = st.container(), st.container()
+with nav:  # drawn before the step, so a step that stops on a problem still leaves the way on
+    st.divider()
+    i = STEPS.index(step)
+    p, n, _ = st.columns([1, 1, 5])
+    p.button("Previous", icon=":material/arrow_back:", disabled=i == 0, on_click=go, args=(STEPS[max(i - 1, 0)],),
+             width="stretch")
+    n.button("Next", icon=":material/arrow_forward:", disabled=i == len(STEPS) - 1, type="primary", on_click=go,
+             args=(STEPS[min(i + 1, len(STEPS) - 1)],), width="stretch")
+with content:
+    st.subheader(TITLES[step])
+    with widgets.guard(), st.spinner("Preparing this step (the first time only)..."):
+        RENDER[step]()

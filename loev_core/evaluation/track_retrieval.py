@@ -1,0 +1,156 @@
+"""Label-free scores for corpora whose manifest names each row's `track` (every real corpus has it):
+
+- same-recording retrieval: each test track is cut into non-overlapping clips of the scoring window spread
+  over the whole file; is a clip's nearest other clip (cosine, itself excluded) from the same track? (P@1)
+- degraded-copy retrieval: each clip degraded (gain -6 dB, 3 kHz low-pass, white noise at 20 dB SNR)
+  queries the clean clips; is its nearest clean clip its own source? (top-1 accuracy, per subspace)
+- time-stretch distances at rates 0.8 and 1.25 (the stretch-ratio target), on the curves' machinery.
+
+Corpora without a `track` column get none of this, so their results stay as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from loev_core.audio import AudioError, Clip, audio_info, load_audio
+from loev_core.augment.dsp import butterworth_gain
+from loev_core.embeddings.waves import centre_crop, embed_waves, stack_common
+from loev_core.evaluation.equivariance import transform_distances
+from loev_core.evaluation.inputs import Split
+from loev_core.evaluation.retrieval import cosine_knn
+
+if TYPE_CHECKING:
+    from loev_core.evaluation.run import EvalOptions
+
+TRACK = "track"
+STRETCH_RATES = (0.8, 1.25)
+
+
+@dataclasses.dataclass(frozen=True)
+class Degradation:
+    """A cheap-playback copy: quieter, duller, noisier (the issue's degraded-copy query)."""
+
+    gain_db: float = -6.0
+    lowpass_hz: float = 3000.0
+    snr_db: float = 20.0
+    order: int = 8  # Butterworth order of the (zero-phase) low-pass
+
+    def apply(self, waves: torch.Tensor, sample_rate: int, seed: int = 0) -> torch.Tensor:
+        """Degraded copies of `waves` [N, T] (noise seeded, so a run is reproducible)."""
+        x = waves.double() * 10 ** (self.gain_db / 20)
+        freqs = torch.fft.rfftfreq(x.shape[-1], 1 / sample_rate, dtype=torch.float64)
+        gain = butterworth_gain(freqs, torch.tensor([[self.lowpass_hz]], dtype=torch.float64), self.order, False)
+        x = torch.fft.irfft(torch.fft.rfft(x) * gain, n=x.shape[-1])
+        power = x.pow(2).mean(dim=-1, keepdim=True).clamp_min(1e-20)
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        return (x + noise * (power / 10 ** (self.snr_db / 10)).sqrt()).to(waves.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackClips:
+    """Non-overlapping windows cut from the test rows that name a track, and the track of each."""
+
+    waves: torch.Tensor  # [M, window]
+    tracks: np.ndarray  # [M] track names
+    rows: np.ndarray  # [M] the test row each window comes from
+
+    @property
+    def per_track(self) -> Counter:
+        return Counter(self.tracks.tolist())
+
+
+def clip_starts(length: int, window: int, n: int) -> list[int]:
+    """Starts of up to `n` windows (as many as fit), each centred in one of n equal parts of `length` samples:
+    they never overlap and stay clear of the very start and end (silence, fades)."""
+    n = min(int(n), length // window)
+    return [int((k + 0.5) * length / n - window / 2) for k in range(n)] if n >= 1 else []
+
+
+def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: int,
+               progress: bool = False) -> TrackClips | None:
+    """`per_track` windows read from each whole file with a track label (not just its evaluation excerpt;
+    rows of one track pool their windows); silent or unreadable windows are left out. None when no row
+    names a track."""
+    waves, tracks, rows = [], [], []
+    named = [(i, c) for i, c in enumerate(clips) if c.labels.get(TRACK) not in (None, "")]
+    for i, clip in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
+        try:
+            length = int(audio_info(clip.path)[1] * sample_rate)
+        except AudioError:
+            continue
+        for s in clip_starts(length, window, per_track):
+            try:
+                wave = load_audio(clip.path, sample_rate, offset=s / sample_rate, duration=window / sample_rate)
+            except AudioError:
+                continue
+            waves.append(torch.nn.functional.pad(wave, (0, max(0, window - wave.numel())))[:window])
+            tracks.append(str(clip.labels[TRACK]))
+            rows.append(i)
+    if not waves:
+        return None
+    return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows))
+
+
+def same_track_p1(emb: np.ndarray, tracks: np.ndarray) -> float:
+    """Share of clips whose nearest other clip is from the same track (clips alone in their track are not
+    asked, but stay in the database)."""
+    counts = Counter(tracks.tolist())
+    queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1])
+    if not len(queries):
+        return float("nan")
+    nn = cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
+    return float(np.mean(tracks[nn] == tracks[queries]))
+
+
+def degraded_top1(clean: np.ndarray, degraded: np.ndarray) -> float:
+    """Share of degraded copies whose nearest clean clip is their own source."""
+    nn = cosine_knn(clean, degraded, 1)[:, 0]
+    return float(np.mean(nn == np.arange(len(degraded))))
+
+
+def stretch_distances(models: Mapping[str, Any], test: Split, rows: np.ndarray, sample_rate: int, window: int,
+                      span: int, opts: EvalOptions) -> tuple[dict[str, dict[str, list[float]]], int]:
+    """{model: {subspace: mean distance at each of STRETCH_RATES}} on the centre span of each track row (at most
+    `opts.max_curve_clips` rows), and the number of rows used."""
+    rows = np.unique(rows)
+    if opts.max_curve_clips is not None and len(rows) > opts.max_curve_clips:
+        rows = np.sort(np.random.default_rng([opts.seed, 11]).choice(rows, opts.max_curve_clips, replace=False))
+    waves = stack_common([centre_crop(test.waves[i], span) for i in rows])
+    dist, _ = transform_distances(models, waves, sample_rate, "time_stretch", STRETCH_RATES, window=window,
+                                  batch_size=opts.batch_size, progress=opts.progress)
+    return {m: {s: [float(v) for v in d.mean(axis=1)] for s, d in per.items()} for m, per in dist.items()}, len(rows)
+
+
+def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, window: int, span: int,
+                    opts: EvalOptions, degradation: Degradation | None = None) -> dict[str, Any] | None:
+    """results.json's "recordings" block, or None when no test row names a track."""
+    t0 = time.time()
+    clips = cut_tracks(test.clips, sample_rate, window, opts.track_clips, opts.progress)
+    if clips is None:
+        return None
+    deg = degradation or Degradation()
+    degraded = deg.apply(clips.waves, sample_rate, seed=opts.seed)
+    stretch, n_stretch = stretch_distances(models, test, clips.rows, sample_rate, window, span, opts)
+    scores: dict[str, Any] = {}
+    for name, model in models.items():
+        def embed(waves: torch.Tensor, what: str, model: Any = model, name: str = name) -> dict[str, np.ndarray]:
+            return embed_waves(model, list(waves), sample_rate, opts.batch_size, f"embed {name} {what}", opts.progress)
+
+        clean, moved = embed(clips.waves, "track clips"), embed(degraded, "degraded clips")
+        scores[name] = {s: {"same_track_p1": same_track_p1(clean[s], clips.tracks),
+                            "degraded_top1": degraded_top1(clean[s], moved[s]),
+                            "stretch": stretch[name][s]} for s in clean}
+    counts = clips.per_track
+    return {"n_tracks": len(counts), "n_clips": len(clips.tracks), "min_clips_per_track": min(counts.values()),
+            "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),
+            "stretch_rates": list(STRETCH_RATES), "n_stretch_clips": n_stretch, "models": scores,
+            "seconds": round(time.time() - t0, 1)}

@@ -1,0 +1,123 @@
+"""Same-recording and degraded-copy retrieval (corpora with a `track` column): hand-made cases, the
+degradation itself, and `loev eval` end to end on tiny tracks; corpora without the column are untouched."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from loev_core import save_model
+from loev_core.audio import Clip
+from loev_core.cli import main
+from loev_core.evaluation.summary import recording_targets
+from loev_core.evaluation.track_retrieval import Degradation, clip_starts, cut_tracks, degraded_top1, same_track_p1
+from tests.evaluation.test_evaluation import SR, tiny_model
+
+
+def test_clip_starts_never_overlap() -> None:
+    assert clip_starts(100, 10, 4) == [7, 32, 57, 82]  # centred in four equal parts
+    assert clip_starts(35, 10, 8) == [0, 12, 24]  # only three fit
+    assert clip_starts(15, 10, 4) == [2] and clip_starts(5, 10, 4) == []
+    for length in range(10, 200, 7):
+        s = clip_starts(length, 10, 6)
+        assert s[0] >= 0 and all(b - a >= 10 for a, b in zip(s, s[1:], strict=False)) and s[-1] + 10 <= length
+
+
+def test_same_track_p1_and_degraded_top1_by_hand() -> None:
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.6, 0.4]], dtype=float)
+    tracks = np.array(["a", "a", "b", "b", "c"], dtype=object)  # "c" alone: in the database, never asked
+    assert same_track_p1(emb, tracks) == 1.0
+    assert same_track_p1(emb, np.array(["a", "b", "a", "b", "c"], dtype=object)) == 0.0
+    clean = np.eye(3)
+    assert degraded_top1(clean, clean + 0.1) == 1.0
+    assert degraded_top1(clean, clean[[1, 0, 2]]) == 1 / 3
+
+
+def test_degradation_gain_lowpass_and_snr() -> None:
+    t = torch.arange(SR) / SR
+    low, high = torch.sin(2 * torch.pi * 440 * t), torch.sin(2 * torch.pi * 6000 * t)
+    deg = Degradation()
+    clean = (low + high).unsqueeze(0) * 0.3
+    out = deg.apply(clean, SR, seed=0)
+    assert torch.equal(out, deg.apply(clean, SR, seed=0)) and not torch.equal(out, deg.apply(clean, SR, seed=1))
+    spec = torch.fft.rfft(out[0]).abs()
+    assert spec[6000] < 0.02 * spec[440]  # 6 kHz is gone, 440 Hz stays
+    quiet = Degradation(snr_db=200).apply(low.unsqueeze(0), SR)[0]
+    assert torch.allclose(quiet, low * 10 ** (-6 / 20), atol=1e-3)  # -6 dB, 440 Hz passes the low-pass
+    noise = deg.apply(low.unsqueeze(0), SR)[0] - quiet
+    snr = 10 * torch.log10(quiet.pow(2).mean() / noise.pow(2).mean())
+    assert abs(float(snr) - 20.0) < 0.5
+
+
+def test_cut_tracks_reads_whole_files_pools_rows_of_a_track_and_skips_unnamed_rows(tmp_path: Path) -> None:
+    t = np.arange(int(3.5 * SR)) / SR
+    for name, seconds in (("a1", 3.5), ("a2", 2.0), ("x", 5.0), ("b", 0.9)):
+        sf.write(tmp_path / f"{name}.wav", (0.3 * np.sin(2 * np.pi * 440 * t[:int(seconds * SR)])).astype(np.float32),
+                 SR)
+    labels = {"a1": {"track": "a"}, "a2": {"track": "a"}, "x": {}, "b": {"track": "b"}}
+    clips = [Clip(str(tmp_path / f"{n}.wav"), labels[n]) for n in labels]
+    cut = cut_tracks(clips, SR, SR, 4)  # 1 s windows: 3 from a1, 2 from a2, none from the 0.9 s track b
+    assert cut is not None and cut.per_track == {"a": 5} and cut.waves.shape == (5, SR)
+    assert cut.rows.tolist() == [0, 0, 0, 1, 1]
+    assert cut_tracks(clips[2:3], SR, SR, 4) is None  # no track column: nothing
+
+
+def make_track_corpus(root: Path) -> Path:
+    """8 tracks of 6 s, each a different chord with its own rhythm; 3 train, 4 test, 1 unseen."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(6 * SR) / SR
+    rows = []
+    for i in range(8):
+        f0 = 110.0 * 2 ** (i * 5 / 12)
+        y = sum(np.sin(2 * np.pi * f0 * r * t) for r in (1.0, 1.26, 1.5)) * 0.15
+        y *= 0.6 + 0.4 * np.sign(np.sin(2 * np.pi * (1 + i / 3) * t))
+        y += 0.01 * rng.standard_normal(t.size)
+        sf.write(root / f"t{i}.ogg", y.astype(np.float32), SR, format="OGG", subtype="VORBIS")
+        rows.append({"path": f"t{i}.ogg", "track": f"pkg/t{i}", "source": "pkg", "author": "A. Composer",
+                     "licence": "CC-BY-4.0", "split": ["train", "test", "test", "train", "test", "train", "test",
+                                                       "unseen"][i], "duration": 6.0})
+    with (root / "manifest.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+@pytest.mark.slow  # ~10 s: `loev eval` on two tiny models
+def test_loev_eval_reports_recordings_for_a_track_corpus(tmp_path: Path) -> None:
+    corpus = make_track_corpus(tmp_path / "corpus")
+    ckpts = [str(save_model(tiny_model(k), tmp_path / f"tiny-{k}")) for k in ("simclr", "loev")]
+    out = tmp_path / "eval"
+    argv = ["eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--corpus", str(corpus), "--out", str(out),
+            "--curve-clips", "2", "--shift-clips", "3", "--pitch-shifts=-4,0,4", "--stretch-rates=0.8,1",
+            "--gains=-6,0", "--probes", "linear", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    rec = res["recordings"]
+    assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 24, 6)  # 6 s / 1 s windows
+    assert rec["n_stretch_clips"] == 2 and rec["stretch_rates"] == [0.8, 1.25]
+    for name, subspaces in (("tiny-simclr", {"V", "Z.invariant"}), ("tiny-loev", {"V", "Z.invariant",
+                                                                                  "Z.pitch_shift", "Z.time_stretch"})):
+        scores = rec["models"][name]
+        assert set(scores) == subspaces
+        for v in scores.values():
+            assert 0 <= v["same_track_p1"] <= 1 and 0 <= v["degraded_top1"] <= 1 and len(v["stretch"]) == 2
+    targets = [(r["target"].split(",")[0], r["model"]) for r in res["summary"]]
+    assert ("same-recording P@1", "tiny-simclr") in targets and ("degraded-copy top-1", "tiny-loev") in targets
+    ratio = next(r for r in res["summary"] if r["target"].startswith("Z.time_stretch / Z.invariant"))
+    assert ratio["model"] == "tiny-loev" and isinstance(ratio["passed"], bool)
+    md = (out / "results.md").read_text()
+    assert "## Recordings: same-recording and degraded-copy retrieval" in md
+    assert "| model | subspace | same-recording P@1 | degraded top-1 | time stretch x0.8 | time stretch x1.25 |" in md
+
+
+def test_results_without_recordings_are_unchanged() -> None:
+    demo = json.loads((Path(__file__).resolve().parents[2] / "assets" / "eval" / "results.json").read_text())
+    assert "recordings" not in demo and recording_targets(demo) == []
