@@ -1,7 +1,7 @@
 """Cached access to models, corpora, projections and curves (the only place pages get data from).
 
 Models, corpora, maps, curves and transformed clips live in the process-wide memory of
-`loev_core.explore.prepare` (one shared, read-only copy per server: a 100k index must not be copied
+`loev_core.explore.memory` (one shared, read-only copy per server: a 100k index must not be copied
 per session), which the warm-up thread fills before the first visitor comes; small results (query
 vectors, decoded uploads) are `st.cache_data`. Every heavy result is also on disk, so a restart is warm.
 """
@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from loev_core.checkpoint import CheckpointError
-from loev_core.explore import prepare, warmup
+from loev_core.explore import memory, warmup
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.projection import MAX_POINTS
 from loev_core.explore.session import ENV_WARM
@@ -34,7 +34,7 @@ faiss.omp_set_num_threads(1)
 
 
 def start_warmup() -> threading.Thread | None:
-    """Compile UMAP and embed the corpus with every model in the background, once per server process
+    """Load what is prepared into memory and compute the rest in the background, once per server process
     (`loev dashboard` has usually started it already; then this returns the same thread). Only when
     the server was started with warm-up on (not in tests)."""
     if os.environ.get(ENV_WARM) != "1":
@@ -48,12 +48,12 @@ def model_id(label: str) -> str:
     f = p / "model.safetensors" if p.is_dir() else p
     if not f.is_file():
         raise CheckpointError(f"{p}: checkpoint not found (model {label!r})")
-    return prepare.checkpoint_id_of(p)
+    return memory.checkpoint_id_of(p)
 
 
 def get_model(label: str) -> Any:
     """The model behind a label (raises CheckpointError with a readable message)."""
-    return prepare.get_model(Path(model_paths()[label]), model_id(label))
+    return memory.get_model(Path(model_paths()[label]), model_id(label))
 
 
 def get_corpus(label: str) -> CorpusData:
@@ -66,11 +66,11 @@ def get_corpus(label: str) -> CorpusData:
         holder.progress(min(max(fraction, 0.0), 1.0), text=text)
 
     def build() -> CorpusData:
-        return prepare.get_corpus(Path(path), ckpt, source, s.roots, s.cache_dir, progress)
+        return memory.get_corpus(Path(path), ckpt, source, s.roots, s.cache_dir, progress)
 
     # one store per server process, shared with the warm-up thread (not `st.cache_resource`: the first
     # build draws a progress bar, and cached functions must not draw outside)
-    store, key = warmup.STORE, prepare.corpus_key(Path(path), ckpt, source)
+    store, key = warmup.STORE, memory.corpus_key(Path(path), ckpt, source)
     try:
         if store.busy(key):  # being embedded by the start-up warm-up or another session: wait for it
             with st.spinner(f"Embedding the corpus with {label} (started earlier; once per model and corpus)..."):
@@ -86,22 +86,27 @@ def get_corpus(label: str) -> CorpusData:
     return data
 
 
+def corpus_summary(source: Path) -> tuple[int, tuple[str, ...]]:
+    """Clip count and label names of a corpus folder or manifest (PathRefused when it cannot be read)."""
+    return memory.corpus_summary(source, settings().roots)
+
+
 def get_projection(data: CorpusData, subspace: str, method: str, max_points: int = MAX_POINTS) -> tuple:
     """(rows, coords) of a stored map; computed once (with a spinner) per model, corpus, subspace, method."""
     folder = settings().cache_dir / "projections"
-    if prepare.has_map(data, subspace, method, folder, max_points):
-        return prepare.get_map(data, subspace, method, folder, max_points)
+    if memory.has_map(data, subspace, method, folder, max_points):
+        return memory.get_map(data, subspace, method, folder, max_points)
     with st.spinner(f"Computing the {method} map of {subspace} (stored for next time)..."):
-        return prepare.get_map(data, subspace, method, folder, max_points)
+        return memory.get_map(data, subspace, method, folder, max_points)
 
 
 def get_curves(label: str, data: CorpusData, transform: str, values: tuple, n_clips: int = CURVE_CLIPS) -> dict:
     s, path, ckpt = settings(), Path(model_paths()[label]), model_id(label)
     folder = s.cache_dir / "curves"
-    if prepare.has_curves(ckpt, data, transform, values, folder, n_clips):
-        return prepare.get_curves(path, ckpt, data, transform, values, s.roots, folder, int(n_clips))
+    if memory.has_curves(ckpt, data, transform, values, folder, n_clips):
+        return memory.get_curves(path, ckpt, data, transform, values, s.roots, folder, int(n_clips))
     with st.spinner(f"Measuring {label} on {transform} over {n_clips} clips (stored for next time)..."):
-        return prepare.get_curves(path, ckpt, data, transform, values, s.roots, folder, int(n_clips))
+        return memory.get_curves(path, ckpt, data, transform, values, s.roots, folder, int(n_clips))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -115,11 +120,11 @@ def get_wave(data: CorpusData, row: int, sample_rate: int) -> torch.Tensor:
 
 def get_versions(data: CorpusData, row: int, sr: int, transform: str, values: tuple) -> np.ndarray:
     """[len(values), T] transformed copies of a corpus clip, to listen to."""
-    return prepare.get_versions(data, int(row), int(sr), transform, tuple(values), settings().roots)
+    return memory.get_versions(data, int(row), int(sr), transform, tuple(values), settings().roots)
 
 
 def get_trajectory(label: str, data: CorpusData, row: int, transform: str, values: tuple) -> dict[str, np.ndarray]:
-    return prepare.get_trajectory(Path(model_paths()[label]), model_id(label), data, int(row), transform,
+    return memory.get_trajectory(Path(model_paths()[label]), model_id(label), data, int(row), transform,
                                   tuple(values), settings().roots)
 
 

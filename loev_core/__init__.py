@@ -10,7 +10,8 @@ from typing import Any
 
 from loev_core.audio import AudioError, load_audio
 from loev_core.checkpoint import CheckpointError, checkpoint_id, load_model, save_model
-from loev_core.config import ConfigError, ExperimentConfig, load_config
+from loev_core.config import ConfigError, ExperimentConfig
+from loev_core.config_parse import load_config
 from loev_core.model import LOEVModel, build_model
 
 _LAZY = {

@@ -19,7 +19,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from loev_core.config import FORMAT_VERSION, ConfigError, ExperimentConfig, config_from_dict
+from loev_core.config import FORMAT_VERSION, ConfigError, ExperimentConfig
+from loev_core.config_parse import config_from_dict
 from loev_core.files import atomic_path, atomic_write_text
 from loev_core.model import LOEVModel, build_model
 from loev_core.model.encoders import ENCODER_BUILDERS

@@ -27,7 +27,8 @@ import torch
 
 from loev_core import load_model
 from loev_core.audio import load_audio
-from loev_core.config import AudioConfig, load_config
+from loev_core.config import AudioConfig
+from loev_core.config_parse import load_config
 from loev_core.embeddings.waves import stack_common
 from loev_core.evaluation.probes import probe_key, probe_tempo
 from loev_core.keys import key_index

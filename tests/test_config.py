@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from loev_core.config import ConfigError, ExperimentConfig, apply_overrides, config_from_dict, load_config
+from loev_core.config import ConfigError, ExperimentConfig
+from loev_core.config_parse import apply_overrides, config_from_dict, load_config
 
 CONFIGS = sorted(Path(__file__).resolve().parent.parent.joinpath("configs").glob("*.yaml"))
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from loev_core import config, losses
-from loev_core.config import ConfigError, config_from_dict
+from loev_core.config import ConfigError
+from loev_core.config_parse import config_from_dict
 from loev_core.losses import graded_log_mse, graded_nt_xent, loev_loss, masked_nt_xent, positive_masks, shift_weights
 
 

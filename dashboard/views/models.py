@@ -88,9 +88,8 @@ with right:
         if is_index_folder(src):
             st.info(f"Prebuilt index `{src.name}`: search uses every item; maps use a sample.")
         else:
-            clips = corpus_clips(src, settings().roots)
-            labels = sorted({k for c in clips for k in c.labels})
-            st.metric("Clips", f"{len(clips):,}")
+            n_clips, labels = cached.corpus_summary(src)
+            st.metric("Clips", f"{n_clips:,}")
             if labels:
                 st.caption("Labels: " + ", ".join(labels))
             else:

@@ -1,4 +1,5 @@
-"""`loev bench dashboard`: cold and warm render time of every page (Streamlit AppTest), UMAP at 5k/20k.
+"""`loev bench dashboard`: cold and warm render time of every page (Streamlit AppTest), UMAP at 5k/20k;
+with `--first-visit`, what a visitor of a fresh clone waits for in a real browser (`first_visit`).
 
 Cold = first render with empty caches (a fresh cache folder: the corpus is embedded, the maps and
 curves computed); warm = the same page rendered again (what a user sees on every later visit; the
@@ -25,8 +26,13 @@ from loev_core.explore.session import (
     bundled_checkpoints,
 )
 
-PAGES = {"models": None, "explorer": "views/explorer.py", "equivariance": "views/equivariance.py",
-         "retrieval": "views/retrieval.py", "compare": "views/compare.py"}
+PAGES = {"models": None, "tour": "views/tour.py", "explorer": "views/explorer.py",
+         "equivariance": "views/equivariance.py", "retrieval": "views/retrieval.py", "compare": "views/compare.py"}
+
+
+def pages() -> dict[str, str | None]:
+    """The app's pages (the tour when this version has one)."""
+    return {k: v for k, v in PAGES.items() if v is None or (app_path().parent / v).is_file()}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,7 +118,7 @@ def measure(args: argparse.Namespace) -> dict:
         st.cache_resource.clear()
         st.cache_data.clear()
         _render("models", args.method)  # imports and app start-up, not counted against any page
-        for page in PAGES:
+        for page in pages():
             result[f"cold_{page}_s"] = round(_render(page, args.method), 2)
             warm = sorted(_render(page, args.method) for _ in range(max(1, args.warm_repeats)))
             result[f"warm_{page}_s"] = round(warm[len(warm) // 2], 3)

@@ -57,8 +57,10 @@ def _model(args: argparse.Namespace) -> tuple[Any, str]:
     from loev_core.config import ExperimentConfig
     from loev_core.model import build_model
 
-    if args.checkpoint != "none" and Path(args.checkpoint).exists():
-        return load_model(args.checkpoint).eval(), str(args.checkpoint)
+    path = Path(args.checkpoint).resolve()
+    if args.checkpoint != "none" and path.exists():
+        shown = path.relative_to(BUNDLED.parents[2]) if path.is_relative_to(BUNDLED.parents[2]) else path
+        return load_model(path).eval(), str(shown)
     torch.manual_seed(0)
     cfg = ExperimentConfig()
     cfg = replace(cfg, model=replace(cfg.model, kind=args.kind, encoder=args.encoder))

@@ -36,7 +36,8 @@ from loev_core.audio import AudioError, ManifestError, load_audio, read_manifest
 from loev_core.bench.fuzz_checkpoints import checkpoint_cases
 from loev_core.bench.fuzz_inputs import Case, audio_cases, config_cases, manifest_cases
 from loev_core.checkpoint import CheckpointError, load_model, read_metadata
-from loev_core.config import ConfigError, ExperimentConfig, config_from_dict, load_config
+from loev_core.config import ConfigError, ExperimentConfig
+from loev_core.config_parse import config_from_dict, load_config
 
 # Cases are files of up to a few hundred kB, some slow to load: hypothesis's speed and size checks don't apply.
 SLOW_INPUTS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]

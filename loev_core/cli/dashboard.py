@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    if args.address not in LOOPBACK:
+    if args.address not in LOOPBACK and not args.prepare:
         print(f"warning: binding to {args.address}: anyone who can reach this machine can use the dashboard",
               file=sys.stderr)
     env = build_env(args)

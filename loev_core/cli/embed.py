@@ -20,12 +20,16 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="only manifest rows with this split")
     parser.add_argument("--no-resume", action="store_true", help="discard earlier shards and start over")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="auto (default): bf16 convolutions where the CPU has them natively (within cosine "
+                             "0.999 of fp32), else fp32; recorded with the embeddings, never mixed")
 
 
 def embed_options(args: argparse.Namespace, checkpoint: str | None = None) -> EmbedOptions:
     """The `add_embed_options` flags as `embed_corpus` options (`checkpoint` is recorded in embed.json)."""
     return EmbedOptions(batch_size=args.batch_size, workers=args.workers, chunk_seconds=args.chunk_seconds,
-                        split=args.split, resume=not args.no_resume, progress=not args.quiet, checkpoint=checkpoint)
+                        split=args.split, resume=not args.no_resume, progress=not args.quiet, checkpoint=checkpoint,
+                        precision=args.precision)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

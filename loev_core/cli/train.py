@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from loev_core.config import ConfigError, load_config
+from loev_core.config import ConfigError
+from loev_core.config_parse import load_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

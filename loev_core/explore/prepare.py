@@ -1,13 +1,12 @@
-"""What the dashboard's pages show first, computed ahead and held in memory.
+"""What the dashboard's pages show first, computed ahead (`loev dashboard --prepare`) or read back (warm-up).
 
 For every configured model on the configured corpus: the corpus embeddings and search index, the
 UMAP map of every subspace and the default equivariance curves go to the disk caches (keyed by the
 checkpoint's and the corpus' hashes, so a changed checkpoint or corpus is prepared anew), plus a few
-transformed clips the pages open on, held in memory only. `loev dashboard --prepare` (run by `./run
-demo` before the server) computes what is missing with a progress bar; a rerun only finds it all
-stored. The server's warm-up thread runs the same steps into `MEMORY`: first reading what is stored
-(before the server takes visitors), then computing the rest in the background. The pages' accessors
-(loev_dashboard.cached) call the `get_*` functions here, so what is prepared is what they ask for.
+things held in memory only (the corpus listing, transformed clips the pages open on, the tour's first
+clip). `prepare` (run by `./run demo` before the server) computes what is missing with a progress bar
+and numba's UMAP code into NUMBA_CACHE_DIR; a rerun only finds it all stored. The server's warm-up
+thread runs the same `plan` into memory: first reading what is stored, then computing the rest.
 """
 
 from __future__ import annotations
@@ -15,14 +14,25 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from loev_core.explore.cache import CorpusData, NotStored, Progress, SharedStore, load_corpus
-from loev_core.explore.projection import MAX_POINTS, corpus_map
+from loev_core.explore.cache import CorpusData, NotStored, Progress
+from loev_core.explore.memory import (
+    MEMORY,
+    Memory,
+    checkpoint_id_of,
+    corpus_summary,
+    get_corpus,
+    get_curves,
+    get_map,
+    get_model,
+    get_trajectory,
+    get_versions,
+)
 from loev_core.explore.session import Settings
 
 log = logging.getLogger("loev.dashboard")
@@ -32,146 +42,16 @@ OPENING_ROW = 0  # the clip the Equivariance, Retrieval and Compare pages open o
 
 
 @dataclass
-class Memory:
-    """What a server process holds for all its sessions: models, corpora, maps, curves, transformed clips."""
-
-    models: SharedStore = field(default_factory=lambda: SharedStore(8))
-    corpora: SharedStore = field(default_factory=lambda: SharedStore(8))
-    maps: SharedStore = field(default_factory=lambda: SharedStore(128))
-    curves: SharedStore = field(default_factory=lambda: SharedStore(64))
-    sounds: SharedStore = field(default_factory=lambda: SharedStore(64))
-
-
-MEMORY = Memory()
-
-
-class _NoModel:
-    """Stands in for a model where only stored results may be read: using it means something must be computed."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise NotStored(f"needs the model ({name})")
-
-
-def _quiet(_: float, __: str) -> None:
-    return None
-
-
-def _frozen(value: Any) -> Any:
-    """Arrays shared by every session are made read-only, so no page can change another's copy."""
-    for a in value.values() if isinstance(value, dict) else value if isinstance(value, tuple) else [value]:
-        if isinstance(a, np.ndarray):
-            a.setflags(write=False)
-    return value
-
-
-_ids: dict[tuple, str] = {}
-
-
-def checkpoint_id_of(path: str | Path) -> str:
-    """`checkpoint_id` of a checkpoint, remembered per file size and mtime (so editing the file is noticed)."""
-    from loev_core.checkpoint import checkpoint_id
-
-    p = Path(path)
-    stat = (p / "model.safetensors" if p.is_dir() else p).stat()
-    key = (str(p), stat.st_size, stat.st_mtime_ns)
-    if key not in _ids:
-        _ids[key] = checkpoint_id(p)
-    return _ids[key]
-
-
-def corpus_key(checkpoint: Path, checkpoint_id: str, source: str | Path) -> tuple[str, str, str]:
-    """The key under which a server keeps one model's view of one corpus."""
-    return str(checkpoint), checkpoint_id, str(source)
-
-
-def get_model(path: Path, checkpoint_id: str, memory: Memory = MEMORY) -> Any:
-    from loev_core.checkpoint import load_model
-
-    return memory.models.get(("model", str(path), checkpoint_id), lambda: load_model(path))
-
-
-def get_corpus(path: Path, checkpoint_id: str, source: str | Path, roots: Sequence[Path], cache_dir: Path,
-               progress: Progress = _quiet, memory: Memory = MEMORY, stored_only: bool = False) -> CorpusData:
-    """One model's embeddings + index of a corpus (NotStored with `stored_only` when not embedded yet)."""
-    def build() -> CorpusData:
-        return load_corpus(get_model(path, checkpoint_id, memory), Path(path), checkpoint_id, source, roots,
-                           cache_dir, progress, stored_only=stored_only)
-
-    return memory.corpora.get(corpus_key(Path(path), checkpoint_id, source), build)
-
-
-def get_map(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_points: int = MAX_POINTS,
-            memory: Memory = MEMORY, stored_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, coords) of a stored or computed map of one subspace."""
-    def build() -> tuple[np.ndarray, np.ndarray]:
-        found = corpus_map(data, subspace, method, cache_dir, max_points, stored_only=stored_only)
-        if found is None:
-            raise NotStored(f"no {method} map of {subspace} yet")
-        return _frozen(found)
-
-    return memory.maps.get(("map", str(cache_dir), data.key, subspace, method, max_points), build)
-
-
-def has_map(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_points: int = MAX_POINTS,
-            memory: Memory = MEMORY) -> bool:
-    """The map is in memory already (a page needs no spinner for it)."""
-    return ("map", str(cache_dir), data.key, subspace, method, max_points) in memory.maps.items
-
-
-def get_curves(path: Path, checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float],
-               roots: Sequence[Path], cache_dir: Path, n_clips: int, memory: Memory = MEMORY,
-               stored_only: bool = False) -> dict:
-    """Equivariance curves of one model on its corpus sample, stored or computed."""
-    from loev_core.explore.transforms import cached_curves
-
-    def build() -> dict:
-        model = _NoModel() if stored_only else get_model(path, checkpoint_id, memory)
-        return cached_curves(model, checkpoint_id, data, transform, values, roots, cache_dir, n_clips=n_clips)
-
-    key = ("curves", str(cache_dir), checkpoint_id, data.key, transform, tuple(map(float, values)), int(n_clips))
-    return memory.curves.get(key, build)
-
-
-def has_curves(checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float], cache_dir: Path,
-               n_clips: int, memory: Memory = MEMORY) -> bool:
-    key = ("curves", str(cache_dir), checkpoint_id, data.key, transform, tuple(map(float, values)), int(n_clips))
-    return key in memory.curves.items
-
-
-def get_versions(data: CorpusData, row: int, sample_rate: int, transform: str, values: Sequence[float],
-                 roots: Sequence[Path], memory: Memory = MEMORY) -> np.ndarray:
-    """[len(values), T] transformed copies of a corpus clip, to listen to."""
-    from loev_core.explore.transforms import clip_wave, transformed
-
-    def build() -> np.ndarray:
-        wave = clip_wave(data, row, sample_rate, roots)
-        return _frozen(transformed(wave, sample_rate, transform, list(values)).numpy())
-
-    key = ("versions", data.key, int(row), int(sample_rate), transform, tuple(map(float, values)))
-    return memory.sounds.get(key, build)
-
-
-def get_trajectory(path: Path, checkpoint_id: str, data: CorpusData, row: int, transform: str,
-                   values: Sequence[float], roots: Sequence[Path], memory: Memory = MEMORY) -> dict[str, np.ndarray]:
-    """Where one clip goes in every subspace as the transform sweeps `values`."""
-    from loev_core.explore.transforms import clip_wave, trajectory
-
-    def build() -> dict[str, np.ndarray]:
-        model = get_model(path, checkpoint_id, memory)
-        wave = clip_wave(data, row, model.sample_rate, roots)
-        return _frozen(trajectory(model, wave, model.sample_rate, transform, list(values)))
-
-    key = ("trajectory", checkpoint_id, data.key, int(row), transform, tuple(map(float, values)))
-    return memory.sounds.get(key, build)
-
-
-@dataclass
 class Step:
     """One unit of preparation: `run(stored_only)` reads or computes it (NotStored: not stored yet)."""
 
     what: str
     run: Callable[[bool], object]
     on_disk: bool = True  # False: held in memory only, so `loev dashboard --prepare` skips it
+
+
+def _quiet(_: float, __: str) -> None:
+    return None
 
 
 def plan(settings: Settings, memory: Memory = MEMORY, progress: Progress = _quiet) -> list[Step]:
@@ -205,6 +85,8 @@ def plan(settings: Settings, memory: Memory = MEMORY, progress: Progress = _quie
             sr = get_model(path, cid, memory).sample_rate
             return get_versions(corpus(stored_only), OPENING_ROW, sr, CURVE_TRANSFORM, listen, s.roots, memory)
 
+        if not steps:  # the Models page's summary of the corpus
+            steps.append(Step("corpus listing", lambda _: corpus_summary(s.corpus, s.roots, memory), on_disk=False))
         steps.append(Step(f"{label}: embeddings and index", corpus))
         steps += [Step(f"{label}: {MAP_METHOD} map of {sub}", functools.partial(umap, sub=sub)) for sub in subspaces]
         steps.append(Step(f"{label}: {CURVE_TRANSFORM} curves", curves))

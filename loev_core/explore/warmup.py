@@ -1,11 +1,11 @@
 """Work a dashboard server does as it starts, so its first visitor waits for nothing.
 
 One thread per server process runs the preparation steps (`loev_core.explore.prepare`) into the
-process-wide memory every session reads. First it reads what is stored (models, corpora, maps,
-curves: `loev dashboard --prepare` or an earlier server stored them), makes the few transformed
-clips the pages open on, and warms the libraries a first page run would import, then sets `loaded`:
-`loev dashboard` waits for that before it takes visitors. Then it computes what was not stored
-(embedding a corpus takes a minute or more on a CPU) in the background; a visitor asking for it
+process-wide memory every session reads (`loev_core.explore.memory`). First it reads what is stored
+(models, corpora, maps, curves: `loev dashboard --prepare` or an earlier server stored them), makes
+the few transformed clips the pages open on, and warms the libraries a first page run would use, then
+sets `loaded`: `loev dashboard` waits for that before it takes visitors. Then it computes what was not
+stored (embedding a corpus takes a minute or more on a CPU) in the background; a visitor asking for it
 meanwhile waits on the same per-item lock instead of starting a second build. `start` is idempotent:
 `loev dashboard` starts it, the app on its first run otherwise.
 """
@@ -19,17 +19,8 @@ import time
 from pathlib import Path
 
 from loev_core.explore.cache import CorpusStore
-from loev_core.explore.prepare import (
-    MEMORY,
-    Memory,
-    Step,
-    corpus_key,
-    get_corpus,
-    plan,
-    run_steps,
-    warm_marker,
-    warm_umap,
-)
+from loev_core.explore.memory import MEMORY, Memory, corpus_key, get_corpus
+from loev_core.explore.prepare import Step, plan, run_steps, warm_marker, warm_umap
 from loev_core.explore.session import Settings
 
 __all__ = ["STORE", "corpus_key", "loaded", "prebuild", "start", "warm_marker", "warm_umap"]

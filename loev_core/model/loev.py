@@ -126,7 +126,6 @@ class LOEVModel(nn.Module):
             result[k] = acc / counts
         return result
 
-
     def _embed_forward(self, precision: str, device: torch.device) -> Callable[[torch.Tensor], dict]:
         """The forward pass `embed` uses: the cached `InferencePlan` on CPU in eval mode (rebuilt when a
         parameter changes), else `forward` itself (under bf16 autocast for precision "bf16")."""

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader
 from loev_core.audio import resolve_corpus
 from loev_core.augment import make_views
 from loev_core.checkpoint import save_model
-from loev_core.config import ExperimentConfig, config_from_dict
+from loev_core.config import ExperimentConfig
+from loev_core.config_parse import config_from_dict
 from loev_core.losses import loev_loss
 from loev_core.model import LOEVModel, build_model
 from loev_core.train import distributed as D

@@ -12,10 +12,14 @@ from urllib.parse import urljoin
 
 import pytest
 
+from tests.dashboard.cpu import OtherLoad
 from tests.dashboard.support import big_index, running_app
 from tests.support import DashEnv
 
 CHROMIUM = "/usr/bin/chromium"
+TARGET_S = 3.0  # every page load and retrieval of five concurrent sessions (the issue's target)
+BUSY_LIMIT_S = 20.0  # ... relaxed to a hang guard while other processes take the machine
+IDLE_OTHER_CORES = 0.5  # "otherwise idle": other processes used less than this many cores meanwhile
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -198,7 +202,7 @@ async def _switch_preset(page) -> float:
 
 @pytest.mark.slow
 def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> None:
-    """5 sessions doing retrieval on 20,000 items, every page loads and answers (target: under 3 s).
+    """5 sessions doing retrieval on 20,000 items: every page loads and answers in under 3 s.
 
     One visit first warms the server (what `loev dashboard`'s start-up warm-up does before users come).
     Then five users arrive one after another, each in their own browser context, and stay connected:
@@ -223,13 +227,18 @@ def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> No
             await browser.close()
             return first, [t for _, t in opened], list(acts)
 
-    with running_app(env) as url, ThreadPoolExecutor(1) as pool:  # own thread: the sync API may hold a loop here
+    # OtherLoad ends last, once the server and the browser have stopped (their CPU counted as this test's);
+    # the browser runs in its own thread: the sync API may hold an event loop in this one
+    with OtherLoad() as other, running_app(env) as url, ThreadPoolExecutor(1) as pool:
         first, loads, acts = pool.submit(asyncio.run, main(url)).result()
+    busy = other.cores is not None and other.cores >= IDLE_OTHER_CORES
+    # Strict on an otherwise idle machine (CI): 3 s. While other processes take cores from the server and the
+    # browser, the times measure them too, and the limit relaxes to a guard against a hang or a serialised
+    # server. LOEV_CONCURRENT_LIMIT_S sets the limit either way.
+    limit = float(os.environ.get("LOEV_CONCURRENT_LIMIT_S") or (BUSY_LIMIT_S if busy else TARGET_S))
+    load = "unknown" if other.cores is None else f"{other.cores:.2f} cores"
     print(f"20,000 items: warm-up visit {first:.2f} s; page loads {', '.join(f'{t:.2f}' for t in loads)} s; "
-          f"5 simultaneous retrievals {', '.join(f'{t:.2f}' for t in acts)} s")
-    # The issue's 3 s is a performance target, measured and printed here (run with -s, on an idle machine:
-    # LOEV_CONCURRENT_LIMIT_S=3 checks it strictly); by default the test only guards against a hang or a
-    # serialised server, so a loaded CI machine does not fail a correct build.
-    limit = float(os.environ.get("LOEV_CONCURRENT_LIMIT_S", "20.0"))
+          f"5 simultaneous retrievals {', '.join(f'{t:.2f}' for t in acts)} s; other processes used {load} "
+          f"meanwhile, so the limit is {limit:g} s")
     assert max(loads) < limit, loads
     assert max(acts) < limit, acts

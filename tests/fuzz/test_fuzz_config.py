@@ -11,7 +11,8 @@ from hypothesis import example, given, settings
 
 from loev_core.bench.fuzz import SLOW_INPUTS, Tally, run_case
 from loev_core.bench.fuzz_inputs import Case, alias_bomb, config_cases
-from loev_core.config import ConfigError, load_config
+from loev_core.config import ConfigError
+from loev_core.config_parse import load_config
 
 TALLY = Tally()
 

@@ -18,7 +18,7 @@ import yaml
 from loev_core import ExperimentConfig, load_model
 from loev_core.checkpoint import read_metadata
 from loev_core.cli import main as loev
-from loev_core.config import config_from_dict
+from loev_core.config_parse import config_from_dict
 
 # the single-process runs take about a second each (the inner loop); the multi-process ones are slow
 TINY = {"model": {"kind": "loev", "width": 8, "head_hidden": 32, "head_out": 16},
