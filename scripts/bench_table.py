@@ -36,8 +36,16 @@ def render(folder: Path) -> str:
     if dash.exists():
         data = json.loads(dash.read_text())
         for key, value in data.items():
-            if isinstance(value, (int, float)) and ("warm" in key or "umap" in key or "cold" in key):
+            if isinstance(value, (int, float)) and "umap" in key:
                 rows.append(f"| `loev bench dashboard` | {key} | {value} |")
+    visit = folder / "first_visit.json"
+    if visit.exists():
+        data = json.loads(visit.read_text())
+        rows.append(f"| `loev bench dashboard --first-visit` | `--prepare` from empty caches / again (s) | "
+                    f"{data['prepare_s']} / {data['prepare_again_s']} |")
+        for page, times in data["pages"].items():
+            rows.append(f"| `loev bench dashboard --first-visit` | {page}: first / warm visit in Chromium (s, goal "
+                        f"{'5' if page == 'models' else '3'} / 1.5) | {times['first_s']} / {times['warm_s']} |")
     note = (f"\nMeasured on a shared 2-core CPU ({platform.machine()}); absolute times are noisy there, ratios "
             "come from one run. Full JSON in `assets/bench/`; rerun with `scripts/run_benchmarks.sh`.")
     return "\n".join(rows) + "\n" + note

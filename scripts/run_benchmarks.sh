@@ -12,4 +12,9 @@ for name in "${names[@]}"; do
   .venv/bin/loev bench "$name" --json > "assets/bench/$name.json.tmp"
   mv "assets/bench/$name.json.tmp" "assets/bench/$name.json"
 done
+if [ $# -eq 0 ]; then  # the visitor's view: a fresh copy, empty caches, headless Chromium
+  echo "== loev bench dashboard --first-visit" >&2
+  .venv/bin/loev bench dashboard --first-visit --json > assets/bench/first_visit.json.tmp
+  mv assets/bench/first_visit.json.tmp assets/bench/first_visit.json
+fi
 .venv/bin/python scripts/bench_table.py README.md
