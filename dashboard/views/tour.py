@@ -187,13 +187,22 @@ def heads() -> None:
     shifted(label, data, clip_of(data), (-SHIFT, 0.0, SHIFT))
 
 
-def branches() -> None:
+def loevpp_view() -> tuple[CorpusData, str, str, int] | None:
+    """LOEV++'s corpus, its (ignoring, keeping) branch pair and the tour's clip; None (and a note) without one."""
     label = find("loevpp")
     if label is None:
-        return missing("loevpp", "with encoder branches")
+        missing("loevpp", "with encoder branches")
+        return None
     data = cached.get_corpus(label)
     ignore, keep = teaching_pair(data.subspaces)
-    clip = clip_of(data)
+    return data, ignore, keep, clip_of(data)
+
+
+def branches() -> None:
+    view = loevpp_view()
+    if view is None:
+        return
+    data, ignore, keep, clip = view
     share = {s: _agreement(data.key, s, "key", data) for s in (ignore, keep)}
     shares = (f"**{share[keep]:.0%}** against **{share[ignore]:.0%}** of a clip's {K} nearest neighbours share its "
               f"key (chance {chance(data, 'key'):.0%})")
@@ -216,12 +225,10 @@ def branches() -> None:
 
 
 def retrieval() -> None:
-    label = find("loevpp")
-    if label is None:
-        return missing("loevpp", "with encoder branches")
-    data = cached.get_corpus(label)
-    ignore, keep = teaching_pair(data.subspaces)
-    clip = clip_of(data)
+    view = loevpp_view()
+    if view is None:
+        return
+    data, ignore, keep, clip = view
     sound = next((c for c in ("instrument", "piece") if c in data.label_columns), None)
     labels = [c for c in ("key", sound) if c]
     table = pd.DataFrame({f"same {lab}": [_agreement(data.key, s, lab, data) for s in (keep, ignore)]

@@ -43,6 +43,12 @@ from loev_core.config_parse import config_from_dict, load_config
 SLOW_INPUTS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 
 
+def ci_budget(max_examples: int) -> settings:
+    """A fixed, reproducible budget for a fuzz test in CI: the same cases every run, no example database."""
+    return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=SLOW_INPUTS)
+
+
 class FuzzFailure(AssertionError):
     """A loader gave an outcome other than success or its documented error naming the file."""
 

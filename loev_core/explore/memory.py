@@ -74,9 +74,9 @@ def checkpoint_id_of(path: str | Path) -> str:
     return _ids[key]
 
 
-def corpus_key(checkpoint: Path, checkpoint_id: str, source: str | Path) -> tuple[str, str, str]:
-    """The key under which a server keeps one model's view of one corpus."""
-    return str(checkpoint), checkpoint_id, str(source)
+def corpus_key(checkpoint: Path, checkpoint_id: str, source: str | Path, cache_dir: Path) -> tuple[str, ...]:
+    """The key under which a server keeps one model's view of one corpus, read from (or written to) one cache."""
+    return str(checkpoint), checkpoint_id, str(source), str(cache_dir)
 
 
 def get_model(path: Path, checkpoint_id: str, memory: Memory = MEMORY) -> Any:
@@ -92,7 +92,7 @@ def get_corpus(path: Path, checkpoint_id: str, source: str | Path, roots: Sequen
         return load_corpus(get_model(path, checkpoint_id, memory), Path(path), checkpoint_id, source, roots,
                            cache_dir, progress, stored_only=stored_only)
 
-    return memory.corpora.get(corpus_key(Path(path), checkpoint_id, source), build)
+    return memory.corpora.get(corpus_key(Path(path), checkpoint_id, source, cache_dir), build)
 
 
 def get_map(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_points: int = MAX_POINTS,

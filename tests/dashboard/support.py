@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from loev_core.bench.first_visit import free_port, wait_healthy  # noqa: F401 (tests import them from here)
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, app_path
 
 APP = app_path()
@@ -64,33 +63,11 @@ def big_index(folder: Path, checkpoint: Path, corpus: Path, n: int, seed: int = 
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cli_args(env: dict[str, str]) -> list[str]:
     """`loev dashboard` options equivalent to an app environment (how a user starts it)."""
     args = [a for c in env[ENV_CHECKPOINTS].split(os.pathsep) for a in ("--checkpoint", c)]
     args += ["--corpus", env[ENV_CORPUS], "--cache-dir", env[ENV_CACHE]]
     return args + [a for r in env.get(ENV_ROOTS, "").split(os.pathsep) if r for a in ("--allow", r)]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    """Return once the server at `url` answers its health check; raise if it exits or `timeout` passes."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with code {proc.returncode} before it was healthy")
-        time.sleep(0.5)
-    raise TimeoutError(f"the dashboard was not healthy after {timeout:.0f} s")
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -121,3 +98,28 @@ def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
     finally:
         stop(proc)
         log.close()
+
+
+BUSY = ("[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], [data-testid=stProgress], "
+        ".stPlotlyChart:empty")
+
+
+def settle(page, timeout: float = 120.0, quiet: float = 1.2) -> None:
+    """Wait until Streamlit has finished the run and drawn it: nothing busy for `quiet` seconds."""
+    page.wait_for_selector("h1", timeout=timeout * 1000)  # the first run (imports, model load) shows nothing
+    deadline, calm_since = time.time() + timeout, None
+    while time.time() < deadline:
+        if page.locator(BUSY).count():
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.time()
+        elif time.time() - calm_since >= quiet:
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the app kept running")
+
+
+def no_problem(page) -> None:
+    assert page.locator("[data-testid=stException]").count() == 0, page.inner_text("[data-testid=stException]")
+    errors = page.locator("[data-testid=stAlertContentError]").all_inner_texts()
+    assert not errors, errors

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 import pytest
 
 from tests.dashboard.cpu import OtherLoad
-from tests.dashboard.support import big_index, running_app
+from tests.dashboard.support import big_index, no_problem, running_app, settle
 from tests.support import DashEnv
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,31 +36,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,  # a real server and browse
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install "
                                  "chromium); the end-to-end dashboard test needs a real browser")]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-
-
-BUSY = ("[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], [data-testid=stProgress], "
-        ".stPlotlyChart:empty")
-
-
-def settle(page, timeout: float = 120.0, quiet: float = 1.2) -> None:
-    """Wait until Streamlit has finished the run and drawn it: nothing busy for `quiet` seconds."""
-    page.wait_for_selector("h1", timeout=timeout * 1000)  # the first run (imports, model load) shows nothing
-    deadline, calm_since = time.time() + timeout, None
-    while time.time() < deadline:
-        if page.locator(BUSY).count():
-            calm_since = None
-        elif calm_since is None:
-            calm_since = time.time()
-        elif time.time() - calm_since >= quiet:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the app kept running")
-
-
-def no_problem(page) -> None:
-    assert page.locator("[data-testid=stException]").count() == 0, page.inner_text("[data-testid=stException]")
-    errors = page.locator("[data-testid=stAlertContentError]").all_inner_texts()
-    assert not errors, errors
 
 
 def audio_is_playable(page, request) -> None:

@@ -5,7 +5,6 @@ so; the step lives in the URL; maps are coloured on the circle of fifths), and i
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from loev_core.explore.session import ENV_CHECKPOINTS
 from loev_core.explore.tour import STEPS
 from loev_core.keys import KEYS_BY_FIFTHS, key_colour
-from tests.dashboard.support import APP, app_environment, running_app
+from tests.dashboard.support import APP, app_environment, no_problem, running_app, settle
 from tests.support import DashEnv
 
 CHROMIUM = "/usr/bin/chromium"
@@ -122,31 +121,6 @@ def test_simclr_shows_its_two_spaces(dash_env: DashEnv) -> None:
 
 
 # --- headless Chromium -------------------------------------------------------------------------------
-
-BUSY = ("[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], [data-testid=stProgress], "
-        ".stPlotlyChart:empty")
-
-
-def settle(page, timeout: float = 120.0, quiet: float = 1.2) -> None:
-    """Wait until Streamlit has finished the run and drawn it: nothing busy for `quiet` seconds."""
-    page.wait_for_selector("h1", timeout=timeout * 1000)
-    deadline, calm_since = time.time() + timeout, None
-    while time.time() < deadline:
-        if page.locator(BUSY).count():
-            calm_since = None
-        elif calm_since is None:
-            calm_since = time.time()
-        elif time.time() - calm_since >= quiet:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the app kept running")
-
-
-def no_problem(page) -> None:
-    assert page.locator("[data-testid=stException]").count() == 0, page.inner_text("[data-testid=stException]")
-    errors = page.locator("[data-testid=stAlertContentError]").all_inner_texts()
-    assert not errors, errors
-
 
 def plots_drawn(page) -> int:
     """Plotly figures with at least one drawn trace."""

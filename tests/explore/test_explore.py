@@ -260,5 +260,5 @@ def test_store_builds_each_corpus_once_and_prebuild_fills_it(dash_env: DashEnv) 
     settings = load_settings({**dash_env.env, "LOEV_DASHBOARD_CACHE": str(dash_env.root / "warm-cache")})
     warmup.prebuild(store, settings)
     for path in settings.checkpoints.values():
-        key = warmup.corpus_key(path, checkpoint_id(path), settings.corpus)
+        key = warmup.corpus_key(path, checkpoint_id(path), settings.corpus, settings.cache_dir)
         assert len(store.items[key]) == 24

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import example, given, settings
+from hypothesis import example, given
 
 from loev_core.audio import AudioError, load_audio
-from loev_core.bench.fuzz import SLOW_INPUTS, Tally, run_case
+from loev_core.bench.fuzz import Tally, ci_budget, run_case
 from loev_core.bench.fuzz_inputs import Case, audio_cases, audio_seed, mp3_writable
 
 TALLY = Tally()
+FUZZ_CLASS = "audio"  # tests/fuzz/conftest.py prints TALLY under this name
 
 
 def patched(ext: str, at: int, fmt: str, value: int, note: str) -> Case:
@@ -35,14 +35,8 @@ def float_wav(value: float) -> Case:
     return Case({"clip.wav": buf.getvalue()}, "clip.wav", f"float wav holding {value}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
-    print(TALLY.summary("audio"))
-
-
 @pytest.mark.timeout(180)
-@settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=SLOW_INPUTS)
+@ci_budget(200)
 @given(case=audio_cases())
 @example(case=patched("wav", 24, "<I", 0, "sample rate 0"))
 @example(case=patched("wav", 24, "<I", 1, "sample rate 1 Hz: hours of audio claimed"))

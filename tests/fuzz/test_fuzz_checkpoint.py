@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import example, given, settings
+from hypothesis import example, given
 
 from loev_core import ExperimentConfig, build_model
-from loev_core.bench.fuzz import SLOW_INPUTS, Tally, run_case
+from loev_core.bench.fuzz import Tally, ci_budget, run_case
 from loev_core.bench.fuzz_checkpoints import checkpoint_cases, checkpoint_seed, pack, split
 from loev_core.bench.fuzz_inputs import Case
 from loev_core.checkpoint import CheckpointError, declared_size, load_model
 from loev_core.config import AudioConfig, ModelConfig
 
 TALLY = Tally()
+FUZZ_CLASS = "checkpoint"  # tests/fuzz/conftest.py prints TALLY under this name
 
 
 def edited(note: str, header: bytes | None = None, meta: dict | None = None, length: int | None = None) -> Case:
@@ -42,14 +42,8 @@ def seed_meta(**config: dict) -> dict:
     return meta
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
-    print(TALLY.summary("checkpoint"))
-
-
 @pytest.mark.timeout(180)
-@settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=SLOW_INPUTS)
+@ci_budget(200)
 @given(case=checkpoint_cases())
 @example(case=edited("header length 2**64 - 1", length=2**64 - 1))
 @example(case=edited("header not UTF-8", header=b"\xff\xfe{}"))

@@ -3,32 +3,26 @@ huge numbers, NaN, odd encodings) give an ExperimentConfig or a ConfigError nami
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 
-from loev_core.bench.fuzz import SLOW_INPUTS, Tally, run_case
+from loev_core.bench.fuzz import Tally, ci_budget, run_case
 from loev_core.bench.fuzz_inputs import Case, alias_bomb, config_cases
 from loev_core.config import ConfigError
 from loev_core.config_parse import load_config
 
 TALLY = Tally()
+FUZZ_CLASS = "config"  # tests/fuzz/conftest.py prints TALLY under this name
 
 
 def yaml_file(text: str | bytes, note: str) -> Case:
     return Case({"config.yaml": text if isinstance(text, bytes) else text.encode()}, "config.yaml", note)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
-    print(TALLY.summary("config"))
-
-
 @pytest.mark.timeout(120)
-@settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=SLOW_INPUTS)
+@ci_budget(150)
 @given(case=config_cases())
 @example(case=yaml_file(alias_bomb(9), "alias bomb: 9**10 values"))
 @example(case=yaml_file("audio: " + "[" * 100_000 + "]" * 100_000, "deep nesting"))

@@ -4,32 +4,26 @@ the folder or a ManifestError naming the manifest (PathRefused, in the dashboard
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 
 from loev_core.audio import ManifestError, read_manifest, resolve_corpus
-from loev_core.bench.fuzz import SLOW_INPUTS, Tally, run_case
+from loev_core.bench.fuzz import Tally, ci_budget, run_case
 from loev_core.bench.fuzz_inputs import Case, manifest_cases
 from loev_core.explore.paths import PathRefused, corpus_clips
 
 TALLY = Tally()
+FUZZ_CLASS = "manifest"  # tests/fuzz/conftest.py prints TALLY under this name
 
 
 def manifest(name: str, data: bytes, note: str, links: dict[str, str] | None = None) -> Case:
     return Case({name: data}, name, note, links or {})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
-    print(TALLY.summary("manifest"))
-
-
 @pytest.mark.timeout(120)
-@settings(max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=SLOW_INPUTS)
+@ci_budget(400)
 @given(case=manifest_cases())
 @example(case=manifest("manifest.csv", b"path\n" + b"x" * 200_000 + b"\n", "field over the csv limit"))
 @example(case=manifest("manifest.jsonl", "{\"path\": \"a.wav\"}\n".encode("utf-16"), "UTF-16 JSONL"))
