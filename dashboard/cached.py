@@ -70,7 +70,7 @@ def get_corpus(label: str) -> CorpusData:
 
     # one store per server process, shared with the warm-up thread (not `st.cache_resource`: the first
     # build draws a progress bar, and cached functions must not draw outside)
-    store, key = warmup.STORE, memory.corpus_key(Path(path), ckpt, source, s.cache_dir)
+    store, key = memory.MEMORY.corpora, memory.corpus_key(Path(path), ckpt, source, s.cache_dir)
     try:
         if store.busy(key):  # being embedded by the start-up warm-up or another session: wait for it
             with st.spinner(f"Embedding the corpus with {label} (started earlier; once per model and corpus)..."):

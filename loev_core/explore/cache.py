@@ -114,8 +114,6 @@ class SharedStore:
             return self.items[key]
 
 
-CorpusStore = SharedStore  # the corpora's store (kept under its first name)
-
 
 def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
     """Add `row` and `name`, and make numeric label columns numeric (tempo from a CSV is text)."""

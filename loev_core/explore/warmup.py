@@ -18,14 +18,13 @@ import threading
 import time
 from pathlib import Path
 
-from loev_core.explore.cache import CorpusStore
+from loev_core.explore.cache import SharedStore
 from loev_core.explore.memory import MEMORY, Memory, corpus_key, get_corpus
 from loev_core.explore.prepare import Step, plan, run_steps, warm_marker, warm_umap
 from loev_core.explore.session import Settings
 
-__all__ = ["STORE", "corpus_key", "loaded", "prebuild", "start", "warm_marker", "warm_umap"]
+__all__ = ["corpus_key", "loaded", "prebuild", "start", "warm_marker", "warm_umap"]
 log = logging.getLogger("loev.dashboard")
-STORE = MEMORY.corpora  # corpora shared by every session of this server process
 loaded = threading.Event()  # set once everything stored is in memory (or the attempt failed)
 _thread: threading.Thread | None = None
 _guard = threading.Lock()
@@ -75,7 +74,7 @@ def warm(settings: Settings, memory: Memory = MEMORY, libraries: bool = True) ->
     run_steps(sorted(pending, key=_build_order))
 
 
-def prebuild(store: CorpusStore, settings: Settings) -> None:
+def prebuild(store: SharedStore, settings: Settings) -> None:
     """Embed the default corpus with every configured model into `store` (LOEV++ first: the default)."""
     from loev_core.checkpoint import checkpoint_id
 

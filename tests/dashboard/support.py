@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loev_core.bench.first_visit import free_port, wait_healthy  # noqa: F401 (tests import them from here)
+from loev_core.bench.first_visit import free_port, wait_healthy
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, app_path
 
 APP = app_path()

@@ -239,10 +239,10 @@ def test_store_builds_each_corpus_once_and_prebuild_fills_it(dash_env: DashEnv) 
     import time
 
     from loev_core.explore import warmup
-    from loev_core.explore.cache import CorpusStore
+    from loev_core.explore.cache import SharedStore
     from loev_core.explore.session import load_settings
 
-    store, calls = CorpusStore(), []
+    store, calls = SharedStore(), []
 
     def build() -> str:
         calls.append(1)
