@@ -8,6 +8,7 @@ vectors, decoded uploads) are `st.cache_data`. Every heavy result is also on dis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -24,6 +25,8 @@ from loev_core.explore import memory, warmup
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.projection import MAX_POINTS
 from loev_core.explore.session import ENV_WARM
+from loev_core.explore.tour import agreement as _agreement_of
+from loev_core.explore.tour import tour_clip as _tour_clip_of
 from loev_core.explore.transforms import CURVE_CLIPS, clip_wave, embed_unit
 from loev_core.explore.uploads import validate_audio_upload
 from loev_dashboard.state import corpus_source, model_paths, settings
@@ -71,11 +74,11 @@ def get_corpus(label: str) -> CorpusData:
     # one store per server process, shared with the warm-up thread (not `st.cache_resource`: the first
     # build draws a progress bar, and cached functions must not draw outside)
     store, key = memory.MEMORY.corpora, memory.corpus_key(Path(path), ckpt, source, s.cache_dir)
+    # being embedded by the start-up warm-up or another session: say so while waiting for it
+    waiting = st.spinner(f"Embedding the corpus with {label} (started earlier; once per model and corpus)...") \
+        if store.busy(key) else contextlib.nullcontext()
     try:
-        if store.busy(key):  # being embedded by the start-up warm-up or another session: wait for it
-            with st.spinner(f"Embedding the corpus with {label} (started earlier; once per model and corpus)..."):
-                data = build()
-        else:
+        with waiting:
             data = build()
     finally:
         holder.empty()
@@ -153,3 +156,23 @@ def embed_query(label: str, wave: torch.Tensor) -> dict[str, np.ndarray]:
     """Unit query vectors per subspace for a mono wave at the model's rate (cached by content)."""
     arr = np.ascontiguousarray(wave.numpy(), dtype=np.float32)
     return _embed_query(label, model_id(label), hashlib.sha256(arr.tobytes()).hexdigest(), arr)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _agreement(data_key: str, subspace: str, label: str, k: int, _data: CorpusData) -> float:
+    return _agreement_of(_data, subspace, label, k)
+
+
+def agreement(data: CorpusData, subspace: str, label: str, k: int) -> float:
+    """`loev_core.explore.tour.agreement` (share of neighbours with the same label), once per corpus and subspace."""
+    return _agreement(data.key, subspace, label, int(k), data)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _tour_clip(ref_key: str, data_key: str, _ref: CorpusData | None, _data: CorpusData) -> int:
+    return _tour_clip_of(_ref, _data)
+
+
+def tour_clip(ref: CorpusData | None, data: CorpusData) -> int:
+    """`loev_core.explore.tour.tour_clip` (the clip the tour follows), once per pair of corpora."""
+    return _tour_clip(ref.key if ref is not None else "", data.key, ref, data)

@@ -205,13 +205,17 @@ def model_from_state(meta: dict[str, Any], state: dict[str, torch.Tensor], where
     return model
 
 
+def read_model_state(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(metadata, the model's weights) of a checkpoint; a training state's "model." prefix is removed."""
+    meta = read_metadata(path)
+    return meta, read_tensors(path, "model." if meta.get("kind") == "train_state" else "")
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LOEVModel:
     """Load a LOEV checkpoint (folder or .safetensors file) in eval mode. Never unpickles.
 
     Any file that cannot be used (see `read_metadata` and `model_from_state`) raises CheckpointError naming it."""
-    meta = read_metadata(path)
-    prefix = "model." if meta.get("kind") == "train_state" else ""
-    state = read_tensors(path, prefix)
+    meta, state = read_model_state(path)
     model = model_from_state(meta, state, str(path))
     model.metadata = meta
     return model.to(device).eval()
@@ -241,10 +245,9 @@ def model_id(model: Any) -> str:
 def checkpoint_id(path: str | Path) -> str:
     """`model_id` of the model a checkpoint holds, read without building it: the cache key for embeddings,
     projections and indexes. A re-export, an upload or a training state of the same weights shares it."""
-    meta = read_metadata(path)
-    prefix = "model." if meta.get("kind") == "train_state" else ""
+    meta, state = read_model_state(path)
     frontend = meta.get("frontend") or (meta.get("config") or {}).get("audio")
-    return weights_id(read_tensors(path, prefix), frontend)
+    return weights_id(state, frontend)
 
 
 def checkpoint_label(path: str | Path) -> str:

@@ -141,11 +141,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    try:
-        _check_values(data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-    data = apply_overrides(data, overrides or [])
+    if overrides:  # apply_overrides copies `data` recursively: bound it first (config_from_dict checks the rest)
+        try:
+            _check_values(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        data = apply_overrides(data, overrides)
     try:
         return config_from_dict(data)
     except ConfigError as e:

@@ -10,7 +10,7 @@ import streamlit as st
 from loev_core.explore.cache import CorpusData
 from loev_core.explore.projection import METHODS, place_points
 from loev_core.explore.retrieval import query_from_row, search
-from loev_core.explore.tour import agreement, chance, teaching_pair
+from loev_core.explore.tour import chance, teaching_pair
 from loev_core.explore.transforms import TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import recall, remember, synced
@@ -40,18 +40,13 @@ with c3:
     color = widgets.pick_color(data.label_columns)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def key_share(data_key: str, sub: str, _data: CorpusData) -> float:
-    """Share of a clip's nearest neighbours in `sub` that are in its key (a fixed sample of clips)."""
-    return agreement(_data, sub, "key", K_SHARE)
-
-
 def what_to_see(data: CorpusData, left: str, right: str, color: str) -> str:
     """The one line above the two maps that says what to look for, from what the two subspaces measure."""
     if color != "key" or "key" not in data.label_columns:
         hint = " Colour by **key** to see what each one keeps." if "key" in data.label_columns else ""
         return f"The same clips in `{left}` (left) and `{right}` (right).{hint}"
-    a, b, c = key_share(data.key, left, data), key_share(data.key, right, data), chance(data, "key")
+    a, b = (cached.agreement(data, sub, "key", K_SHARE) for sub in (left, right))
+    c = chance(data, "key")
     shares = f"{b:.0%} against {a:.0%} of a clip's {K_SHARE} nearest neighbours share its key (chance {c:.0%})"
     if b >= max(2 * a, a + 0.08, 2 * c):
         return f"**What to see:** keys gather on the right and mix on the left: {shares}."

@@ -15,12 +15,10 @@ from loev_core.explore.retrieval import neighbour_table, query_from_row, search
 from loev_core.explore.tour import (
     SHIFT,
     STEPS,
-    agreement,
     chance,
     copy_report,
     distance_at,
     teaching_pair,
-    tour_clip,
 )
 from loev_core.explore.transforms import TRAJECTORY_VALUES
 from loev_core.keys import transpose_key
@@ -72,21 +70,10 @@ def missing(kind: str, what: str) -> None:
             icon=":material/info:")
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _agreement(data_key: str, sub: str, label: str, _data: CorpusData) -> float:
-    return agreement(_data, sub, label, K)
-
-
 def clip_of(data: CorpusData) -> int:
     """The clip every step follows (the LOEV++ retrieval example when LOEV++ is loaded), as a row of `data`."""
     ref_label = find("loevpp")
-    ref = cached.get_corpus(ref_label) if ref_label is not None else None
-    return _clip(ref.key if ref is not None else "", data.key, ref, data)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _clip(ref_key: str, data_key: str, _ref: CorpusData | None, _data: CorpusData) -> int:
-    return tour_clip(_ref, _data)
+    return cached.tour_clip(cached.get_corpus(ref_label) if ref_label is not None else None, data)
 
 
 def key_of(data: CorpusData, row: int) -> str:
@@ -163,8 +150,9 @@ def throw_away() -> None:
 
 def heads() -> None:
     label, note = find("loev"), ""
-    if label is None and find("loevpp") is not None:
-        label, note = find("loevpp"), " (LOEV is not loaded; LOEV++ has the same two heads)"
+    if label is None:
+        label = find("loevpp")
+        note = " (LOEV is not loaded; LOEV++ has the same two heads)" if label is not None else ""
     if label is None:
         return missing("loev", "with a pitch-shift head")
     data = cached.get_corpus(label)
@@ -203,7 +191,7 @@ def branches() -> None:
     if view is None:
         return
     data, ignore, keep, clip = view
-    share = {s: _agreement(data.key, s, "key", data) for s in (ignore, keep)}
+    share = {s: cached.agreement(data, s, "key", K) for s in (ignore, keep)}
     shares = (f"**{share[keep]:.0%}** against **{share[ignore]:.0%}** of a clip's {K} nearest neighbours share its "
               f"key (chance {chance(data, 'key'):.0%})")
     if share[keep] >= max(2 * share[ignore], share[ignore] + 0.08):
@@ -231,7 +219,7 @@ def retrieval() -> None:
     data, ignore, keep, clip = view
     sound = next((c for c in ("instrument", "piece") if c in data.label_columns), None)
     labels = [c for c in ("key", sound) if c]
-    table = pd.DataFrame({f"same {lab}": [_agreement(data.key, s, lab, data) for s in (keep, ignore)]
+    table = pd.DataFrame({f"same {lab}": [cached.agreement(data, s, lab, K) for s in (keep, ignore)]
                           for lab in labels}, index=[keep, ignore])
     r = data.meta.iloc[clip]
     split = sound is None or table.iloc[1, 1] > table.iloc[0, 1]

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def split_tracks(tracks: list[Track], opts: RealOptions) -> list[Track]:
         n_test = max(n_test, 1) if len(mine) >= 2 and opts.test_fraction > 0 else n_test
         for i, k in enumerate(mine):
             out[k] = UNSEEN if source == opts.holdout else "test" if i < n_test else "train"
-    return [Track(**{**asdict(t), "split": out[t.track]}) for t in tracks]
+    return [replace(t, split=out[t.track]) for t in tracks]
 
 
 def _keep(path: Path, opts: RealOptions, skipped: Counter) -> tuple[float, int, int] | None:

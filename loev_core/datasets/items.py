@@ -22,6 +22,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "validation", "
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test", "eval": "test"}
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)  # train, validation, test shares of groups in a seeded split
 VALIDATION_FRACTION = 0.15  # share of train groups held out for early stopping when no validation split exists
+GROUP_COLUMNS = ("piece", "album", "artist")  # grouping columns of a manifest, most specific first
 
 
 class DatasetError(ValueError):
@@ -44,7 +45,8 @@ def normalize_split(text: object) -> str | None:
     return SPLIT_ALIASES.get(str(text or "").strip().lower())
 
 
-def _rank(seed: int, group: str) -> str:
+def group_rank(seed: int, group: str) -> str:
+    """Sort key of a group in a seeded split: depends only on its name and the seed."""
     return hashlib.sha1(f"{seed}:{group}".encode()).hexdigest()
 
 
@@ -57,7 +59,7 @@ def seeded_split(items: Sequence[Item], seed: int = 0,
     """Copies of `items` with a grouped train/validation/test split (groups ranked by a seeded hash).
 
     Each side gets at least one group when there are three or more groups."""
-    groups = sorted({_group(i) for i in items}, key=lambda g: _rank(seed, g))
+    groups = sorted({_group(i) for i in items}, key=lambda g: group_rank(seed, g))
     n = len(groups)
     if n < 3:
         raise DatasetError(f"a train/validation/test split needs at least 3 tracks or groups, got {n}")
@@ -72,7 +74,7 @@ def carve_validation(items: Sequence[Item], seed: int = 0, fraction: float = VAL
     """When no item is in the validation split, move a seeded share of train groups there (for early stopping)."""
     if any(i.split == "validation" for i in items):
         return list(items)
-    groups = sorted({_group(i) for i in items if i.split == "train"}, key=lambda g: _rank(seed + 1, g))
+    groups = sorted({_group(i) for i in items if i.split == "train"}, key=lambda g: group_rank(seed + 1, g))
     if len(groups) < 2:
         raise DatasetError(f"the train split has {len(groups)} track(s) or group(s): early stopping needs a "
                            "validation split, so at least 2 are needed")

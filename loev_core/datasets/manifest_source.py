@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from loev_core.audio import resolve_corpus
-from loev_core.datasets.items import DatasetError, Item, normalize_split
+from loev_core.datasets.items import GROUP_COLUMNS, DatasetError, Item, normalize_split
 from loev_core.datasets.tasks import TASKS
 from loev_core.keys import PITCH_NAMES, normalize_key, parse_key
 from loev_core.tempo import parse_tempo
 
-GROUP_COLUMNS = ("piece", "album", "artist")
 TAG_SEPARATOR = ";"
 
 

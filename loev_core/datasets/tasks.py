@@ -83,7 +83,8 @@ def move_label(task: str, label: Any, transform: str, value: float) -> Any:
     return label
 
 
-def _tag_matrix(labels: Sequence[Any], vocab: dict[str, int]) -> np.ndarray:
+def tag_matrix(labels: Sequence[Any], vocab: dict[str, int]) -> np.ndarray:
+    """Multi-hot float32 [len(labels), max(1, len(vocab))]; tags outside `vocab` are dropped."""
     m = np.zeros((len(labels), max(len(vocab), 1)), dtype=np.float32)
     for r, tags in enumerate(labels):
         for tag in tags:
@@ -100,7 +101,7 @@ def relevance(task: str, query: Sequence[Any], database: Sequence[Any]) -> np.nd
         return tempo_match(np.asarray(database, dtype=float)[None, :], np.asarray(query, dtype=float)[:, None])
     if kind == "tags":
         vocab = {t: k for k, t in enumerate(sorted({t for tags in (*query, *database) for t in tags}))}
-        return (_tag_matrix(query, vocab) @ _tag_matrix(database, vocab).T) > 0
+        return (tag_matrix(query, vocab) @ tag_matrix(database, vocab).T) > 0
     if kind == "key":
         q, d = np.asarray([key_index(k) for k in query]), np.asarray([key_index(k) for k in database])
         return q[:, None] == d[None, :]

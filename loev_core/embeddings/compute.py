@@ -41,8 +41,6 @@ from loev_core.embeddings.store import (
     load_embeddings,
     merge_shards,
     parts_dir,
-    read_shard_index,
-    shard_paths,
     write_merged,
     write_skipped_csv,
 )
@@ -273,15 +271,6 @@ def _write_outputs(folder: Path, out: Path, info: dict[str, Any], report: EmbedR
         write_merged(out, vectors, rows, skipped, summary)
 
 
-def _check_precision(folder: Path, precision: str) -> None:
-    """Refuse to add rows at one precision to shards written at another (older shards are float32)."""
-    for p in shard_paths(folder):
-        old = read_shard_index(p)[2].get("precision", "fp32")
-        if old != precision:
-            raise ValueError(f"{p}: written with a different precision ({old!r} != {precision!r}); "
-                             "use another output, or resume=False (--no-resume) to start over")
-
-
 def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str | Path,
                  options: EmbedOptions = EmbedOptions()) -> EmbedReport:
     """Embed every clip of `source` (folder, manifest or list of Clip) into `out_path`.
@@ -304,7 +293,6 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
             "stream_seconds": options.stream_seconds, "precision": options.precision}
     with folder_lock(folder, wait=options.wait_lock):
         done = finished_paths(folder, info, options.resume)
-        _check_precision(folder, options.precision)
         todo = [(i, c.path) for i, c in enumerate(clips) if c.path not in done]
         report.n_resumed, report.n_new = len(clips) - len(todo), len(todo)
         writer = ShardWriter(folder, info, options.shard_size, options.shard_seconds)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from loev_core.audio import AudioError, AudioTooLong, audio_info, load_audio, stream_audio
+from loev_core.audio import AudioError, AudioTooLong, load_audio, stream_audio
 
 Item = tuple[int, float, "torch.Tensor | None", bool, "str | None", float]  # idx, offset, wave, last, error, s
 T = TypeVar("T")
@@ -29,14 +29,10 @@ def decode_file(idx: int, path: str, sr: int, chunk: float | None, long_s: float
     A file up to `long_s` long (and, with `chunk`, up to `chunk`) is opened and decoded once: `load_audio`
     reads its length from the same open and refuses it (AudioTooLong) when it must be streamed instead."""
     try:
-        if chunk:
-            _, total, _ = audio_info(path)
-            whole = None if total > chunk or total > long_s else load_audio(path, sr)
-        else:
-            try:
-                whole = load_audio(path, sr, max_seconds=long_s)
-            except AudioTooLong as e:
-                whole, total = None, e.seconds
+        try:
+            whole = load_audio(path, sr, max_seconds=min(chunk, long_s) if chunk else long_s)
+        except AudioTooLong as e:
+            whole, total = None, e.seconds
         if whole is not None:
             yield idx, 0.0, whole, True, None, whole.numel() / sr
             return

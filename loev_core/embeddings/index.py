@@ -142,16 +142,17 @@ def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Pa
                     options: EmbedOptions | None = None) -> Embeddings:
     """Embed `audio` with `checkpoint` into `out_dir/embeddings` (resumable), for `build_index(.., out_dir)`,
     whose index.json then also records the checkpoint's id and the number of bad files."""
-    from loev_core.checkpoint import checkpoint_id, load_model
+    from loev_core.checkpoint import load_model
     from loev_core.embeddings.compute import EmbedOptions, embed_corpus
 
     model = load_model(checkpoint)
-    resolved, cid = str(Path(checkpoint).resolve()), checkpoint_id(checkpoint)
     folder = Path(out_dir) / "embeddings"
-    report = embed_corpus(model, audio, folder, replace(options or EmbedOptions(), checkpoint=resolved))
+    report = embed_corpus(model, audio, folder,
+                          replace(options or EmbedOptions(), checkpoint=str(Path(checkpoint).resolve())))
     loaded = load_embeddings(folder)
-    return replace(loaded, provenance=replace(loaded.provenance, checkpoint_id=cid, embeddings="embeddings",
-                                              n_skipped=report.n_skipped))
+    # the loaded model's `model_id` (in embed.json) is its file's `checkpoint_id`: no second hash of the weights
+    return replace(loaded, provenance=replace(loaded.provenance, checkpoint_id=loaded.provenance.model_id,
+                                              embeddings="embeddings", n_skipped=report.n_skipped))
 
 
 class Index:

@@ -225,7 +225,7 @@ class ShardWriter:
 
 def finished_paths(folder: Path, info: dict[str, Any], resume: bool) -> set[str]:
     """Paths finished by earlier runs (embedded or skipped). Shards of another model or setting are
-    refused rather than mixed in; `resume=False` deletes them."""
+    refused rather than mixed in (shards without a precision are float32); `resume=False` deletes them."""
     remove_stale_temps(folder)
     shards = shard_paths(folder)
     if not resume:
@@ -235,9 +235,9 @@ def finished_paths(folder: Path, info: dict[str, Any], resume: bool) -> set[str]
     done: set[str] = set()
     for p in shards:
         rows, skipped, old = read_shard_index(p)
-        for key in ("model_id", "chunk_seconds", "subspaces"):
-            if old.get(key) != info[key]:
-                raise ValueError(f"{p}: written with a different {key} ({old.get(key)!r} != {info[key]!r}); "
+        for key, default in (("model_id", None), ("chunk_seconds", None), ("subspaces", None), ("precision", "fp32")):
+            if old.get(key, default) != info[key]:
+                raise ValueError(f"{p}: written with a different {key} ({old.get(key, default)!r} != {info[key]!r}); "
                                  "use another output, or resume=False (--no-resume) to start over")
         done.update(r["path"] for r in rows)
         done.update(s[0] for s in skipped)

@@ -22,15 +22,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from loev_core.checkpoint import checkpoint_id, load_model
+from loev_core.checkpoint import checkpoint_id
 from loev_core.datasets.evalset import EvalSet
 from loev_core.datasets.items import SPLITS, DatasetError, Item
 from loev_core.datasets.tasks import move_label
-from loev_core.embeddings.waves import centre_crop, embed_waves, transform_span
+from loev_core.embeddings.waves import centre_crop, embed_waves
 from loev_core.evaluation.label_retrieval import task_p_at_k
 from loev_core.evaluation.protocol import PROBE_KINDS, ProbeSettings, probe_task
 from loev_core.evaluation.retrieval import KS
-from loev_core.evaluation.run import model_name
+from loev_core.evaluation.run import load_models
 from loev_core.evaluation.tracks import DEFAULT_CHUNKS, embed_tracks
 from loev_core.evaluation.transforms import transform_waves
 
@@ -117,20 +117,15 @@ def evaluate_dataset(checkpoints: Sequence[str | Path], evalset: EvalSet, out_di
         raise ValueError("give at least one checkpoint")
     if not opts.probes or not set(opts.probes) <= set(PROBE_KINDS):
         raise ValueError(f"probes must be some of {', '.join(PROBE_KINDS)}, got {opts.probes}")
-    taken: set[str] = set()
-    names = list(names) if names else [model_name(c, taken) for c in checkpoints]
-    if len(names) != len(checkpoints) or len(set(names)) != len(names):
-        raise ValueError(f"need one distinct name per checkpoint, got {names}")
-    models = {n: load_model(c) for n, c in zip(names, checkpoints, strict=True)}
-    sr = next(iter(models.values())).sample_rate
-    window = min(int(round(m.clip_seconds * sr)) for m in models.values())
+    loaded = load_models(checkpoints, names)
+    models, sr, window = loaded.models, loaded.sample_rate, loaded.window
     labelled = [i for i in evalset.items if any(t in i.labels for t in evalset.tasks)]
     items = cap_splits(labelled, opts.max_tracks, opts.seed)
     rng = np.random.default_rng(opts.seed)
     test_pos = [k for k, i in enumerate(items) if i.split == "test"]
     if opts.query_clips is not None and len(test_pos) > opts.query_clips:
         test_pos = sorted(int(p) for p in rng.choice(test_pos, size=opts.query_clips, replace=False))
-    te = embed_tracks(models, [i.path for i in items], sr, opts.chunks, test_pos, transform_span(window, sr),
+    te = embed_tracks(models, [i.path for i in items], sr, opts.chunks, test_pos, loaded.span,
                       opts.batch_size, opts.progress)
     kept = list(te.kept)
     split_rows = {s: [r for r, p in enumerate(kept) if items[p].split == s] for s in SPLITS}
@@ -171,7 +166,7 @@ def evaluate_dataset(checkpoints: Sequence[str | Path], evalset: EvalSet, out_di
     results: dict[str, Any] = {
         "dataset": evalset.dataset, "train_dataset": evalset.train_dataset, "tasks": tasks,
         "checkpoints": {n: {"path": str(c), "checkpoint_id": checkpoint_id(c), "kind": models[n].kind,
-                            "subspaces": list(models[n].subspaces)} for n, c in zip(names, checkpoints, strict=True)},
+                            "subspaces": list(models[n].subspaces)} for n, c in loaded.paths.items()},
         "protocol": {"probes": list(opts.probes), "headline_probe": head, "seeds": list(seeds),
                      "chunks": opts.chunks, "probe_settings": dataclasses.asdict(opts.probe_settings),
                      "ks": list(opts.ks), "query_transforms": list(queries), "sample_rate": sr},

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from loev_core.datasets.tasks import task_of
+from loev_core.datasets.tasks import tag_matrix, task_of
 from loev_core.evaluation.labels import key_index, tempo_accuracy
 from loev_core.evaluation.probes import key_scores
 
@@ -69,12 +69,7 @@ def targets(task: str, labels: Sequence[Any], vocab: Sequence[str]) -> np.ndarra
     where = {v: k for k, v in enumerate(vocab)}
     if kind == "class":
         return np.asarray([where.get(str(v), -1) for v in labels], dtype=int)
-    y = np.zeros((len(labels), max(1, len(vocab))), dtype=np.float32)
-    for r, tags in enumerate(labels):
-        for t in tags:
-            if t in where:
-                y[r, where[t]] = 1.0
-    return y
+    return tag_matrix(labels, where)
 
 
 def _network(kind: str, d_in: int, n_out: int, hidden: int) -> nn.Module:

@@ -10,13 +10,12 @@ the seed and the set of groups, never on file order or on any result.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 
 from loev_core.audio import Clip
+from loev_core.datasets.items import GROUP_COLUMNS, group_rank
 
 SPLITS = ("train", "test")
-GROUP_COLUMNS = ("piece", "album", "artist")
 
 
 def has_split(clips: list[Clip]) -> bool:
@@ -27,10 +26,6 @@ def has_split(clips: list[Clip]) -> bool:
 def group_column(clips: list[Clip]) -> str | None:
     """The first of GROUP_COLUMNS that every clip fills in, or None (each file is its own group)."""
     return next((col for col in GROUP_COLUMNS if clips and all(c.labels.get(col) for c in clips)), None)
-
-
-def _rank(seed: int, group: str) -> str:
-    return hashlib.sha1(f"{seed}:{group}".encode()).hexdigest()
 
 
 def assign_splits(clips: list[Clip], test_fraction: float = 0.2, seed: int = 0) -> tuple[list[Clip], str]:
@@ -54,7 +49,7 @@ def assign_splits(clips: list[Clip], test_fraction: float = 0.2, seed: int = 0) 
         raise ValueError(f"the corpus has no split column and only {len(groups)} distinct {what}: "
                          "a train/test split needs at least 2")
     n_test = min(len(groups) - 1, max(1, math.floor(test_fraction * len(groups) + 0.5)))
-    test = set(sorted(groups, key=lambda g: _rank(seed, g))[:n_test])
+    test = set(sorted(groups, key=lambda g: group_rank(seed, g))[:n_test])
     out = [dataclasses.replace(c, labels={**c.labels, "split": "test" if group(c) in test else "train"})
            for c in clips]
     unit = col or "file"

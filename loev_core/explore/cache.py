@@ -114,7 +114,6 @@ class SharedStore:
             return self.items[key]
 
 
-
 def enrich_meta(meta: pd.DataFrame) -> pd.DataFrame:
     """Add `row` and `name`, and make numeric label columns numeric (tempo from a CSV is text)."""
     out = meta.reset_index(drop=True).copy()

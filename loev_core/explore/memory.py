@@ -95,6 +95,15 @@ def get_corpus(path: Path, checkpoint_id: str, source: str | Path, roots: Sequen
     return memory.corpora.get(corpus_key(Path(path), checkpoint_id, source, cache_dir), build)
 
 
+def _map_key(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_points: int) -> tuple:
+    return "map", str(cache_dir), data.key, subspace, method, max_points
+
+
+def _curves_key(checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float], cache_dir: Path,
+                n_clips: int) -> tuple:
+    return "curves", str(cache_dir), checkpoint_id, data.key, transform, tuple(map(float, values)), int(n_clips)
+
+
 def get_map(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_points: int = MAX_POINTS,
             memory: Memory = MEMORY, stored_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(rows, coords) of a stored or computed map of one subspace."""
@@ -104,13 +113,13 @@ def get_map(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_p
             raise NotStored(f"no {method} map of {subspace} yet")
         return _frozen(found)
 
-    return memory.maps.get(("map", str(cache_dir), data.key, subspace, method, max_points), build)
+    return memory.maps.get(_map_key(data, subspace, method, cache_dir, max_points), build)
 
 
 def has_map(data: CorpusData, subspace: str, method: str, cache_dir: Path, max_points: int = MAX_POINTS,
             memory: Memory = MEMORY) -> bool:
     """The map is in memory already (a page needs no spinner for it)."""
-    return ("map", str(cache_dir), data.key, subspace, method, max_points) in memory.maps.items
+    return _map_key(data, subspace, method, cache_dir, max_points) in memory.maps.items
 
 
 def get_curves(path: Path, checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float],
@@ -123,14 +132,13 @@ def get_curves(path: Path, checkpoint_id: str, data: CorpusData, transform: str,
         model = _NoModel() if stored_only else get_model(path, checkpoint_id, memory)
         return cached_curves(model, checkpoint_id, data, transform, values, roots, cache_dir, n_clips=n_clips)
 
-    key = ("curves", str(cache_dir), checkpoint_id, data.key, transform, tuple(map(float, values)), int(n_clips))
-    return memory.curves.get(key, build)
+    return memory.curves.get(_curves_key(checkpoint_id, data, transform, values, cache_dir, n_clips), build)
 
 
 def has_curves(checkpoint_id: str, data: CorpusData, transform: str, values: Sequence[float], cache_dir: Path,
                n_clips: int, memory: Memory = MEMORY) -> bool:
-    key = ("curves", str(cache_dir), checkpoint_id, data.key, transform, tuple(map(float, values)), int(n_clips))
-    return key in memory.curves.items
+    """The curves are in memory already (a page needs no spinner for them)."""
+    return _curves_key(checkpoint_id, data, transform, values, cache_dir, n_clips) in memory.curves.items
 
 
 def get_versions(data: CorpusData, row: int, sample_rate: int, transform: str, values: Sequence[float],

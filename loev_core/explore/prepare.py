@@ -97,11 +97,8 @@ def plan(settings: Settings, memory: Memory = MEMORY, progress: Progress = _quie
 
 def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]) -> list[Step]:
     """The tour's first step: the SimCLR model's trajectory of the tour's clip, and two copies to hear."""
-    try:
-        from loev_core.explore.tour import SHIFT, retrieval_example, same_clip, teaching_pair
-    except ImportError:
-        return []
     from loev_core.checkpoint import read_metadata
+    from loev_core.explore.tour import SHIFT, tour_clip
     from loev_core.explore.transforms import TRAJECTORY_VALUES
 
     kinds = {}
@@ -118,12 +115,10 @@ def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]
         (_, ref_path, ref_id), (_, path, cid) = kinds["loevpp"], kinds["simclr"]
         ref = get_corpus(ref_path, ref_id, s.corpus, s.roots, s.cache_dir, memory=memory, stored_only=stored_only)
         data = get_corpus(path, cid, s.corpus, s.roots, s.cache_dir, memory=memory, stored_only=stored_only)
-        ignore, keep = teaching_pair(ref.subspaces)
-        row = same_clip(ref, retrieval_example(ref, keep, ignore), data)
-        if row is not None:
-            get_trajectory(path, cid, data, row, "pitch_shift", values, s.roots, memory)
-            sr = get_model(path, cid, memory).sample_rate
-            get_versions(data, row, sr, "pitch_shift", (0.0, float(SHIFT)), s.roots, memory)
+        row = tour_clip(ref, data)  # the clip the tour's page follows
+        get_trajectory(path, cid, data, row, "pitch_shift", values, s.roots, memory)
+        sr = get_model(path, cid, memory).sample_rate
+        get_versions(data, row, sr, "pitch_shift", (0.0, float(SHIFT)), s.roots, memory)
 
     return [Step("tour: the first step's clip", run, on_disk=False)]
 
