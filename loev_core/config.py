@@ -162,6 +162,11 @@ class TrainConfig:
     # train only parameters whose names start with one of `trainable` (empty: all), e.g. heads.pitch_shift
     init: str = ""
     trainable: tuple[str, ...] = ()
+    # a second corpus mixed into every batch (e.g. real recordings beside the generated set): its `mix_split`
+    # rows make up `mix_share` of each batch on average, whatever the two corpora's sizes
+    mix_data: str = ""
+    mix_split: str = "train"
+    mix_share: float = 0.0
 
     def validate(self) -> None:
         _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every")
@@ -169,6 +174,10 @@ class TrainConfig:
             raise ConfigError("train.warmup_steps and train.num_workers must be >= 0")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError("train.precision must be auto, fp32, bf16 or fp16")
+        if not 0.0 <= self.mix_share < 1.0:
+            raise ConfigError(f"train.mix_share must be in [0, 1), got {self.mix_share!r}")
+        if bool(self.mix_data) != (self.mix_share > 0):
+            raise ConfigError("train.mix_data and train.mix_share > 0 go together (a corpus, its share of a batch)")
         if any(not isinstance(p, str) or not p for p in self.trainable):
             raise ConfigError("train.trainable must be a list of parameter-name prefixes, e.g. [heads.pitch_shift]")
 

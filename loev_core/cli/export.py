@@ -19,7 +19,7 @@ def export(run: str | Path, out: str | Path) -> Path:
     src = run / "checkpoints" / "last.safetensors" if run.is_dir() else run
     model = load_model(src)
     meta = dict(model.metadata)
-    extra = {k: meta[k] for k in ("steps", "last_losses", "data") if k in meta}
+    extra = {k: meta[k] for k in ("steps", "last_losses", "data", "history") if k in meta}
     return save_model(model, out, **extra)
 
 

@@ -23,10 +23,15 @@ log = logging.getLogger(__name__)
 
 
 class CropDataset(Dataset):
-    """Item (index, crop_seed) -> mono window of `window_seconds` at a random offset, or None if bad."""
+    """Item (index, crop_seed) -> mono window of `window_seconds` at a random offset, or None if bad.
 
-    def __init__(self, clips: list[Clip], sample_rate: int, window_seconds: float) -> None:
+    `items` maps item indices to clips (default: one item per clip); a clip listed k times is drawn k times
+    as often, which is how a small corpus gets its share of a mixed batch without decoding it twice."""
+
+    def __init__(self, clips: list[Clip], sample_rate: int, window_seconds: float,
+                 items: list[int] | None = None) -> None:
         self.clips = clips
+        self.items = list(range(len(clips))) if items is None else items
         self.sample_rate = sample_rate
         self.window_seconds = window_seconds
         self.n = int(round(window_seconds * sample_rate))
@@ -50,10 +55,11 @@ class CropDataset(Dataset):
         return sum(v is None for v in cache.values())
 
     def __len__(self) -> int:
-        return len(self.clips)
+        return len(self.items)
 
     def __getitem__(self, item: tuple[int, int]) -> torch.Tensor | None:
-        index, crop_seed = item
+        position, crop_seed = item
+        index = self.items[position]
         path = self.clips[index].path
         rng = random.Random(crop_seed)
         if self.cache is not None:
@@ -117,6 +123,16 @@ def crop_seeds(seed: int, step: int, items: np.ndarray) -> list[int]:
         k = seen[i] = seen.get(i, -1) + 1
         out.append(hash((seed, step, i) if k == 0 else (seed, step, i, k)) & 0x7FFFFFFF)
     return out
+
+
+def mixed_items(n_main: int, n_mix: int, share: float) -> list[int]:
+    """Item list over clips [main..., mix...] in which the mix clips make up about `share` of the items:
+    each mix clip is listed round(share / (1 - share) * n_main / n_mix) times (at least once)."""
+    items = list(range(n_main))
+    if n_mix and share > 0:
+        repeat = max(1, round(share / (1 - share) * n_main / n_mix)) if n_main else 1
+        items += [n_main + j for _ in range(repeat) for j in range(n_mix)]
+    return items
 
 
 def collate_crops(items: list[torch.Tensor | None]) -> tuple[torch.Tensor, int]:

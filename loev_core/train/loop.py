@@ -28,8 +28,9 @@ from loev_core.config_parse import config_from_dict
 from loev_core.losses import loev_loss
 from loev_core.model import LOEVModel, build_model
 from loev_core.train import distributed as D
-from loev_core.train.data import CropDataset, StepBatchSampler, collate_crops
+from loev_core.train.data import CropDataset, StepBatchSampler, collate_crops, mixed_items
 from loev_core.train.finetune import freeze_norm_statistics, init_weights, trainable_parameters
+from loev_core.train.provenance import CorpusRecord, corpus_record, data_summary, history_so_far, stage_record
 from loev_core.train.record import RunReport
 from loev_core.train.state import TRAIN_STATE, load_train_state, save_train_state
 
@@ -89,19 +90,19 @@ class _Setup:
     opt: torch.optim.Optimizer
     start: int
     ckpt: Path  # the resumable training state
+    history: list[dict[str, Any]]  # the stages before this one (provenance.history_so_far)
 
 
 @dataclass(frozen=True)
 class _Data:
-    """Micro-batches of raw windows for the remaining steps, and the corpus they come from."""
+    """Micro-batches of raw windows for the remaining steps, and the corpora they come from."""
 
     loader: DataLoader
-    n_clips: int
-    source: str
+    corpora: tuple[CorpusRecord, ...]
 
     def summary(self, skipped_files: int) -> dict[str, Any]:
-        """The corpus as recorded in checkpoints."""
-        return {"clips": self.n_clips, "source": self.source, "skipped_files": skipped_files}
+        """The corpora as recorded in checkpoints."""
+        return data_summary(self.corpora, skipped_files)
 
 
 @dataclass(frozen=True)
@@ -138,25 +139,33 @@ def _setup(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
     params = trainable_parameters(model, t.trainable)
     model.to(device)
     opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
-    start = int(load_train_state(ckpt, model, opt)["steps"]) if resuming else 0
+    resumed = load_train_state(ckpt, model, opt) if resuming else None
+    start = int(resumed["steps"]) if resumed else 0
     net = DDP(model) if world > 1 else model
-    return _Setup(model, net, opt, start, ckpt)
+    return _Setup(model, net, opt, start, ckpt, history_so_far(resumed, t.init))
 
 
 def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bool) -> _Data:
     """This rank's share of every remaining micro-batch (`StepBatchSampler`), audio cached first if asked."""
     t = cfg.train
     clips = resolve_corpus(t.data, split=t.split or None)
+    mix = resolve_corpus(t.mix_data, split=t.mix_split or None) if t.mix_data else []
+    if t.mix_data and not mix:
+        raise ValueError(f"train.mix_data {t.mix_data}: no clips in split {t.mix_split!r}")
+    items = mixed_items(len(clips), len(mix), t.mix_share)
+    corpora = (corpus_record(t.data, t.split, clips, 1.0 - t.mix_share),)
+    if mix:
+        corpora += (corpus_record(t.mix_data, t.mix_split, mix, t.mix_share),)
     window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
-    dataset = CropDataset(clips, cfg.audio.sample_rate, window)
+    dataset = CropDataset(clips + mix, cfg.audio.sample_rate, window, items)
     if t.cache_audio:
         dataset.preload(progress=progress and rank == 0)
-    sampler = StepBatchSampler(len(clips), t.batch_size, start * t.accumulate, t.steps * t.accumulate, t.seed,
+    sampler = StepBatchSampler(len(items), t.batch_size, start * t.accumulate, t.steps * t.accumulate, t.seed,
                                rank, world)
     workers = 0 if t.cache_audio else t.num_workers
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_crops,
                         persistent_workers=False, prefetch_factor=4 if workers else None)
-    return _Data(loader, len(clips), str(t.data))
+    return _Data(loader, corpora)
 
 
 def _precision(device: torch.device, precision: str) -> _Precision:
@@ -193,6 +202,13 @@ def _optimizer_step(setup: _Setup, precision: _Precision, lr: float) -> None:
     setup.opt.zero_grad(set_to_none=True)
 
 
+def _provenance(cfg: ExperimentConfig, run_dir: Path, setup: _Setup, data: _Data, state: _Progress) -> dict:
+    """`data` (this stage's corpora) and `history` (every stage so far, this one up to the current step)."""
+    summary = data.summary(state.skipped_files)
+    stage = stage_record(cfg.to_dict(), run_dir, setup.start, state.step, summary)
+    return {"data": summary, "history": [*setup.history, stage]}
+
+
 def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.device, rank: int, world: int,
            stop_after: int | None, progress: bool) -> None:
     """Set up, then micro-batches until `train.steps` (or `stop_after`) optimizer steps; rank 0 reports each
@@ -220,14 +236,14 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
         report.step(state.step, lr, state.losses)
         if rank == 0 and (state.step % t.checkpoint_every == 0 or state.step == t.steps):
             save_train_state(setup.ckpt, setup.model, setup.opt, state.step, state.losses,
-                             {"data": data.summary(state.skipped_files)})
+                             _provenance(cfg, run_dir, setup, data, state))
         state.last, state.losses = state.losses, {}
         if stop_after is not None and state.step >= stop_after:
             break
     report.close()
     if rank == 0 and state.step == t.steps:
         save_model(setup.model, run_dir / "model", steps=state.step, last_losses=state.last,
-                   data=data.summary(state.skipped_files))
+                   **_provenance(cfg, run_dir, setup, data, state))
 
 
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False, devices: int = 1,
