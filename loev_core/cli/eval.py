@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"for test (default {d.test_fraction:g})")
     parser.add_argument("--out", required=True, metavar="DIR", help="where results.json/.md, PNGs, HTML go")
     parser.add_argument("--readme", metavar="README.md",
-                        help="also replace the block between <!-- eval:start --> and <!-- eval:end -->")
+                        help="also replace the block between <!-- eval:start --> and <!-- eval:end --> (a corpus "
+                             "with a track column: <!-- real:start --> and <!-- real:end -->)")
     parser.add_argument("--curve-clips", type=_cap, default=d.max_curve_clips, metavar="N",
                         help=f"test clips per equivariance curve (default {d.max_curve_clips}; 0 = all); fewer is "
                              "faster but noisier: the report gives each curve's Spearman interval over clips")
