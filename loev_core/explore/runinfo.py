@@ -45,8 +45,16 @@ def model_card(path: str | Path) -> dict[str, Any]:
         card["fine-tuned from"] = f"{train['init']} (training {part})"
         card["trained steps"] += " in this fine-tune, on top of the starting checkpoint's"
     data = meta.get("data") or {}
-    if data:
+    if data.get("corpora"):  # each corpus with its share of a batch (a mixed run)
+        card["training data"] = "; ".join(
+            f"{c.get('clips', '?')} files ({c.get('tracks', '?')} recordings) from {c.get('source', '?')}"
+            f"{' split ' + c['split'] if c.get('split') else ''}, {100 * float(c.get('share', 1)):.0f} % of a batch"
+            for c in data["corpora"])
+    elif data:
         card["training data"] = f"{data.get('clips', '?')} clips from {data.get('source', '?')}"
+    history = meta.get("history") or []
+    if history:  # every stage, the inherited ones first (loev_core.train.provenance)
+        card["training stages"] = " → ".join(f"{s.get('run', '?')} to step {s.get('to_step', '?')}" for s in history)
     losses = meta.get("last_losses") or {}
     if losses:
         card["final loss"] = ", ".join(f"{k} {float(v):.3f}" for k, v in losses.items())

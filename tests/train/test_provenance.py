@@ -79,6 +79,12 @@ def test_mixed_training_records_both_corpora_and_every_stage(tiny_corpus: Path, 
     assert stages[1]["config"]["train"]["init"] == str(base / "model")
     assert [s["config"]["train"]["steps"] for s in stages] == [2, 3, 4]
 
+    from loev_core.explore.runinfo import model_card  # the Models page says the same
+
+    card = model_card(out / "model.safetensors")
+    assert card["training stages"] == "base to step 2 → ft to step 3 → ft to step 4"
+    assert f"from {other}" in card["training data"] and "50 % of a batch" in card["training data"]
+
 
 def test_history_of_an_older_checkpoint_is_summarised(tmp_path: Path) -> None:
     """A fine-tune from a checkpoint saved before histories existed records that checkpoint's metadata as
