@@ -27,7 +27,7 @@ EXPECTED = (CheckpointError, PathRefused, UploadError, AudioError, ConfigError, 
 PREFERRED = ("key", "tempo", "instrument", "piece")
 # manifest columns shown by the player (credits) or never worth showing as a label (bookkeeping)
 NOT_SHOWN = {"split", "author", "licence", "license", "copyright", "original", "sample_rate", "channels",
-             "label_duration"}
+             "label_duration", "source", "start", "source_file", "track_split"}
 MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
         ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
 
@@ -97,7 +97,7 @@ def pick_subspace(subspaces: Sequence[str], name: str = "subspace", label: str =
 
 def pick_color(labels: Sequence[str], name: str = "color") -> str:
     opts = ["(none)", *labels]
-    default = next((c for c in ("key", "instrument", "tempo") if c in labels), opts[0])
+    default = next((c for c in ("key", "instrument", "tempo", "source") if c in labels), opts[0])
     return synced(st.selectbox, "Colour by", opts, name, default=default)
 
 
@@ -122,16 +122,47 @@ def _cell(value: Any) -> str:
 
 
 def clip_credit(data: CorpusData, row: int) -> str:
-    """"by AUTHOR · licence LICENCE" from the manifest's author and licence columns; '' when it has neither."""
+    """"by AUTHOR · licence LICENCE · from SOURCE" from the manifest's author, licence and source columns (real
+    recordings must be credited); '' when it has none of them."""
     r = data.meta.iloc[int(row)]
     author = _cell(r.get("author"))
     licence = _cell(r.get("licence")) or _cell(r.get("license"))
-    return " · ".join(p for p in (f"by {author}" if author else "", f"licence {licence}" if licence else "") if p)
+    source = _cell(r.get("source"))
+    parts = (f"by {author}" if author else "", f"licence {licence}" if licence else "",
+             f"from {source}" if source else "")
+    return " · ".join(p for p in parts if p)
 
 
-def play_row(data: CorpusData, row: int, autoplay: bool = False) -> None:
-    """Player for a corpus clip (its original file, served as-is), with its author and licence when the
-    manifest gives them; a message if it cannot be played."""
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def play_original(data: CorpusData, row: int, slot: str = "") -> None:
+    """For a clip cut from a longer track (`source_file`, `start` columns): a button that plays the whole
+    track from the clip's position. Only on demand: a player reads its whole file into the server's memory."""
+    r = data.meta.iloc[int(row)]
+    original = _cell(r.get("source_file"))
+    if not original:
+        return
+    start = float(r.get("start") or 0.0)
+    mark = (data.key, slot, int(row))
+    if st.button(f"Whole track from {_clock(start)}", key=f"whole.{slot}.{row}", icon=":material/queue_music:",
+                 type="tertiary"):
+        st.session_state["_whole"] = mark
+    if st.session_state.get("_whole") != mark:
+        return
+    try:
+        path = check_clip_path(original, settings().roots)
+    except PathRefused as e:
+        st.caption(f"Cannot play the original: {e}")
+        return
+    st.audio(str(path), format=MIME.get(path.suffix.lower(), "audio/wav"), start_time=int(start), autoplay=True)
+
+
+def play_row(data: CorpusData, row: int, autoplay: bool = False, slot: str = "") -> None:
+    """Player for a corpus clip (its original file, served as-is), with its author, licence and source when the
+    manifest gives them, and the whole track on demand for a clip cut from one; a message if it cannot be played.
+    `slot` tells apart two players of the same clip on one page."""
     r = data.meta.iloc[int(row)]
     credit = clip_credit(data, row)
     try:
@@ -145,6 +176,7 @@ def play_row(data: CorpusData, row: int, autoplay: bool = False) -> None:
              end_time=end, autoplay=autoplay)
     if credit:
         st.caption(credit)
+    play_original(data, row, slot)
 
 
 def play_wave(wave: Any, sample_rate: int) -> None:

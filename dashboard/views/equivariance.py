@@ -70,6 +70,9 @@ def listen(label: str, transform: str, values: tuple) -> None:
         step = [v for i, v in enumerate(values) if i % 2 == 0 or v == IDENTITY[transform]]
         versions = cached.get_versions(data, clip, sr, transform, tuple(step))
     st.markdown(widgets.clip_title(data, clip))
+    credit = widgets.clip_credit(data, clip)
+    if credit:  # the transformed copies below are this recording too: credited like its player
+        st.caption(credit)
     per_row = 4
     for start in range(0, len(step), per_row):
         cols = st.columns(per_row)

@@ -86,7 +86,7 @@ def panel(label: str, data: CorpusData, clip: int | None, subs: list[str], moves
         st.info("Click a point to listen to it and see its neighbours.", icon=":material/touch_app:")
         return
     st.markdown(widgets.clip_title(data, clip))
-    widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False))
+    widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False), slot="sel")
     sub = subs[0]
     if len(subs) > 1 and subs[0] != subs[1]:
         sub = st.segmented_control("Neighbours from", subs, default=subs[0], key="w.nb_side") or subs[0]
@@ -94,7 +94,7 @@ def panel(label: str, data: CorpusData, clip: int | None, subs: list[str], moves
     hits = search(data, query_from_row(data, clip), [sub], N_NEIGHBOURS, exclude=clip)
     for _, h in hits.iterrows():
         st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
-        widgets.play_row(data, int(h["row"]))
+        widgets.play_row(data, int(h["row"]), slot="nb")
     if moves:
         st.markdown("**How far the clip moves** (mean cosine distance along the path)")
         fig_m = go.Figure(go.Bar(x=list(moves.values()), y=list(moves), orientation="h",

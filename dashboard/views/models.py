@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from loev_core.checkpoint import CheckpointError, checkpoint_label, read_metadata
@@ -25,6 +27,24 @@ learns to ignore everything its training augmentations change, so it forgets key
 extra head per augmentation that is *allowed* to notice it (pitch shift, time stretch), and **LOEV++** gives each
 head its own encoder branch, so the vectors split into parts that keep key, keep tempo, or ignore both. Pick the
 models and the music collection (corpus) to explore; the other pages use what you choose here.""")
+
+CUSTOM = "Another folder or manifest"
+REAL = "Real-music demo set"
+
+
+def pick_corpus(named: dict[str, Path], current: str) -> str:
+    """The corpus picker: the generated demo set, the real-music demo set (once built), or a path typed below."""
+    now = next((n for n, p in named.items() if str(p) == str(Path(current).expanduser().resolve())), CUSTOM)
+    # follow the corpus when it changed elsewhere (a bookmark, the path typed below), not on every run: picking
+    # "another folder" must keep the text box open while the corpus is still the old one
+    if st.session_state.get("w.corpus_pick") not in (*named, CUSTOM) or st.session_state.get("_corpus_seen") != current:
+        st.session_state["w.corpus_pick"] = now
+    st.session_state["_corpus_seen"] = current
+    return st.radio("Music to explore", [*named, CUSTOM], key="w.corpus_pick",
+                    help="The generated set has exact key, tempo and instrument labels; the real-music set holds "
+                         "real recordings, with same-track retrieval instead of labels. For another corpus, "
+                         "type its path below.")
+
 
 left, right = st.columns([3, 2], gap="large")
 with left:
@@ -70,7 +90,12 @@ with left:
 with right:
     st.subheader("Corpus")
     current = corpus_source()
-    with st.form("corpus", border=False):
+    named = settings().corpora()
+    pick = pick_corpus(named, current)
+    if pick != CUSTOM and str(named[pick]) != current:
+        remember("corpus", str(named[pick]))
+        current = str(named[pick])
+    with st.form("corpus", border=False):  # a custom path: any folder, manifest or index inside the allowed folders
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
         typed = c1.text_input("Audio folder, manifest.csv, or an index built by `loev index`", value=current)
         if c2.form_submit_button("Use") and typed.strip() != current:
@@ -83,6 +108,9 @@ with right:
                 st.success("Corpus changed; pages will embed it on first use.")
             except PathRefused as e:
                 st.error(str(e), icon=":material/block:")
+    if REAL not in named:
+        st.caption("The real-music demo set is not built: `loev corpus real-demo` (or `./run demo`) cuts it from "
+                   "Debian's free game-music packages.")
     try:
         src = resolve_allowed(current, settings().roots, "corpus")
         if is_index_folder(src):
@@ -90,6 +118,9 @@ with right:
         else:
             n_clips, labels = cached.corpus_summary(src)
             st.metric("Clips", f"{n_clips:,}")
+            if src == settings().real_demo:
+                st.caption("Real recordings (5 s clips) from tracks the bundled models never trained on: the test "
+                           "split of the real corpus and the held-out package singularity-music.")
             if labels:
                 st.caption("Labels: " + ", ".join(labels))
             else:

@@ -44,7 +44,7 @@ with q_col:
             row = widgets.pick_clip(data, label="Query clip")
             labels = {c: data.meta.iloc[row][c] for c in data.label_columns}
             st.markdown(widgets.clip_title(data, row))
-            widgets.play_row(data, row)
+            widgets.play_row(data, row, slot="q")
         elif source == SOURCES[1]:
             up = st.file_uploader("Audio file (wav, flac, ogg, mp3)", type=list(AUDIO_UPLOAD_TYPES), key="q-upload")
             if up is not None:
@@ -91,6 +91,21 @@ def _score_by_the_preset_label(label_columns: list[str]) -> None:
         st.session_state["w.pk_label"] = label
 
 
+def same_track_metric(box: object, data: CorpusData, query: dict, subspaces: list[str], k: int, row: int | None,
+                      hits: object = None) -> None:
+    """Same-track P@k: the share of the query clip's k nearest other clips cut from its own recording (a corpus
+    with a `track` column: the real-music demo set, a folder of full tracks), scored as the label P@k is."""
+    if row is None:
+        box.metric(f"Same-track P@{k}", "n/a", help="An upload or a recording belongs to no track of the corpus.")
+        return
+    if hits is None:  # a transformed query may find its own clip first: leave it out
+        hits = search(data, query, subspaces, k, exclude=row)
+    tracks = data.meta["track"].iloc[hits["row"].to_numpy()]
+    target = data.meta["track"].iloc[int(row)]
+    box.metric(f"Same-track P@{len(tracks)}", f"{precision_at_k(tracks, target, 'track'):.2f}",
+               help=f"Share of the {len(tracks)} nearest other clips cut from the query's own recording ({target}).")
+
+
 @st.fragment
 def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved: bool) -> None:
     """Search settings and results: changing a preset, k or the label reruns only this part."""
@@ -115,7 +130,10 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
         hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
         table = neighbour_table(data, hits, widgets.shown_labels(data))
         dist = breakdown(data, query, hits["row"].tolist())
-    m1, m2, m3 = st.columns(3)
+    by_track = "track" in data.meta.columns
+    m1, *m_track, m2, m3 = st.columns(4 if by_track else 3)
+    if by_track:
+        same_track_metric(m_track[0], data, query, subspaces, int(k), row, hits if not moved else None)
     target = labels.get(pk_label) if labels else None
     hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
     if target is not None and hit_labels is not None:
@@ -144,7 +162,7 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
         for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
             with col:
                 st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
-                widgets.play_row(data, int(h["row"]))
+                widgets.play_row(data, int(h["row"]), slot="n")
 
 
 results(data, query, row, labels, moved)

@@ -111,6 +111,9 @@ def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...])
     """Players for the clip at each shift (0 = the original)."""
     sr = cached.get_model(label).sample_rate
     versions = cached.get_versions(data, clip, sr, "pitch_shift", amounts)
+    credit = widgets.clip_credit(data, clip)
+    if credit:  # copies of a credited recording: credited like its player
+        st.caption(credit)
     for col, amount, wave in zip(st.columns(len(amounts)), amounts, versions, strict=True):
         with col:
             k = moved_key(data, clip, amount)
@@ -209,7 +212,7 @@ def branches() -> None:
     with c:
         wheel(data, clip)
         st.markdown(f"**The star:** {widgets.clip_title(data, clip)}")
-        widgets.play_row(data, clip)
+        widgets.play_row(data, clip, slot="t")
 
 
 def retrieval() -> None:
@@ -233,7 +236,7 @@ def retrieval() -> None:
     left, right = st.columns([1, 1.4], gap="large")
     with left:
         st.markdown(f"**Query:** {widgets.clip_title(data, clip)}")
-        widgets.play_row(data, clip)
+        widgets.play_row(data, clip, slot="t")
         fig = plots.scores_figure(table, height=300).update_layout(yaxis_title=f"share of {K} nearest")
         st.plotly_chart(fig, key="fig-retrieval", config={"displayModeBar": False})
         st.caption(f"Share of the {K} nearest neighbours with the query's label, over a fixed sample of corpus clips "
@@ -247,7 +250,7 @@ def retrieval() -> None:
                 hits = neighbour_table(data, search(data, query, [sub], 3, exclude=clip), widgets.shown_labels(data))
                 for _, h in hits.iterrows():
                     st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))}")
-                    widgets.play_row(data, int(h["row"]))
+                    widgets.play_row(data, int(h["row"]), slot=f"tn-{sub}")
 
 
 RENDER: dict[str, Callable[[], None]] = {"throw-away": throw_away, "heads": heads, "branches": branches,

@@ -24,12 +24,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synth", choices=("auto", "fluidsynth", "additive"), default="auto",
                         help="auto uses FluidSynth when a GM soundfont is installed, else a numpy synthesiser")
     parser.add_argument("--soundfont", default=None, help="GM .sf2 file (default: $LOEV_SOUNDFONT or Debian's)")
-    sub = parser.add_subparsers(dest="source", metavar="{real}",
+    sub = parser.add_subparsers(dest="source", metavar="{real,real-demo}",
                                 help="real: free recordings from Debian packages instead of generated clips "
-                                     "(`loev corpus real --help`)")
+                                     "(`loev corpus real --help`); real-demo: the dashboard's real-music demo clips")
     add_real_arguments(sub.add_parser("real", help="build a corpus of real recordings from Debian packages",
                                       description="Real-music corpus from Debian's free game-music packages "
                                                   "(docs/real-music.md)."))
+    add_demo_arguments(sub.add_parser("real-demo", help="cut the dashboard's real-music demo set",
+                                      description="A few hundred 5 s clips of real recordings the bundled models "
+                                                  "never train on (docs/real-music.md)."))
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    from loev_core.corpus.real_demo import DemoOptions
+    from loev_core.explore.session import DEB_CACHE, REAL_DEMO
+
+    d = DemoOptions()
+    parser.add_argument("--out", default=str(REAL_DEMO), help=f"output folder (default {REAL_DEMO})")
+    parser.add_argument("--cache", "--deb-dir", dest="cache", default=str(DEB_CACHE), metavar="DIR",
+                        help=f"where the .debs are kept; packages found there are not downloaded (default {DEB_CACHE})")
+    parser.add_argument("--clip-seconds", type=float, default=d.clip_seconds, metavar="S",
+                        help=f"clip length (default {d.clip_seconds:g})")
+    parser.add_argument("--clips-per-track", type=int, default=d.clips_per_track, metavar="N",
+                        help=f"clips per track, evenly spaced (default {d.clips_per_track})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from loev_core.corpus.debian import DebianError
+    from loev_core.corpus.real_demo import DemoOptions, build_real_demo
+
+    opts = DemoOptions(clip_seconds=args.clip_seconds, clips_per_track=args.clips_per_track)
+    try:
+        demo = build_real_demo(args.out, args.cache, opts, progress=not args.quiet)
+    except (DebianError, ValueError) as e:
+        print(f"loev corpus real-demo: {e}", file=sys.stderr)
+        return 2
+    info = demo.info
+    took = f", built in {info['build_seconds']} s" if demo.rebuilt else "; nothing to do"
+    print(f"{'wrote' if demo.rebuilt else 'up to date'}: {demo.manifest} ({info['clips']} clips of {info['tracks']} "
+          f"tracks, {info['bytes'] / 1e6:.1f} MB{took})")
+    return 0
 
 
 def add_real_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.source == "real":
         return run_real(args)
+    if args.source == "real-demo":
+        return run_demo(args)
     if args.out is None or args.clips is None:
         print("error: the generated corpus needs --out DIR and --clips N (or `loev corpus real --out DIR`)",
               file=sys.stderr)

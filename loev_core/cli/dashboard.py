@@ -47,7 +47,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-warm", action="store_true",
                    help="do not load or prepare in the background (models, corpus embeddings, maps, curves)")
     p.add_argument("--prepare", action="store_true",
-                   help="compute what every page shows first (embeddings, indexes, maps, curves) and exit")
+                   help="compute what every page shows first (embeddings, indexes, maps, curves) and exit; "
+                        "also builds the real-music demo set from Debian's packages (`loev corpus real-demo`)")
+    p.add_argument("--no-real-demo", action="store_true",
+                   help="with --prepare: do not build or prepare the real-music demo set")
+    p.add_argument("--clip-seconds", type=float, default=5.0, metavar="S",
+                   help="a --corpus folder's tracks longer than 30 s are cut into clips this long (default 5)")
+    p.add_argument("--hop-seconds", type=float, default=30.0, metavar="S",
+                   help="... one clip every S seconds of a track (default 30)")
+    p.add_argument("--max-clips", type=int, default=20, metavar="N",
+                   help="... at most N clips per track, evenly spaced (default 20)")
 
 
 def build_env(args: argparse.Namespace) -> dict[str, str]:
@@ -117,13 +126,14 @@ def run(args: argparse.Namespace) -> int:
     if args.address not in LOOPBACK and not args.prepare:
         print(f"warning: binding to {args.address}: anyone who can reach this machine can use the dashboard",
               file=sys.stderr)
+    cut_long_tracks(args)
     env = build_env(args)
     if not args.no_warm and not args.prepare:
         env[ENV_WARM] = "1"
     os.environ.update(env)  # before numba, UMAP or the app are imported: they read it
     Path(env["NUMBA_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
     if args.prepare:
-        return prepare()
+        return prepare(real_demo=not args.no_real_demo)
     # Streamlit (and plotly, narwhals, pandas with it) is imported before the warm-up thread starts: that
     # thread imports UMAP, which imports narwhals too, and two threads importing them at once can stop
     # the server with an import `_DeadlockError`.
@@ -141,15 +151,59 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def prepare() -> int:
-    """`--prepare`: every page's first view, computed into the disk caches (a quick no-op when stored)."""
+def cut_long_tracks(args: argparse.Namespace) -> None:
+    """A --corpus folder of full-length tracks (no manifest) becomes its clips in the cache (cut once, with a
+    progress bar), and the folder is allowed so a clip's player can play the original track."""
+    from loev_core.corpus.clips import CutOptions
+    from loev_core.explore.long_tracks import clip_folder
+    from loev_core.explore.session import CACHE_ROOT
+
+    if not args.corpus or args.clip_seconds <= 0 or args.hop_seconds <= 0 or args.max_clips < 1:
+        return
+    folder = Path(args.corpus).expanduser().resolve()
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else CACHE_ROOT / "dashboard"
+    opts = CutOptions(clip_seconds=args.clip_seconds, hop_seconds=args.hop_seconds, max_clips=args.max_clips)
+    found = clip_folder(folder, cache, opts)
+    if found is None:
+        return
+    skipped = f"; {len(found.report.skipped)} unreadable file(s) skipped" if found.report.skipped else ""
+    print(f"{folder}: {len(found.report.rows)} clips of its tracks in {found.corpus}{skipped}", file=sys.stderr)
+    args.corpus = str(found.corpus)
+    args.allow = [*args.allow, str(folder)]
+
+
+def build_real_demo(out: Path | None = None, cache: Path | None = None) -> bool:
+    """The real-music demo set (a no-op when built; default: where the dashboard looks for it); when it cannot
+    be built, one line saying why, and False."""
+    from loev_core.corpus.debian import DebianError
+    from loev_core.corpus.real_demo import build_real_demo as build
+    from loev_core.explore.session import DEB_CACHE, load_settings
+
+    out = out or load_settings().real_demo
+    try:
+        demo = build(out, cache or DEB_CACHE)
+    except (DebianError, ValueError, OSError) as e:
+        why = " ".join(str(e).split())
+        print(f"note: no real-music demo set (the generated demo set works as usual): {why}", file=sys.stderr)
+        return False
+    info = demo.info
+    print(f"Real-music demo set: {info['clips']} clips of {info['tracks']} tracks in {out}"
+          + (f" (built in {info['build_seconds']} s)" if demo.rebuilt else ""), file=sys.stderr, flush=True)
+    return True
+
+
+def prepare(real_demo: bool = True) -> int:
+    """`--prepare`: every page's first view, computed into the disk caches (a quick no-op when stored); the
+    real-music demo set built and prepared after the default corpus."""
     from loev_core.explore.prepare import prepare as run_prepare
     from loev_core.explore.session import load_settings
 
+    if real_demo:
+        build_real_demo()
     settings = load_settings()
     print(f"Preparing the dashboard: {len(settings.checkpoints)} model(s) on {settings.corpus} "
           f"(cache {settings.cache_dir})", file=sys.stderr, flush=True)
-    done = run_prepare(settings)
+    done = run_prepare(settings, extra=(settings.real_demo,) if real_demo else ())
     if done["failed"]:
         print(f"warning: could not prepare {', '.join(done['failed'])}; the pages will say why", file=sys.stderr)
     print(f"Prepared in {done['seconds']} s ({len(done['computed'])} computed; {done['steps']} steps for "

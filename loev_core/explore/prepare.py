@@ -54,8 +54,9 @@ def _quiet(_: float, __: str) -> None:
     return None
 
 
-def plan(settings: Settings, memory: Memory = MEMORY, progress: Progress = _quiet) -> list[Step]:
-    """The preparation of every configured model on the configured corpus, LOEV++ first (the default model)."""
+def plan(settings: Settings, memory: Memory = MEMORY, progress: Progress = _quiet, tour: bool = True) -> list[Step]:
+    """The preparation of every configured model on the configured corpus, LOEV++ first (the default model);
+    the tour's first step too unless `tour` is False (a second corpus, picked on the Models page)."""
     from loev_core.checkpoint import read_metadata
     from loev_core.explore.transforms import CURVE_CLIPS, TRAJECTORY_VALUES
 
@@ -92,7 +93,20 @@ def plan(settings: Settings, memory: Memory = MEMORY, progress: Progress = _quie
         steps.append(Step(f"{label}: {CURVE_TRANSFORM} curves", curves))
         if label == next(iter(s.checkpoints)):  # the Equivariance page listens with its first model
             steps.append(Step(f"{label}: clip {OPENING_ROW} shifted, to listen", sounds, on_disk=False))
-    return steps + tour_steps(settings, memory, order)
+    return steps + (tour_steps(settings, memory, order) if tour else [])
+
+
+def other_corpora(settings: Settings, extra: Sequence[Path]) -> list[Settings]:
+    """Settings for each extra corpus (the real-music demo set) that exists and is not the default one."""
+    from dataclasses import replace
+
+    seen, out = {settings.corpus.resolve()}, []
+    for c in extra:
+        c = Path(c).resolve()
+        if c not in seen and (c / "manifest.csv").is_file():
+            seen.add(c)
+            out.append(replace(settings, corpus=c))
+    return out
 
 
 def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]) -> list[Step]:
@@ -173,8 +187,9 @@ def warm_umap() -> None:
     marker.touch()
 
 
-def prepare(settings: Settings, memory: Memory = MEMORY) -> dict[str, Any]:
-    """`loev dashboard --prepare`: compute and store what the pages need first, with a progress bar.
+def prepare(settings: Settings, memory: Memory = MEMORY, extra: Sequence[Path] = ()) -> dict[str, Any]:
+    """`loev dashboard --prepare`: compute and store what the pages need first, with a progress bar: the default
+    corpus first, then each of `extra` (the real-music demo set, for the Models page's corpus picker).
     Stored results are only read, so a rerun is quick. Returns what was found and computed."""
     import time
 
@@ -182,8 +197,14 @@ def prepare(settings: Settings, memory: Memory = MEMORY) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     bar: list[Any] = []
-    steps = [s for s in plan(settings, memory, lambda f, text: bar[0].set_postfix_str(text[:60]) if bar else None)
-             if s.on_disk]
+    def progress(_: float, text: str) -> None:
+        if bar:
+            bar[0].set_postfix_str(text[:60])
+
+    steps = [s for s in plan(settings, memory, progress) if s.on_disk]
+    for other in other_corpora(settings, extra):
+        name = other.corpus.name
+        steps += [Step(f"{name}: {s.what}", s.run) for s in plan(other, memory, progress, tour=False) if s.on_disk]
     missing, failed = run_steps(steps, stored_only=True)
     if not warm_marker().exists():  # part of set-up: numba compiles UMAP into NUMBA_CACHE_DIR once
         missing.insert(0, Step(f"{MAP_METHOD} compile (numba, once per machine)", lambda _: warm_umap()))

@@ -34,10 +34,16 @@ BUNDLED_CHECKPOINTS = ASSETS / "checkpoints"
 BUNDLED_NAMES = ("demo-simclr", "demo-loev", "demo-loevpp")
 DEMO_CORPUS = ASSETS / "demo"
 CACHE_ROOT = CHECKOUT / ".cache" if CHECKOUT else _user_cache()
+# the real-music demo set (`loev corpus real-demo`, built by `loev dashboard --prepare`) and the .debs it is cut from
+REAL_DEMO = Path(os.environ.get("LOEV_REAL_DEMO") or (CHECKOUT / "data" / "real-demo" if CHECKOUT
+                                                      else _user_cache() / "real-demo")).expanduser()
+DEB_CACHE = Path(os.environ.get("LOEV_DEB_CACHE") or (CHECKOUT / "data" / "deb-cache" if CHECKOUT
+                                                      else _user_cache() / "debs")).expanduser()
 ENV_CHECKPOINTS = "LOEV_DASHBOARD_CHECKPOINTS"
 ENV_CORPUS = "LOEV_DASHBOARD_CORPUS"
 ENV_ROOTS = "LOEV_DASHBOARD_ROOTS"
 ENV_CACHE = "LOEV_DASHBOARD_CACHE"
+ENV_REAL_DEMO = "LOEV_DASHBOARD_REAL_DEMO"
 ENV_WARM = "LOEV_DASHBOARD_WARM"  # "1": the server warms up in the background (explore/warmup.py)
 STREAMLIT_CONFIG = Path(__file__).with_name("streamlit.toml")  # also `.streamlit/config.toml` in a checkout
 
@@ -77,6 +83,17 @@ class Settings:
     corpus: Path = DEMO_CORPUS
     roots: tuple[Path, ...] = ()
     cache_dir: Path = CACHE_ROOT / "dashboard"
+    real_demo: Path = REAL_DEMO  # offered on the Models page once its manifest.csv exists
+
+    def corpora(self) -> dict[str, Path]:
+        """The corpora the Models page offers by name: the generated demo set, the real-music demo set when
+        built, and the corpus the server was started on when it is neither."""
+        named = {"Generated demo set (labelled)": DEMO_CORPUS.resolve()} if DEMO_CORPUS.exists() else {}
+        if (self.real_demo / "manifest.csv").is_file():
+            named["Real-music demo set"] = self.real_demo
+        if self.corpus not in named.values():
+            named[f"Started with: {self.corpus.name}"] = self.corpus
+        return named
 
     @property
     def upload_dir(self) -> Path:
@@ -106,8 +123,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         checkpoints[label] = p.resolve()
     corpus = Path(env.get(ENV_CORPUS) or DEMO_CORPUS).expanduser().resolve()
     cache = Path(env.get(ENV_CACHE) or CACHE_ROOT / "dashboard").expanduser().resolve()
-    roots = [CHECKOUT or ASSETS, cache, corpus if corpus.is_dir() else corpus.parent]
+    real_demo = Path(env.get(ENV_REAL_DEMO) or REAL_DEMO).expanduser().resolve()
+    roots = [CHECKOUT or ASSETS, cache, corpus if corpus.is_dir() else corpus.parent, real_demo]
     roots += [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
     roots += [p.resolve() for p in _split(env.get(ENV_ROOTS))]
     unique = tuple(dict.fromkeys(roots))
-    return Settings(checkpoints, corpus, unique, cache)
+    return Settings(checkpoints, corpus, unique, cache, real_demo)

@@ -49,7 +49,7 @@ def open_retrieval(env: dict[str, str]) -> AppTest:
 def test_player_shows_author_and_licence(credited_env: dict[str, str]) -> None:
     with app_environment(credited_env):
         at = open_retrieval(credited_env)
-        assert "by Composer 3 · licence CC-BY-SA-3.0" in captions(at), captions(at)
+        assert "by Composer 3 · licence CC-BY-SA-3.0 · from pkg" in captions(at), captions(at)
         title = next(m.value for m in at.markdown if "clip003" in m.value)
         assert "author" not in title and "licence" not in title  # credits go under the player, not in the title
 

@@ -92,7 +92,29 @@ def test_dashboard_prepare_option_prepares_and_exits(dash_env: DashEnv, tmp_path
         monkeypatch.setenv(k, v)  # restored after the test (the command writes its options to os.environ)
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
-    args = p.parse_args(["--prepare", "--cache-dir", str(tmp_path / "cache")])
+    args = p.parse_args(["--prepare", "--no-real-demo", "--cache-dir", str(tmp_path / "cache")])
     assert cli.run(args) == 0
     assert "Prepared in" in capsys.readouterr().err
     assert stored(tmp_path / "cache") == {"corpora": 2, "maps": 9, "curves": 2}
+
+
+def test_prepare_also_prepares_the_real_demo_set_and_says_why_it_cannot_build_it(
+        dash_env: DashEnv, tmp_path: Path, quick_maps: None, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`./run demo` without Debian's tools: one line says why the real-music set cannot be (re)built; a set
+    built earlier is still prepared, after the default corpus."""
+    from loev_core.cli import dashboard as cli
+    from loev_core.explore.session import ENV_REAL_DEMO
+    from tests.support import make_corpus
+
+    demo = make_corpus(tmp_path / "real-demo", n=8, seed=3)
+    env = {**dash_env.env, ENV_CACHE: str(tmp_path / "cache"), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           ENV_REAL_DEMO: str(demo), "PATH": str(tmp_path / "no-tools")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    assert cli.run(p.parse_args(["--prepare", "--cache-dir", str(tmp_path / "cache")])) == 0
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "real-music demo set" in line]) == 1
+    assert "note: no real-music demo set (the generated demo set works as usual)" in err
+    assert stored(tmp_path / "cache") == {"corpora": 4, "maps": 18, "curves": 4}  # both corpora, both models
