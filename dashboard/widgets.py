@@ -28,6 +28,10 @@ PREFERRED = ("key", "tempo", "instrument", "piece")
 # manifest columns shown by the player (credits) or never worth showing as a label (bookkeeping)
 NOT_SHOWN = {"split", "author", "licence", "license", "copyright", "original", "sample_rate", "channels",
              "label_duration", "source", "start", "source_file", "track_split"}
+# columns that describe one clip (its place in a track, its file) or its credits: no label to score or colour by.
+# `track` is scored by the Retrieval page's same-track P@k, so the label P@k leaves it out; it may colour a map.
+PER_CLIP = {"start", "offset", "duration", "source_file", "original", "licence", "license", "copyright",
+            "track_split", "sample_rate", "channels", "label_duration"}
 MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
         ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
 
@@ -93,6 +97,17 @@ def pick_subspace(subspaces: Sequence[str], name: str = "subspace", label: str =
     help_ = ("V: the encoder output. Z.invariant: ignores every augmentation. Z.<aug>: keeps what that "
              "augmentation changes. V.<aug> (LOEV++): the encoder branch of that head.")
     return synced(st.selectbox, label, subspaces, name, default=default or subspaces[0], help=help_)
+
+
+def colour_labels(data: CorpusData) -> list[str]:
+    """Columns a map may be coloured by: labels and groups (key, source, track), not a clip's start or length."""
+    return [c for c in data.label_columns if c not in PER_CLIP]
+
+
+def score_labels(data: CorpusData) -> list[str]:
+    """Columns the label P@k may count as a match: as `colour_labels`, less `track` (same-track P@k scores it,
+    and on a real corpus it came first, so the label box showed the same number twice)."""
+    return [c for c in colour_labels(data) if c != "track"]
 
 
 def pick_color(labels: Sequence[str], name: str = "color") -> str:

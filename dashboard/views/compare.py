@@ -42,7 +42,7 @@ c1, c2, c3 = st.columns(3)
 with c1:
     method = synced(st.segmented_control, "Projection", METHODS, "method", default="UMAP", required=True)
 with c2:
-    color = widgets.pick_color(data_a.label_columns)
+    color = widgets.pick_color(widgets.colour_labels(data_a))
 with c3:
     clip = widgets.pick_clip(data_a, label="Highlight clip")
 

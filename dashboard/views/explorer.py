@@ -37,7 +37,7 @@ with c1:
 with c2:
     method = synced(st.segmented_control, "Projection", METHODS, "method", default="UMAP", required=True)
 with c3:
-    color = widgets.pick_color(data.label_columns)
+    color = widgets.pick_color(widgets.colour_labels(data))
 
 
 def what_to_see(data: CorpusData, left: str, right: str, color: str) -> str:

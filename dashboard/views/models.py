@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from loev_core.checkpoint import CheckpointError, checkpoint_label, read_metadata
+from loev_core.explore.long_tracks import clip_folder, options_from_env
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
 from loev_core.explore.runinfo import (
     evaluation_tables,
@@ -44,6 +46,34 @@ def pick_corpus(named: dict[str, Path], current: str) -> str:
                     help="The generated set has exact key, tempo and instrument labels; the real-music set holds "
                          "real recordings, with same-track retrieval instead of labels. For another corpus, "
                          "type its path below.")
+
+
+def clips_of(path: Path) -> tuple[Path, str]:
+    """A typed folder of full-length tracks becomes its clips in the cache, cut by the function and with the
+    options `loev dashboard --corpus DIR` uses (a progress bar meanwhile; once per folder, then found at once);
+    any other path is returned as it is. The cache is an allowed folder, so the clips pass the path check."""
+    opts = options_from_env()
+    if opts is None:
+        return path, ""
+    bar: list[Any] = []
+
+    def step(done: int, total: int) -> None:
+        if not bar:
+            bar.append(st.progress(0.0))
+        bar[0].progress(done / max(total, 1), text=f"Cutting the tracks of {path.name} into clips: {done} of {total}")
+
+    try:
+        found = clip_folder(path, settings().cache_dir, opts, progress=False, on_track=step)
+    except OSError as e:
+        raise PathRefused(f"Could not cut the tracks of {path} into clips: {e}") from None
+    finally:
+        if bar:
+            bar[0].empty()
+    if found is None:
+        return path, ""
+    tracks = len({r["track"] for r in found.report.rows})
+    skipped = f"; {len(found.report.skipped)} unreadable file(s) skipped" if found.report.skipped else ""
+    return found.corpus, f"{len(found.report.rows)} clips of {tracks} track(s) in {path.name}{skipped}. "
 
 
 left, right = st.columns([3, 2], gap="large")
@@ -100,12 +130,12 @@ with right:
         typed = c1.text_input("Audio folder, manifest.csv, or an index built by `loev index`", value=current)
         if c2.form_submit_button("Use") and typed.strip() != current:
             try:
-                path = resolve_allowed(typed, settings().roots, "corpus")
+                path, cut = clips_of(resolve_allowed(typed, settings().roots, "corpus"))
                 if not is_index_folder(path):
                     corpus_clips(path, settings().roots)
                 remember("corpus", str(path))
                 current = str(path)
-                st.success("Corpus changed; pages will embed it on first use.")
+                st.success(f"{cut}Corpus changed; pages will embed it on first use.")
             except PathRefused as e:
                 st.error(str(e), icon=":material/block:")
     if REAL not in named:

@@ -111,11 +111,12 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     """Search settings and results: changing a preset, k or the label reruns only this part."""
     st.divider()
     presets = presets_for(data.subspaces)
+    scored = widgets.score_labels(data)  # none (a folder of tracks): no label P@k, same-track P@k only
     c1, c2, c3 = st.columns([5, 2, 3], gap="large")
     with c1:
         mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
                       required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
-                      "over them.", on_change=_score_by_the_preset_label, args=(data.label_columns,))
+                      "over them.", on_change=_score_by_the_preset_label, args=(scored,))
         if mode == "subspace":
             subspaces = [widgets.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
         else:
@@ -123,24 +124,30 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
             st.caption(f"Searching {' + '.join(f'`{s}`' for s in subspaces)}")
     with c2:
         k = synced(st.select_slider, "Neighbours (k)", [5, 10, 20, 50], "k", default=10, cast=int)
-    with c3:
-        pk_label = synced(st.selectbox, "P@k counts a hit when this label matches",
-                          data.label_columns or ["(none)"], "pk_label", default=PRESET_LABEL.get(mode, "key"))
+    pk_label = None
+    if scored:
+        with c3:
+            pk_label = synced(st.selectbox, "P@k counts a hit when this label matches", scored, "pk_label",
+                              default=PRESET_LABEL.get(mode, "key"))
     with widgets.guard("Search failed: "):
         hits = search(data, query, subspaces, int(k), exclude=None if moved else row)
         table = neighbour_table(data, hits, widgets.shown_labels(data))
         dist = breakdown(data, query, hits["row"].tolist())
     by_track = "track" in data.meta.columns
-    m1, *m_track, m2, m3 = st.columns(4 if by_track else 3)
+    boxes = st.columns(2 + by_track + (pk_label is not None))
     if by_track:
-        same_track_metric(m_track[0], data, query, subspaces, int(k), row, hits if not moved else None)
-    target = labels.get(pk_label) if labels else None
+        same_track_metric(boxes[-3], data, query, subspaces, int(k), row, hits if not moved else None)
+    m2, m3 = boxes[-2:]
+    target = labels.get(pk_label) if labels and pk_label else None
     hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
-    if target is not None and hit_labels is not None:
-        m1.metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target, pk_label):.2f}",
-                  help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
+    if pk_label is None:  # no label column to score: the same-track box (a corpus of tracks) is the score
+        pass
+    elif target is not None and hit_labels is not None:
+        boxes[0].metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target, pk_label):.2f}",
+                        help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
     else:
-        m1.metric(f"P@{len(table)}", "n/a", help="The query has no label to compare with (uploads and recordings).")
+        boxes[0].metric(f"P@{len(table)}", "n/a",
+                        help="The query has no label to compare with (uploads and recordings).")
     m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")
     m3.metric("Corpus searched", f"{len(data):,} clips")
 

@@ -60,9 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_env(args: argparse.Namespace) -> dict[str, str]:
-    """The app's environment: checkpoints, corpus, allowed folders, caches."""
+    """The app's environment: checkpoints, corpus, allowed folders, caches, and the cutting options (a folder of
+    long tracks typed on the Models page is cut as --corpus cuts one)."""
+    from loev_core.explore.long_tracks import ENV_CUT, cut_options, options_to_env
+
     env = dict(os.environ)
     env.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+    env[ENV_CUT] = options_to_env(cut_options(args.clip_seconds, args.hop_seconds, args.max_clips))
     if args.checkpoint:
         env[ENV_CHECKPOINTS] = os.pathsep.join(str(Path(c).resolve()) for c in args.checkpoint)
     if args.corpus:
@@ -154,15 +158,14 @@ def run(args: argparse.Namespace) -> int:
 def cut_long_tracks(args: argparse.Namespace) -> None:
     """A --corpus folder of full-length tracks (no manifest) becomes its clips in the cache (cut once, with a
     progress bar), and the folder is allowed so a clip's player can play the original track."""
-    from loev_core.corpus.clips import CutOptions
-    from loev_core.explore.long_tracks import clip_folder
+    from loev_core.explore.long_tracks import clip_folder, cut_options
     from loev_core.explore.session import CACHE_ROOT
 
-    if not args.corpus or args.clip_seconds <= 0 or args.hop_seconds <= 0 or args.max_clips < 1:
+    opts = cut_options(args.clip_seconds, args.hop_seconds, args.max_clips)
+    if not args.corpus or opts is None:
         return
     folder = Path(args.corpus).expanduser().resolve()
     cache = Path(args.cache_dir).resolve() if args.cache_dir else CACHE_ROOT / "dashboard"
-    opts = CutOptions(clip_seconds=args.clip_seconds, hop_seconds=args.hop_seconds, max_clips=args.max_clips)
     found = clip_folder(folder, cache, opts)
     if found is None:
         return

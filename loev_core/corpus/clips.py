@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,9 +149,11 @@ def _cut_one(t: TrackSource, out: Path, opts: CutOptions, taken: set[str]) -> li
 
 
 def cut_tracks(tracks: Sequence[TrackSource], out_dir: str | Path, opts: CutOptions | None = None,
-               progress: bool = True, desc: str = "cut tracks into clips") -> CutReport:
+               progress: bool = True, desc: str = "cut tracks into clips",
+               on_track: Callable[[int, int], None] | None = None) -> CutReport:
     """Cut every track into clips under `out_dir/audio/`, write `manifest.csv` (path, track, start, duration,
-    then the tracks' extra columns) and `clips.json`. Unreadable files are skipped and listed, not fatal."""
+    then the tracks' extra columns) and `clips.json`. Unreadable files are skipped and listed, not fatal.
+    `on_track(done, total)` after each track: a progress bar in a page, where tqdm's is not seen."""
     opts = opts or CutOptions()
     out = Path(out_dir)
     wanted = _fingerprint(tracks, opts)
@@ -167,11 +169,13 @@ def cut_tracks(tracks: Sequence[TrackSource], out_dir: str | Path, opts: CutOpti
     for old in (out / "audio").iterdir():  # clips of an earlier build would linger beside the new ones
         if old.is_file():
             old.unlink()
-    for t in tqdm(tracks, desc=desc, unit="track", disable=not progress):
+    for done, t in enumerate(tqdm(tracks, desc=desc, unit="track", disable=not progress), start=1):
         try:
             rows += _cut_one(t, out, opts, taken)
         except (AudioError, OSError, RuntimeError, ValueError) as e:
             skipped.append((str(t.file), getattr(e, "reason", None) or str(e)))
+        if on_track is not None:
+            on_track(done, len(tracks))
     columns = list(dict.fromkeys([*CLIP_COLUMNS, *(k for r in rows for k in r)]))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

@@ -6,12 +6,16 @@ function the real-music demo set uses) in the dashboard's cache: `clips/<folder>
 taken over the folder's listing (names, sizes, modification times) and the settings, so a rerun on an
 unchanged folder finds them at once. Shorter files are copied as they are. Each clip's `track` is its
 file's path inside the folder, and `source_file` the original, which the player can play from the clip's start.
+A folder typed on the Models page is cut by the same `clip_folder`, with the options the server was started
+with (`--clip-seconds`, `--hop-seconds`, `--max-clips`, passed to the app as LOEV_DASHBOARD_CUT).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from loev_core.audio import AudioError, audio_info, scan_folder
 from loev_core.corpus.clips import CLIPS_JSON, CutOptions, CutReport, TrackSource, cut_tracks
 
 LONG_SECONDS = 30.0
+ENV_CUT = "LOEV_DASHBOARD_CUT"  # the server's cutting options as JSON, or "off"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,29 @@ class FolderClips:
 
     corpus: Path
     report: CutReport
+
+
+def cut_options(clip_seconds: float, hop_seconds: float, max_clips: int) -> CutOptions | None:
+    """`loev dashboard`'s cutting options; None when turned off (a value of 0 or less: folders used as they are)."""
+    if clip_seconds <= 0 or hop_seconds <= 0 or max_clips < 1:
+        return None
+    return CutOptions(clip_seconds=clip_seconds, hop_seconds=hop_seconds, max_clips=max_clips)
+
+
+def options_to_env(opts: CutOptions | None) -> str:
+    return json.dumps(asdict(opts)) if opts is not None else "off"
+
+
+def options_from_env(environ: Mapping[str, str] | None = None) -> CutOptions | None:
+    """The options the server was started with (the defaults when not started by `loev dashboard`), so a folder
+    typed on the Models page is cut as `--corpus` cuts it; None when cutting is off."""
+    raw = (os.environ if environ is None else environ).get(ENV_CUT, "").strip()
+    if raw == "off":
+        return None
+    try:
+        return CutOptions(**json.loads(raw)) if raw else CutOptions()
+    except (TypeError, ValueError):
+        return CutOptions()
 
 
 def plain_folder(path: Path) -> bool:
@@ -54,9 +82,11 @@ def _has_long(files: list[Path], long_seconds: float) -> bool:
 
 
 def clip_folder(folder: str | Path, cache_dir: str | Path, opts: CutOptions | None = None,
-                long_seconds: float = LONG_SECONDS, progress: bool = True) -> FolderClips | None:
+                long_seconds: float = LONG_SECONDS, progress: bool = True,
+                on_track: Callable[[int, int], None] | None = None) -> FolderClips | None:
     """The clips of `folder` when it holds a track longer than `long_seconds`, cut (or found) under
-    `cache_dir/clips/`; None when the folder's files are short enough to be used as they are."""
+    `cache_dir/clips/`; None when the folder's files are short enough to be used as they are.
+    `on_track(done, total)` reports the cutting (the Models page's progress bar)."""
     src = Path(folder).expanduser().resolve()
     if not plain_folder(src):
         return None
@@ -67,5 +97,6 @@ def clip_folder(folder: str | Path, cache_dir: str | Path, opts: CutOptions | No
     if not (out / CLIPS_JSON).is_file() and not _has_long(files, long_seconds):
         return None
     tracks = [TrackSource(f, f.relative_to(src).as_posix(), {"source_file": str(f)}) for f in files]
-    report = cut_tracks(tracks, out, opts, progress, desc=f"cut the tracks of {src.name} into clips")
+    report = cut_tracks(tracks, out, opts, progress, desc=f"cut the tracks of {src.name} into clips",
+                        on_track=on_track)
     return FolderClips(out, report)

@@ -7,7 +7,9 @@ the few transformed clips the pages open on, and warms the libraries a first pag
 sets `loaded`: `loev dashboard` waits for that before it takes visitors. Then it computes what was not
 stored (embedding a corpus takes a minute or more on a CPU) in the background; a visitor asking for it
 meanwhile waits on the same per-item lock instead of starting a second build. `start` is idempotent:
-`loev dashboard` starts it, the app on its first run otherwise.
+`loev dashboard` starts it, the app on its first run otherwise. Last, after the default corpus, it reads the
+real-music demo set's stored results too (when built and prepared, as `./run demo` does), so picking it
+on the Models page is quick; nothing of it is computed here (that is `--prepare`'s work).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from pathlib import Path
 
 from loev_core.explore.cache import SharedStore
 from loev_core.explore.memory import MEMORY, Memory, corpus_key, get_corpus
-from loev_core.explore.prepare import Step, plan, run_steps, warm_marker, warm_umap
+from loev_core.explore.prepare import Step, other_corpora, plan, run_steps, warm_marker, warm_umap
 from loev_core.explore.session import Settings
 
-__all__ = ["corpus_key", "loaded", "prebuild", "start", "warm_marker", "warm_umap"]
+__all__ = ["corpus_key", "loaded", "prebuild", "preload_others", "start", "warm_marker", "warm_umap"]
 log = logging.getLogger("loev.dashboard")
 loaded = threading.Event()  # set once everything stored is in memory (or the attempt failed)
 _thread: threading.Thread | None = None
@@ -64,14 +66,29 @@ def warm(settings: Settings, memory: Memory = MEMORY, libraries: bool = True) ->
         log.warning("warm-up failed", exc_info=True)
     finally:
         loaded.set()
-    if not pending:
-        return
-    if not warm_marker().exists():
+    if pending:
+        if not warm_marker().exists():
+            try:
+                warm_umap()
+            except Exception:  # noqa: BLE001
+                log.warning("UMAP warm-up failed", exc_info=True)
+        run_steps(sorted(pending, key=_build_order))
+    preload_others(settings, memory)
+
+
+def preload_others(settings: Settings, memory: Memory = MEMORY) -> None:
+    """The stored results of the real-music demo set (when it is built and is not the default corpus) into
+    memory: its indexes, maps and curves are read from disk in a second or two, while computing them would take
+    minutes of a server's CPU, so what is not stored is left to the page that asks for it."""
+    for other in other_corpora(settings, (settings.real_demo,)):
         try:
-            warm_umap()
-        except Exception:  # noqa: BLE001
-            log.warning("UMAP warm-up failed", exc_info=True)
-    run_steps(sorted(pending, key=_build_order))
+            t0 = time.perf_counter()
+            steps = [s for s in plan(other, memory, tour=False) if s.on_disk]
+            pending, failed = run_steps(steps, stored_only=True)
+            log.info("warm-up: %s in memory after %.1f s (%d of %d steps stored, %d failed)", other.corpus.name,
+                     time.perf_counter() - t0, len(steps) - len(pending) - len(failed), len(steps), len(failed))
+        except Exception:  # noqa: BLE001 (the Models page's picker still works; the pages compute what they need)
+            log.warning("warm-up of %s failed", other.corpus, exc_info=True)
 
 
 def prebuild(store: SharedStore, settings: Settings) -> None:

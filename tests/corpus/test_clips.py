@@ -15,7 +15,7 @@ import soundfile as sf
 
 from loev_core.audio import audio_info
 from loev_core.corpus.clips import CutOptions, TrackSource, clip_starts, cut_tracks
-from loev_core.explore.long_tracks import clip_folder
+from loev_core.explore.long_tracks import clip_folder, options_from_env
 
 SR = 8000
 
@@ -110,4 +110,8 @@ def test_loev_dashboard_corpus_folder_is_replaced_by_its_clips(tmp_path: Path,
     assert len(rows(Path(args.corpus) / "manifest.csv")) == 3  # centres at 10, 30, 50 s
     env = build_env(args)
     assert str(music.resolve()) in env["LOEV_DASHBOARD_ROOTS"]  # so the original track can be played
+    # ... and a folder typed on the Models page is cut with the same options
+    assert options_from_env(env) == CutOptions(clip_seconds=4.0, hop_seconds=20.0, max_clips=20)
+    assert options_from_env(build_env(p.parse_args(["--clip-seconds", "0"]))) is None  # cutting turned off
+    assert options_from_env({}) == CutOptions()  # `streamlit run dashboard/app.py`: the defaults
     assert "3 clips" in capsys.readouterr().err

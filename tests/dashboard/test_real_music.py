@@ -1,22 +1,28 @@
 """The dashboard on real music, under AppTest with tiny models: the Models page's corpus picker (generated demo
-set, real-music demo set, a typed path), same-track P@k on the Retrieval page for a corpus with a `track`
-column, source and licence under every player, and the whole track played from a clip's start."""
+set, real-music demo set, a typed path, a typed folder of full tracks cut into clips), same-track P@k on the
+Retrieval page for a corpus with a `track` column (and no label P@k counting tracks or a clip's start), source
+and licence under every player, and the whole track played from a clip's start."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from loev_core.corpus.clips import CutOptions
-from loev_core.explore import memory
-from loev_core.explore.long_tracks import clip_folder
+from loev_core.explore import long_tracks, memory
+from loev_core.explore.long_tracks import ENV_CUT, clip_folder, cut_options, options_to_env
 from loev_core.explore.retrieval import query_from_row, search
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_REAL_DEMO, ENV_ROOTS
+from loev_dashboard.widgets import colour_labels, score_labels
 from tests.corpus.test_clips import tune
 from tests.dashboard.support import APP, app_environment
 from tests.support import make_corpus, tiny_checkpoint
@@ -24,12 +30,10 @@ from tests.support import make_corpus, tiny_checkpoint
 CREDIT = "by Composer · licence CC-BY-SA-3.0 · from pkg"
 
 
-@pytest.fixture(scope="module")
-def real_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A generated-style corpus (the default) and a "real demo" of 12 clips cut from 3 credited tracks."""
-    root = tmp_path_factory.mktemp("real")
-    default = make_corpus(root / "generated", n=8)
-    demo = make_corpus(root / "real-demo", n=12, seed=5)
+def track_corpus(folder: Path, n: int = 12, seed: int = 5) -> Path:
+    """A small stand-in for the real-music demo set: generated clips, 4 per "track", with the real set's columns
+    (track, start, source, author, licence, ...)."""
+    demo = make_corpus(folder, n=n, seed=seed)
     with (demo / "manifest.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     rows = [{"path": r["path"], "track": f"pkg/track{i // 4}", "start": f"{5.0 * (i % 4):.3f}", "duration": "3.500",
@@ -39,6 +43,15 @@ def real_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         w = csv.DictWriter(f, list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    return demo
+
+
+@pytest.fixture(scope="module")
+def real_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A generated-style corpus (the default) and a "real demo" of 12 clips cut from 3 credited tracks."""
+    root = tmp_path_factory.mktemp("real")
+    default = make_corpus(root / "generated", n=8)
+    demo = track_corpus(root / "real-demo")
     ckpts = [tiny_checkpoint(root / f"ckpt-{kind}", kind) for kind in ("simclr", "loevpp")]  # the tour needs both
     return {ENV_CHECKPOINTS: os.pathsep.join(map(str, ckpts)), ENV_CORPUS: str(default), ENV_CACHE: str(root / "cache"),
             ENV_ROOTS: str(root), ENV_REAL_DEMO: str(demo)}
@@ -88,6 +101,8 @@ def test_same_track_precision_and_credits_on_the_retrieval_page(real_env: dict[s
         assert 5 not in hits and len(hits) == 5
         assert metric(at, "Same-track P@5") == f"{np.mean(tracks[hits] == tracks[5]):.2f}"
         assert sum(c.value == CREDIT for c in at.caption) == 6  # the query's player and each neighbour's
+        pk = at.selectbox(key="w.pk_label")  # the label P@k counts the package, not the track (scored above)
+        assert pk.options == ["source", "author", "split"] and metric(at, "P@5 for source")
         at.slider(key="q-pitch").set_value(2).run()  # a transformed query: its own clip is still left out
         assert not at.exception and metric(at, "Same-track P@5")
 
@@ -96,6 +111,28 @@ def test_a_corpus_without_tracks_shows_no_same_track_score(real_env: dict[str, s
     with app_environment(real_env):
         at = open_page("retrieval")
         assert not [m for m in at.metric if m.label.startswith("Same-track")]
+        assert metric(at, "P@7 for key")  # 8 clips: the query's 7 others
+        assert at.selectbox(key="w.pk_label").options == ["split", "key", "tempo", "instrument", "piece", "drums"]
+
+
+def test_label_choices_leave_out_tracks_and_per_clip_columns() -> None:
+    """The generated demo set keeps every choice it had; a real corpus colours by source or track, never by a
+    clip's start or licence, and scores labels other than its track."""
+    with (Path(__file__).resolve().parents[2] / "assets" / "demo" / "manifest.csv").open() as f:
+        demo = [c for c in next(csv.reader(f)) if c not in ("path", "duration")]
+    data = SimpleNamespace(label_columns=demo)
+    assert colour_labels(data) == score_labels(data) == demo
+    real = SimpleNamespace(label_columns=["track", "start", "source", "author", "licence", "split", "track_split",
+                                          "copyright"])
+    assert colour_labels(real) == ["track", "source", "author", "split"]
+    assert score_labels(real) == ["source", "author", "split"]
+
+
+def test_explorer_colours_a_real_corpus_by_source(real_env: dict[str, str]) -> None:
+    with app_environment({**real_env, ENV_CORPUS: real_env[ENV_REAL_DEMO]}):
+        at = open_page("explorer")
+        colour = at.selectbox(key="w.color")
+        assert colour.value == "source" and colour.options == ["(none)", "track", "source", "author", "split"]
 
 
 @pytest.mark.parametrize("page, params", [("explorer", {"clip": "2"}), ("equivariance", {"clip": "2"}),
@@ -126,3 +163,49 @@ def test_a_clip_cut_from_a_long_track_plays_the_track_from_its_start(real_env: d
         button.click().run()
         assert not at.exception and len(at.get("audio")) == players + 1
         assert int(at.get("audio")[1].proto.start_time) == 43  # right under the query's own player
+        assert not [m for m in at.metric if m.label.startswith("P@")]  # no label left to score: no label P@k box
+        assert not [b for b in at.selectbox if b.key == "w.pk_label"] and metric(at, "Same-track P@")
+
+
+def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir(
+        real_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same function, same options as `loev dashboard --corpus DIR` (passed on by the server), a progress bar
+    meanwhile, and the clips (in the cache) pass the allowed-folders check."""
+    from loev_core.cli.dashboard import add_arguments, cut_long_tracks
+
+    root = Path(real_env[ENV_CACHE]).parent
+    music = root / "typed-music"
+    for i, seconds in enumerate((65.0, 42.0)):
+        tune(music / f"track{i}.ogg", seconds, 220.0 + 40 * i)
+    cuts: list[tuple[int, int]] = []
+    original = long_tracks.clip_folder
+
+    def watched(*args: Any, on_track: Callable[[int, int], None], **kwargs: Any) -> Any:
+        def step(done: int, total: int) -> None:
+            cuts.append((done, total))
+            on_track(done, total)
+
+        return original(*args, on_track=step, **kwargs)
+
+    monkeypatch.setattr(long_tracks, "clip_folder", watched)
+    with app_environment({**real_env, ENV_CUT: options_to_env(cut_options(4.0, 20.0, 20))}):
+        at = open_page(None)
+        at.radio(key="w.corpus_pick").set_value("Another folder or manifest").run()
+        next(t for t in at.text_input if t.label.startswith("Audio folder")).input(str(music))
+        next(b for b in at.button if b.label == "Use").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert cuts == [(1, 2), (2, 2)]  # the page's progress bar followed the cutting
+        assert any("5 clips of 2 track(s) in typed-music" in s.value for s in at.success)
+        assert metric(at, "Clips") == "5"  # 65 s: clips at 10, 30, 50 s; 42 s: at 10, 30 s
+        corpus = Path(at.query_params["corpus"][0] if isinstance(at.query_params["corpus"], list)
+                      else at.query_params["corpus"])
+        at.switch_page("views/retrieval.py")
+        at.run()
+        assert not at.exception and metric(at, "Corpus searched") == "5 clips" and metric(at, "Same-track P@")
+    monkeypatch.undo()
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    args = p.parse_args(["--corpus", str(music), "--cache-dir", real_env[ENV_CACHE], "--clip-seconds", "4",
+                         "--hop-seconds", "20"])
+    cut_long_tracks(args)
+    assert Path(args.corpus) == corpus  # the folder `loev dashboard --corpus` would have used

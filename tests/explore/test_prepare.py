@@ -118,3 +118,24 @@ def test_prepare_also_prepares_the_real_demo_set_and_says_why_it_cannot_build_it
     assert len([line for line in err.splitlines() if "real-music demo set" in line]) == 1
     assert "note: no real-music demo set (the generated demo set works as usual)" in err
     assert stored(tmp_path / "cache") == {"corpora": 4, "maps": 18, "curves": 4}  # both corpora, both models
+
+
+def test_warm_up_reads_a_prepared_real_demo_set_after_the_default_corpus(dash_env: DashEnv, tmp_path: Path,
+                                                                         quick_maps: None) -> None:
+    """The warm-up only reads the real-music demo set (computing it is `--prepare`'s work): once prepared, a
+    restarted server holds it in memory, so picking it on the Models page waits for nothing."""
+    from loev_core.explore.session import ENV_REAL_DEMO
+    from tests.support import make_corpus
+
+    demo = make_corpus(tmp_path / "real-demo", n=8, seed=3)
+    settings = load_settings({**dash_env.env, ENV_CACHE: str(tmp_path / "cache"), ENV_REAL_DEMO: str(demo)})
+    first = Memory()
+    warmup.warm(settings, first, libraries=False)  # nothing stored: the default corpus computed, the demo set not
+    assert stored(tmp_path / "cache") == {"corpora": 2, "maps": 9, "curves": 2}
+    assert not [k for k in first.corpora.items if str(demo) in k]
+    assert not P.prepare(settings, Memory(), extra=(demo,))["failed"]
+    fresh = Memory()  # a restarted server
+    warmup.warm(settings, fresh, libraries=False)
+    assert {k: len(getattr(fresh, k).items) for k in ("corpora", "maps", "curves")} == {"corpora": 4, "maps": 18,
+                                                                                      "curves": 4}
+    assert len([k for k in fresh.corpora.items if str(demo) in k]) == 2  # both models' view of the demo set
