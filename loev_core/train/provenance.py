@@ -92,7 +92,9 @@ def inherited_history(init: str) -> list[dict[str, Any]]:
     if isinstance(meta.get("history"), list):
         return list(meta["history"])
     return [{"run": p.name, "from_step": None, "to_step": meta.get("steps"), "data": meta.get("data"),
-             "config": meta.get("config"), "created": meta.get("created"), "summarised": True}]
+             "config": meta.get("config"), "created": meta.get("created"), "summarised": True,
+             "note": "from a checkpoint saved before stage histories: its last stage only (its steps count from "
+                     "that stage's start, which may itself be a fine-tune of earlier stages)"}]
 
 
 def history_so_far(resumed: dict[str, Any] | None, init: str) -> list[dict[str, Any]]:
