@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild the bundled demo models from scratch on this CPU, then evaluate them on the committed demo
-# set and refresh the README table and plots. Every number in the README comes from this script.
-#   scripts/make_demo_models.sh                 # corpus + 3 trainings (three stages) + export + eval
+# set and on the real corpus's test tracks and refresh the README tables and plots. Every number in the
+# README comes from this script. About 4 h 40 min on a 2-core CPU: 3 h 20 min of generated-corpus stages,
+# 55 min of real-music stages (REAL below), 10 min of evaluation.
+#   scripts/make_demo_models.sh                 # corpora + every training stage + export + both evaluations
 #   STEPS="300" scripts/make_demo_models.sh     # one short stage
 #   TRAIN_ONLY=1 scripts/make_demo_models.sh    # stop after training (check runs/ on the validation subset
 #                                               # first: scripts/probe_baselines.py, loev eval on val-manifest)
@@ -127,31 +129,36 @@ if [ -n "$INV_STEPS" ]; then
   loevpp_run=runs/demo-loevpp-inv
 fi
 simclr_run=runs/demo-simclr
-# Real music, last (docs/real-music.md): every model continues on the real corpus's training tracks (the
-# held-out validation tracks of scripts/real_validation.py and the unseen package excluded), mixed half and
-# half with the generated corpus (train.mix_*), whole tracks cropped at random each step. Each keeps its own
-# loss: SimCLR and LOEV++ the paper's, LOEV its graded pitch head; LOEV++'s pitch head is then fine-tuned alone
-# on graded positives again (as in HEAD_STEPS above), which brings back the graded curve the paper loss flattens.
-# Chosen on validation only (the held-out tracks and the unseen package). REAL_STEPS="" skips it.
-REAL_STEPS="${REAL_STEPS-1500}"
-REAL_HEAD_STEPS="${REAL_HEAD_STEPS-500}"
-if [ -n "$REAL_STEPS" ]; then
+# Real music, last (docs/real-music.md, docs/experiments.md "Real music: fine-tunes"): every model continues on
+# the real corpus's training tracks (the validation tracks of scripts/real_validation.py and the unseen package
+# left out), mixed half and half with the generated corpus (train.mix_*), whole tracks cropped at random each
+# step, at lr 5e-4, one thread each, the three in parallel. SimCLR: the paper's loss, 600 steps then a warm
+# restart to 1500 (about 12 + 20 min). LOEV: its last settings (four views, graded pitch head weighted 6, tempo
+# head 3), 600 steps then a warm restart to 1200 (about 32 + 22 min). LOEV++: the paper's loss for 1200 steps
+# (about 25 min), then its pitch head alone on graded positives (1500 steps at the config's lr, 10 min), then
+# its invariant branch and head alone with four views per clip (400 steps, 9 min), as the generated stages did.
+# Chosen on validation only. REAL="" skips it.
+REAL="${REAL-1}"
+if [ -n "$REAL" ]; then
   [ -f data/real-corpus/manifest.csv ] || $LOEV corpus real --out data/real-corpus
   .venv/bin/python scripts/real_validation.py --corpus data/real-corpus
   mix=(train.mix_data=data/real-corpus/manifest-fit.csv train.mix_split=train train.mix_share=0.5
-       train.lr=0.0005 train.warmup_steps=20 train.checkpoint_every=100)
-  THREADS=1 fine_tune simclr real "$REAL_STEPS" "$simclr_run/model" "${mix[@]}" &
-  THREADS=1 fine_tune loev real "$REAL_STEPS" "$loev_run/model" "${mix[@]}" "augment.n_views=$VIEWS" \
-    train.batch_size=24 "loss.graded.pitch_shift=$VIEWS_SCALE" "loss.graded_form=$VIEWS_FORM" \
-    "loss.weights.pitch_shift=$PITCH_WEIGHT" "loss.weights.time_stretch=$VIEWS_TEMPO_WEIGHT" &
-  THREADS=1 fine_tune loevpp real "$REAL_STEPS" "$loevpp_run/model" "${mix[@]}" &
+       train.warmup_steps=20 train.checkpoint_every=100)
+  loev_views=("augment.n_views=$VIEWS" train.batch_size=24 "loss.graded.pitch_shift=$VIEWS_SCALE"
+              "loss.graded_form=$VIEWS_FORM" "loss.weights.pitch_shift=$PITCH_WEIGHT"
+              "loss.weights.time_stretch=$VIEWS_TEMPO_WEIGHT")
+  (for steps in 600 1500; do THREADS=1 fine_tune simclr real $steps "$simclr_run/model" "${mix[@]}" train.lr=0.0005
+   done) &
+  (for steps in 600 1200; do THREADS=1 fine_tune loev real $steps "$loev_run/model" "${mix[@]}" train.lr=0.0005 \
+     "${loev_views[@]}"; done) &
+  (THREADS=1 fine_tune loevpp real 1200 "$loevpp_run/model" "${mix[@]}" train.lr=0.0005
+   THREADS=1 fine_tune loevpp realhead 1500 runs/demo-loevpp-real/model "${mix[@]}" \
+     "train.trainable=[heads.pitch_shift]" "loss.graded.pitch_shift=$HEAD_SCALE" \
+     "loss.graded_temperature=$HEAD_TEMPERATURE" "loss.graded_form=$HEAD_FORM"
+   THREADS=1 fine_tune loevpp realinv 400 runs/demo-loevpp-realhead/model "${mix[@]}" train.lr=0.0005 \
+     "train.trainable=[branches.invariant,heads.invariant]" "augment.n_views=$VIEWS" train.batch_size=24) &
   wait
-  simclr_run=runs/demo-simclr-real loev_run=runs/demo-loev-real loevpp_run=runs/demo-loevpp-real
-  if [ -n "$REAL_HEAD_STEPS" ]; then
-    fine_tune loevpp realhead "$REAL_HEAD_STEPS" "$loevpp_run/model" "${mix[@]}" "train.trainable=[heads.pitch_shift]" \
-      "loss.graded.pitch_shift=$HEAD_SCALE" "loss.graded_temperature=$HEAD_TEMPERATURE" "loss.graded_form=$HEAD_FORM"
-    loevpp_run=runs/demo-loevpp-realhead
-  fi
+  simclr_run=runs/demo-simclr-real loev_run=runs/demo-loev-real loevpp_run=runs/demo-loevpp-realinv
 fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
@@ -164,9 +171,10 @@ done
 [ -n "$HEAD_STEPS" ] && cp runs/demo-loevpp-head/metrics.csv assets/checkpoints/demo-loevpp/metrics-head.csv
 [ -n "$INV_STEPS" ] && cp runs/demo-loevpp-inv/metrics.csv assets/checkpoints/demo-loevpp/metrics-inv.csv
 [ -n "$VIEWS_STEPS" ] && cp runs/demo-loev-views/metrics.csv assets/checkpoints/demo-loev/metrics-views.csv
-if [ -n "$REAL_STEPS" ]; then
+if [ -n "$REAL" ]; then
   for kind in simclr loev loevpp; do cp "runs/demo-$kind-real/metrics.csv" "assets/checkpoints/demo-$kind/metrics-real.csv"; done
-  [ -n "$REAL_HEAD_STEPS" ] && cp runs/demo-loevpp-realhead/metrics.csv assets/checkpoints/demo-loevpp/metrics-realhead.csv
+  cp runs/demo-loevpp-realhead/metrics.csv assets/checkpoints/demo-loevpp/metrics-realhead.csv
+  cp runs/demo-loevpp-realinv/metrics.csv assets/checkpoints/demo-loevpp/metrics-realinv.csv
 fi
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)
@@ -176,7 +184,7 @@ rm -f assets/eval/report.html  # 5 MB of embedded plotly; regenerate locally whe
 
 # 4. evaluation on the real corpus's test tracks (never used in training or model choice; about 4 min), for the
 # README's real-music table
-if [ -n "$REAL_STEPS" ]; then
+if [ -n "$REAL" ]; then
   $LOEV eval --checkpoint assets/checkpoints/demo-simclr --checkpoint assets/checkpoints/demo-loev \
     --checkpoint assets/checkpoints/demo-loevpp --corpus data/real-corpus/manifest.csv --out assets/eval/real \
     --readme README.md --threads 1
