@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the bundled demo models from scratch on this CPU, then evaluate them on the committed demo
 # set and on the real corpus's test tracks and refresh the README tables and plots. Every number in the
-# README comes from this script. About 4 h 40 min on a 2-core CPU: 3 h 20 min of generated-corpus stages,
+# README comes from this script. About 4 h 30 min on a 2-core CPU: 3 h 25 min of generated-corpus stages,
 # 55 min of real-music stages (REAL below), 10 min of evaluation.
 #   scripts/make_demo_models.sh                 # corpora + every training stage + export + both evaluations
 #   STEPS="300" scripts/make_demo_models.sh     # one short stage
