@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from loev_core.corpus.generate import FORMATS, generate_corpus
+
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,15 +54,23 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def _built(command: str, build: Callable[[], T]) -> T | None:
+    """Run a real-music build; a missing apt/registry or a bad setting is printed (exit status 2), not raised."""
     from loev_core.corpus.debian import DebianError
+
+    try:
+        return build()
+    except (DebianError, ValueError) as e:
+        print(f"loev corpus {command}: {e}", file=sys.stderr)
+        return None
+
+
+def run_demo(args: argparse.Namespace) -> int:
     from loev_core.corpus.real_demo import DemoOptions, build_real_demo
 
     opts = DemoOptions(clip_seconds=args.clip_seconds, clips_per_track=args.clips_per_track)
-    try:
-        demo = build_real_demo(args.out, args.cache, opts, progress=not args.quiet)
-    except (DebianError, ValueError) as e:
-        print(f"loev corpus real-demo: {e}", file=sys.stderr)
+    demo = _built("real-demo", lambda: build_real_demo(args.out, args.cache, opts, progress=not args.quiet))
+    if demo is None:
         return 2
     info = demo.info
     took = f", built in {info['build_seconds']} s" if demo.rebuilt else "; nothing to do"
@@ -86,17 +98,14 @@ def add_real_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_real(args: argparse.Namespace) -> int:
-    from loev_core.corpus.debian import DebianError
     from loev_core.corpus.real import RealOptions, build_real_corpus
 
     holdout = None if str(args.holdout).lower() == "none" else args.holdout
     packages = tuple(p.strip() for p in args.packages.split(",") if p.strip())
     opts = RealOptions(seed=args.seed, holdout=holdout, test_fraction=args.test_fraction,
                        min_seconds=args.min_seconds, packages=packages)
-    try:
-        corpus = build_real_corpus(args.out, args.cache, opts, progress=not args.quiet)
-    except (DebianError, ValueError) as e:
-        print(f"loev corpus real: {e}", file=sys.stderr)
+    corpus = _built("real", lambda: build_real_corpus(args.out, args.cache, opts, progress=not args.quiet))
+    if corpus is None:
         return 2
     info = corpus.info
     if not corpus.rebuilt:
