@@ -174,14 +174,15 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 
 def explore(kind: str, until: float, tally: Tally, case_timeout: float = 30.0) -> None:
-    """Random (not derandomized) cases of class `kind` until `time.monotonic()` passes `until`; failures
-    are recorded in `tally`, not raised, so the run goes on."""
+    """Random (not derandomized) cases of class `kind` until `time.monotonic()` passes `until`, and at least
+    one (a short budget on a slow machine can end before hypothesis draws its first case); failures are
+    recorded in `tally`, not raised, so the run goes on."""
 
     @settings(max_examples=100, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(CLASSES[kind][0]())
     def attempt(case: Case) -> None:
-        if time.monotonic() > until:
+        if tally.cases and time.monotonic() > until:
             return
         try:
             with time_limit(case_timeout):
@@ -189,7 +190,7 @@ def explore(kind: str, until: float, tally: Tally, case_timeout: float = 30.0) -
         except (FuzzFailure, CaseTimeout) as e:
             tally.failures.append((case, f"{type(e).__name__}: {e}"))
 
-    while time.monotonic() < until:
+    while time.monotonic() < until or not tally.cases:
         attempt()
 
 
