@@ -94,7 +94,10 @@ def clip_folder(folder: str | Path, cache_dir: str | Path, opts: CutOptions | No
     opts = CutOptions(**{**asdict(opts), "whole_seconds": long_seconds})
     files = [Path(c.path) for c in scan_folder(src)]
     out = Path(cache_dir) / "clips" / f"{src.name or 'folder'}-{_key(src, files, opts, long_seconds)}"
-    if not (out / CLIPS_JSON).is_file() and not _has_long(files, long_seconds):
+    short = out.with_name(out.name + ".short")  # this listing was probed once and has no long track
+    if not (out / CLIPS_JSON).is_file() and (short.is_file() or not _has_long(files, long_seconds)):
+        short.parent.mkdir(parents=True, exist_ok=True)
+        short.touch()  # a folder of thousands of short clips is not probed file by file at every start
         return None
     tracks = [TrackSource(f, f.relative_to(src).as_posix(), {"source_file": str(f)}) for f in files]
     report = cut_tracks(tracks, out, opts, progress, desc=f"cut the tracks of {src.name} into clips",

@@ -72,7 +72,7 @@ def test_cut_tracks_counts_starts_manifest_rerun_and_corrupt_file(tmp_path: Path
     assert fewer.rebuilt and len(list((out / "audio").iterdir())) == 4  # old clips do not linger
 
 
-def test_a_folder_of_full_tracks_is_cut_once_into_the_cache(tmp_path: Path) -> None:
+def test_a_folder_of_full_tracks_is_cut_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     music = tmp_path / "music"
     tune(music / "album" / "long one.ogg", 70.0)
     tune(music / "short.ogg", 4.0, 330.0)
@@ -93,6 +93,9 @@ def test_a_folder_of_full_tracks_is_cut_once_into_the_cache(tmp_path: Path) -> N
     short = tmp_path / "clips-only"
     tune(short / "a.ogg", 4.0)
     assert clip_folder(short, cache, opts) is None  # nothing long: the folder is used as it is
+    # that answer is remembered for this listing: the next start does not probe every file again
+    monkeypatch.setattr("loev_core.explore.long_tracks._has_long", lambda *_: pytest.fail("probed again"))
+    assert clip_folder(short, cache, opts) is None
 
 
 def test_loev_dashboard_corpus_folder_is_replaced_by_its_clips(tmp_path: Path,
