@@ -153,9 +153,11 @@ def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bo
     if t.mix_data and not mix:
         raise ValueError(f"train.mix_data {t.mix_data}: no clips in split {t.mix_split!r}")
     items = mixed_items(len(clips), len(mix), t.mix_share)
-    corpora = (corpus_record(t.data, t.split, clips, 1.0 - t.mix_share),)
-    if mix:
-        corpora += (corpus_record(t.mix_data, t.mix_split, mix, t.mix_share),)
+    corpora: tuple[CorpusRecord, ...] = ()
+    if rank == 0:  # the only process that saves, so the only one that hashes the corpora's bytes
+        corpora = (corpus_record(t.data, t.split, clips, 1.0 - t.mix_share),)
+        if mix:
+            corpora += (corpus_record(t.mix_data, t.mix_split, mix, t.mix_share),)
     window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
     dataset = CropDataset(clips + mix, cfg.audio.sample_rate, window, items)
     if t.cache_audio:
