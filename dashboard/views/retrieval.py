@@ -140,12 +140,10 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     m2, m3 = boxes[-2:]
     target = labels.get(pk_label) if labels and pk_label else None
     hit_labels = data.meta[pk_label].iloc[hits["row"].to_numpy()] if pk_label in data.meta.columns else None
-    if pk_label is None:  # no label column to score: the same-track box (a corpus of tracks) is the score
-        pass
-    elif target is not None and hit_labels is not None:
+    if pk_label is not None and target is not None and hit_labels is not None:
         boxes[0].metric(f"P@{len(table)} for {pk_label}", f"{precision_at_k(hit_labels, target, pk_label):.2f}",
                         help=f"Share of neighbours whose {pk_label} is the query's ({target}).")
-    else:
+    elif pk_label is not None:  # without a label column the same-track box (a corpus of tracks) is the score
         boxes[0].metric(f"P@{len(table)}", "n/a",
                         help="The query has no label to compare with (uploads and recordings).")
     m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")

@@ -159,13 +159,13 @@ def cut_long_tracks(args: argparse.Namespace) -> None:
     """A --corpus folder of full-length tracks (no manifest) becomes its clips in the cache (cut once, with a
     progress bar), and the folder is allowed so a clip's player can play the original track."""
     from loev_core.explore.long_tracks import clip_folder, cut_options
-    from loev_core.explore.session import CACHE_ROOT
+    from loev_core.explore.session import DASHBOARD_CACHE
 
     opts = cut_options(args.clip_seconds, args.hop_seconds, args.max_clips)
     if not args.corpus or opts is None:
         return
     folder = Path(args.corpus).expanduser().resolve()
-    cache = Path(args.cache_dir).resolve() if args.cache_dir else CACHE_ROOT / "dashboard"
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else DASHBOARD_CACHE
     found = clip_folder(folder, cache, opts)
     if found is None:
         return

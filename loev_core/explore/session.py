@@ -34,6 +34,7 @@ BUNDLED_CHECKPOINTS = ASSETS / "checkpoints"
 BUNDLED_NAMES = ("demo-simclr", "demo-loev", "demo-loevpp")
 DEMO_CORPUS = ASSETS / "demo"
 CACHE_ROOT = CHECKOUT / ".cache" if CHECKOUT else _user_cache()
+DASHBOARD_CACHE = CACHE_ROOT / "dashboard"  # embeddings, indexes, maps, curves, cut clips (unless --cache-dir)
 # the real-music demo set (`loev corpus real-demo`, built by `loev dashboard --prepare`) and the .debs it is cut from
 REAL_DEMO = Path(os.environ.get("LOEV_REAL_DEMO") or (CHECKOUT / "data" / "real-demo" if CHECKOUT
                                                       else _user_cache() / "real-demo")).expanduser()
@@ -82,7 +83,7 @@ class Settings:
     checkpoints: dict[str, Path] = field(default_factory=dict)  # label -> folder or .safetensors
     corpus: Path = DEMO_CORPUS
     roots: tuple[Path, ...] = ()
-    cache_dir: Path = CACHE_ROOT / "dashboard"
+    cache_dir: Path = DASHBOARD_CACHE
     real_demo: Path = REAL_DEMO  # offered on the Models page once its manifest.csv exists
 
     def corpora(self) -> dict[str, Path]:
@@ -122,7 +123,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             label, n = f"{base}-{n}", n + 1
         checkpoints[label] = p.resolve()
     corpus = Path(env.get(ENV_CORPUS) or DEMO_CORPUS).expanduser().resolve()
-    cache = Path(env.get(ENV_CACHE) or CACHE_ROOT / "dashboard").expanduser().resolve()
+    cache = Path(env.get(ENV_CACHE) or DASHBOARD_CACHE).expanduser().resolve()
     real_demo = Path(env.get(ENV_REAL_DEMO) or REAL_DEMO).expanduser().resolve()
     roots = [CHECKOUT or ASSETS, cache, corpus if corpus.is_dir() else corpus.parent, real_demo]
     roots += [p.resolve() if p.is_dir() else p.resolve().parent for p in given]
