@@ -127,14 +127,19 @@ with right:
         current = str(named[pick])
     with st.form("corpus", border=False):  # a custom path: any folder, manifest or index inside the allowed folders
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-        typed = c1.text_input("Audio folder, manifest.csv, or an index built by `loev index`", value=current)
-        if c2.form_submit_button("Use") and typed.strip() != current:
+        # a folder of long tracks is used through its clips in the cache: the box keeps showing the folder typed
+        typed_for = st.session_state.setdefault("_typed_for", {})
+        shown = typed_for.get(current, current)
+        typed = c1.text_input("Audio folder, manifest.csv, or an index built by `loev index`", value=shown)
+        if c2.form_submit_button("Use") and typed.strip() not in (current, shown):
             try:
                 path, cut = clips_of(resolve_allowed(typed, settings().roots, "corpus"))
                 if not is_index_folder(path):
                     corpus_clips(path, settings().roots)
                 remember("corpus", str(path))
                 current = str(path)
+                if cut:
+                    typed_for[current] = typed.strip()
                 st.success(f"{cut}Corpus changed; pages will embed it on first use.")
             except PathRefused as e:
                 st.error(str(e), icon=":material/block:")

@@ -197,6 +197,8 @@ def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir
         assert cuts == [(1, 2), (2, 2)]  # the page's progress bar followed the cutting
         assert any("5 clips of 2 track(s) in typed-music" in s.value for s in at.success)
         assert metric(at, "Clips") == "5"  # 65 s: clips at 10, 30, 50 s; 42 s: at 10, 30 s
+        at.run()  # the next visit: the box shows the folder typed, not the clip cache the pages read
+        assert next(t for t in at.text_input if t.label.startswith("Audio folder")).value == str(music)
         corpus = Path(at.query_params["corpus"][0] if isinstance(at.query_params["corpus"], list)
                       else at.query_params["corpus"])
         at.switch_page("views/retrieval.py")
