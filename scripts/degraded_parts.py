@@ -17,16 +17,10 @@ import torch
 from loev_core import load_model
 from loev_core.audio import resolve_corpus
 from loev_core.embeddings.waves import embed_waves
-from loev_core.evaluation.track_retrieval import Degradation, cut_tracks
+from loev_core.evaluation.retrieval import cosine_knn
+from loev_core.evaluation.track_retrieval import Degradation, cut_tracks, degraded_top1
 
 SR, WINDOW, PER_TRACK = 16000, 48000, 8  # what `loev eval` uses on the real corpus (3 s clips, 8 per track)
-
-
-def nearest(clean: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Index of each query's nearest clean clip (cosine)."""
-    a = clean / np.linalg.norm(clean, axis=1, keepdims=True)
-    b = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    return (b @ a.T).argmax(1)
 
 
 def main() -> None:
@@ -51,10 +45,10 @@ def main() -> None:
         clean = embed_waves(model, list(tc.waves), SR, 64, "clean", False)
         for name, waves in queries.items():
             moved = embed_waves(model, list(waves), SR, 64, name, False)
-            hits = {s: nearest(clean[s], moved[s]) for s in clean}
-            print(f"{path}  {name:22s}", "  ".join(f"{s} {np.mean(j == own):.3f}" for s, j in hits.items()))
+            print(f"{path}  {name:22s}", "  ".join(f"{s} {degraded_top1(clean[s], moved[s]):.3f}" for s in clean))
             if name == "full":
-                for s, j in hits.items():
+                for s in clean:
+                    j = cosine_knn(clean[s], moved[s], 1)[:, 0]
                     miss = j != own
                     same = int(np.sum(miss & (tc.tracks[j] == tc.tracks)))
                     print(f"    {s}: {int(miss.sum())} misses, {same} of them another clip of the same track")
