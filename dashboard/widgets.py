@@ -25,13 +25,14 @@ from loev_dashboard.state import active_models, recall, settings, synced
 log = logging.getLogger("loev.dashboard")
 EXPECTED = (CheckpointError, PathRefused, UploadError, AudioError, ConfigError, FileNotFoundError)
 PREFERRED = ("key", "tempo", "instrument", "piece")
-# manifest columns shown by the player (credits) or never worth showing as a label (bookkeeping)
-NOT_SHOWN = {"split", "author", "licence", "license", "copyright", "original", "sample_rate", "channels",
-             "label_duration", "source", "start", "source_file", "track_split"}
-# columns that describe one clip (its place in a track, its file) or its credits: no label to score or colour by.
-# `track` is scored by the Retrieval page's same-track P@k, so the label P@k leaves it out; it may colour a map.
-PER_CLIP = {"start", "offset", "duration", "source_file", "original", "licence", "license", "copyright",
-            "track_split", "sample_rate", "channels", "label_duration"}
+# manifest columns that describe one file (its place in a track, its format) or its licence: bookkeeping
+_BOOKKEEPING = {"licence", "license", "copyright", "original", "sample_rate", "channels", "label_duration", "start",
+                "source_file", "track_split"}
+# ... never worth showing as a label; the player shows the credits (author, licence, source) under itself
+NOT_SHOWN = _BOOKKEEPING | {"split", "author", "source"}
+# ... no label to score or colour by (a map may still be coloured by source or author). `track` is scored by the
+# Retrieval page's same-track P@k, so the label P@k leaves it out; it may colour a map.
+PER_CLIP = _BOOKKEEPING | {"offset", "duration"}
 MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
         ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
 

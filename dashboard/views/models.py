@@ -72,8 +72,7 @@ def clips_of(path: Path) -> tuple[Path, str]:
     if found is None:
         return path, ""
     tracks = len({r["track"] for r in found.report.rows})
-    skipped = f"; {len(found.report.skipped)} unreadable file(s) skipped" if found.report.skipped else ""
-    return found.corpus, f"{len(found.report.rows)} clips of {tracks} track(s) in {path.name}{skipped}. "
+    return found.corpus, f"{len(found.report.rows)} clips of {tracks} track(s) in {path.name}{found.skipped_note}. "
 
 
 left, right = st.columns([3, 2], gap="large")

@@ -169,8 +169,8 @@ def cut_long_tracks(args: argparse.Namespace) -> None:
     found = clip_folder(folder, cache, opts)
     if found is None:
         return
-    skipped = f"; {len(found.report.skipped)} unreadable file(s) skipped" if found.report.skipped else ""
-    print(f"{folder}: {len(found.report.rows)} clips of its tracks in {found.corpus}{skipped}", file=sys.stderr)
+    print(f"{folder}: {len(found.report.rows)} clips of its tracks in {found.corpus}{found.skipped_note}",
+          file=sys.stderr)
     args.corpus = str(found.corpus)
     args.allow = [*args.allow, str(folder)]
 

@@ -33,6 +33,12 @@ class FolderClips:
     corpus: Path
     report: CutReport
 
+    @property
+    def skipped_note(self) -> str:
+        """"; N unreadable file(s) skipped", or '' when every file was read (for the messages that report a cut)."""
+        n = len(self.report.skipped)
+        return f"; {n} unreadable file(s) skipped" if n else ""
+
 
 def cut_options(clip_seconds: float, hop_seconds: float, max_clips: int) -> CutOptions | None:
     """`loev dashboard`'s cutting options; None when turned off (a value of 0 or less: folders used as they are)."""
