@@ -163,13 +163,17 @@ class TrainConfig:
     init: str = ""
     trainable: tuple[str, ...] = ()
     # a second corpus mixed into every batch (e.g. real recordings beside the generated set): its `mix_split`
-    # rows make up `mix_share` of each batch on average, whatever the two corpora's sizes
+    # rows fill `mix_share` of each batch's places on average, whatever the two corpora's sizes
     mix_data: str = ""
     mix_split: str = "train"
     mix_share: float = 0.0
+    # hard negatives: a track long enough for this many disjoint windows, drawn into a batch, brings this many
+    # crops of itself (one per k-th of the track), each a negative of the others; 1 = one crop per draw.
+    # mix_share counts places, so it keeps its meaning (a long mix track is drawn k times less often)
+    track_crops: int = 1
 
     def validate(self) -> None:
-        _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every")
+        _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every", "track_crops")
         if self.warmup_steps < 0 or self.num_workers < 0:
             raise ConfigError("train.warmup_steps and train.num_workers must be >= 0")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):

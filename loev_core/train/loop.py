@@ -28,7 +28,7 @@ from loev_core.config_parse import config_from_dict
 from loev_core.losses import loev_loss
 from loev_core.model import LOEVModel, build_model
 from loev_core.train import distributed as D
-from loev_core.train.data import CropDataset, StepBatchSampler, collate_crops, mixed_items
+from loev_core.train.data import CropDataset, StepBatchSampler, collate_crops, long_tracks, mixed_items
 from loev_core.train.finetune import freeze_norm_statistics, init_weights, trainable_parameters
 from loev_core.train.provenance import CorpusRecord, corpus_record, data_summary, history_so_far, stage_record
 from loev_core.train.record import RunReport
@@ -152,18 +152,21 @@ def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bo
     mix = resolve_corpus(t.mix_data, split=t.mix_split or None) if t.mix_data else []
     if t.mix_data and not mix:
         raise ValueError(f"train.mix_data {t.mix_data}: no clips in split {t.mix_split!r}")
-    items = mixed_items(len(clips), len(mix), t.mix_share)
+    window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
+    long = long_tracks(clips + mix, t.track_crops, window)
+    places = [t.track_crops if is_long else 1 for is_long in long]
+    mean = [sum(p) / len(p) if p else 1.0 for p in (places[:len(clips)], places[len(clips):])]
+    items = mixed_items(len(clips), len(mix), t.mix_share, (mean[0], mean[1]))
     corpora: tuple[CorpusRecord, ...] = ()
     if rank == 0:  # the only process that saves, so the only one that hashes the corpora's bytes
         corpora = (corpus_record(t.data, t.split, clips, 1.0 - t.mix_share),)
         if mix:
             corpora += (corpus_record(t.mix_data, t.mix_split, mix, t.mix_share),)
-    window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
     dataset = CropDataset(clips + mix, cfg.audio.sample_rate, window, items)
     if t.cache_audio:
         dataset.preload(progress=progress and rank == 0)
     sampler = StepBatchSampler(len(items), t.batch_size, start * t.accumulate, t.steps * t.accumulate, t.seed,
-                               rank, world)
+                               rank, world, t.track_crops, [long[i] for i in items])
     workers = 0 if t.cache_audio else t.num_workers
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_crops,
                         persistent_workers=False, prefetch_factor=4 if workers else None)
