@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from loev_core.checkpoint import CheckpointError, checkpoint_label, read_metadata
-from loev_core.explore.long_tracks import clip_folder, options_from_env
+from loev_core.explore.long_tracks import clip_folder, options_from_env, source_folder
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
 from loev_core.explore.runinfo import (
     evaluation_tables,
@@ -128,7 +128,7 @@ with right:
         c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
         # a folder of long tracks is used through its clips in the cache: the box keeps showing the folder typed
         typed_for = st.session_state.setdefault("_typed_for", {})
-        shown = typed_for.get(current, current)
+        shown = typed_for.get(current) or str(source_folder(current, settings().cache_dir) or current)
         typed = c1.text_input("Audio folder, manifest.csv, or an index built by `loev index`", value=shown)
         if c2.form_submit_button("Use") and typed.strip() not in (current, shown):
             try:

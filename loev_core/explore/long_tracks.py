@@ -12,6 +12,7 @@ with (`--clip-seconds`, `--hop-seconds`, `--max-clips`, passed to the app as LOE
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -109,3 +110,22 @@ def clip_folder(folder: str | Path, cache_dir: str | Path, opts: CutOptions | No
     report = cut_tracks(tracks, out, opts, progress, desc=f"cut the tracks of {src.name} into clips",
                         on_track=on_track)
     return FolderClips(out, report)
+
+
+def source_folder(corpus: str | Path, cache_dir: str | Path) -> Path | None:
+    """The folder of full-length tracks that `clip_folder` cut `corpus` from, when `corpus` is such a clip folder
+    under `cache_dir` (its first clip's `source_file` less its `track`), so the Models page can show the folder
+    that was typed, also after a browser reload; None for any other corpus."""
+    if Path(corpus).resolve().parent != (Path(cache_dir) / "clips").resolve():
+        return None
+    try:
+        with (Path(corpus) / "manifest.csv").open(newline="") as f:
+            row = next(csv.DictReader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not row or not row.get("source_file") or not row.get("track") or not (Path(corpus) / CLIPS_JSON).is_file():
+        return None
+    source, track = Path(row["source_file"]), Path(row["track"])
+    if source.parts[-len(track.parts):] != track.parts:
+        return None
+    return Path(*source.parts[:-len(track.parts)])

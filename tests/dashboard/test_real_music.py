@@ -204,6 +204,8 @@ def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir
         at.switch_page("views/retrieval.py")
         at.run()
         assert not at.exception and metric(at, "Corpus searched") == "5 clips" and metric(at, "Same-track P@")
+        reloaded = open_page(None, corpus=str(corpus))  # a browser reload: a new session, the corpus in the URL
+        assert next(t for t in reloaded.text_input if t.label.startswith("Audio folder")).value == str(music)
     monkeypatch.undo()
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -211,3 +213,20 @@ def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir
                          "--hop-seconds", "20"])
     cut_long_tracks(args)
     assert Path(args.corpus) == corpus  # the folder `loev dashboard --corpus` would have used
+
+
+def test_source_folder_names_the_folder_a_clip_cache_was_cut_from(tmp_path: Path) -> None:
+    """Only clip folders in the cache are traced back; the real-music demo set (also cut) is not."""
+    from loev_core.explore.long_tracks import CLIPS_JSON, source_folder
+
+    music = tmp_path / "music"
+    cache = tmp_path / "cache" / "clips" / "music-abc"
+    for folder in (cache, tmp_path / "demo"):
+        folder.mkdir(parents=True)
+        (folder / CLIPS_JSON).write_text("{}")
+        row = f"audio/a-00.ogg,album/a.ogg,{music}/album/a.ogg"
+        (folder / "manifest.csv").write_text(f"path,track,source_file\n{row}\n")
+    assert source_folder(cache, tmp_path / "cache") == music
+    assert source_folder(tmp_path / "demo", tmp_path / "cache") is None
+    (cache / "manifest.csv").write_text("path,track\naudio/a-00.ogg,a.ogg\n")
+    assert source_folder(cache, tmp_path / "cache") is None
