@@ -136,7 +136,7 @@ class StepBatchSampler(Sampler[list[tuple[int, ...]]]):
         batch = [(int(i), s) if k == 1 else (int(i), s, p, k) for i, s, (p, k) in zip(idx, seeds, parts, strict=True)]
         return batch[self.rank * local:(self.rank + 1) * local]
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[tuple[int, ...]]]:
         for step in range(self.start, self.end):
             yield self.batch_for_step(step)
 
