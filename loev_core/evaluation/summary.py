@@ -142,6 +142,14 @@ def best_recording(scores: dict[str, Any], metric: str) -> tuple[float, str]:
     return float(vals[best]), best
 
 
+def _interval(scores: dict[str, Any], space: str, metric: str) -> str:
+    """", 95% interval over tracks a-b" for a subspace's score, or '' (results written before intervals)."""
+    ci = scores.get(space, {}).get(f"{metric}_ci")
+    if not ci or any(v != v for v in ci):
+        return ""
+    return f", 95% interval over tracks {ci[0]:.3f}-{ci[1]:.3f}"
+
+
 def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows for same-recording and degraded-copy retrieval and the stretch ratio (none without "recordings")."""
     rec = results.get("recordings")
@@ -158,16 +166,18 @@ def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ref = None if simclr in (None, name) else rec["models"][simclr]
         p1, space = best_recording(scores, "same_track_p1")
         rows.append(_row(SAME_TRACK, name, p1, best_recording(ref, "same_track_p1")[0] if ref else None, None,
-                         f"{space}; {where}"))
+                         f"{space}{_interval(scores, space, 'same_track_p1')}; {where}"))
         inv = scores.get("Z.invariant", {}).get("same_track_p1")
         if inv is not None:
-            rows.append(_row(SAME_TRACK_INVARIANT.text, name, inv, None, SAME_TRACK_INVARIANT.passed(inv), where))
+            rows.append(_row(SAME_TRACK_INVARIANT.text, name, inv, None, SAME_TRACK_INVARIANT.passed(inv),
+                             f"Z.invariant{_interval(scores, 'Z.invariant', 'same_track_p1')}; {where}"))
             ref_inv = (ref or {}).get("Z.invariant", {}).get("same_track_p1")
             if ref_inv is not None:
                 rows.append(_row(SAME_TRACK_OVER_SIMCLR, name, inv, ref_inv, inv >= ref_inv, where))
         top1, space = best_recording(scores, "degraded_top1")
         rows.append(_row(DEGRADED_TOP1.text, name, top1, best_recording(ref, "degraded_top1")[0] if ref else None,
-                         None if np.isnan(top1) else DEGRADED_TOP1.passed(top1), f"{space}; {how}"))
+                         None if np.isnan(top1) else DEGRADED_TOP1.passed(top1),
+                         f"{space}{_interval(scores, space, 'degraded_top1')}; {how}"))
         if "Z.time_stretch" in scores and "Z.invariant" in scores:
             ds, di = scores["Z.time_stretch"]["stretch"], scores["Z.invariant"]["stretch"]
             ratio = float(np.mean(ds) / np.mean(di)) if np.mean(di) > 0 else float("inf")

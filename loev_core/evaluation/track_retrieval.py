@@ -100,21 +100,48 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
     return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows))
 
 
-def same_track_p1(emb: np.ndarray, tracks: np.ndarray) -> float:
-    """Share of clips whose nearest other clip is from the same track (clips alone in their track are not
-    asked, but stay in the database)."""
+def same_track_hits(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per asked clip: is its nearest other clip from the same track? With the asked clips' tracks (clips alone
+    in their track are not asked, but stay in the database)."""
     counts = Counter(tracks.tolist())
-    queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1])
+    queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1], dtype=np.int64)
     if not len(queries):
-        return float("nan")
+        return np.zeros(0, dtype=bool), tracks[:0]
     nn = cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
-    return float(np.mean(tracks[nn] == tracks[queries]))
+    return tracks[nn] == tracks[queries], tracks[queries]
+
+
+def hit_rate(hits: np.ndarray) -> float:
+    return float(hits.mean()) if len(hits) else float("nan")
+
+
+def same_track_p1(emb: np.ndarray, tracks: np.ndarray) -> float:
+    """Share of clips whose nearest other clip is from the same track (NaN when no track has two clips)."""
+    return hit_rate(same_track_hits(emb, tracks)[0])
+
+
+def degraded_hits(clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
+    """Per degraded copy: is its nearest clean clip its own source?"""
+    return cosine_knn(clean, degraded, 1)[:, 0] == np.arange(len(degraded))
 
 
 def degraded_top1(clean: np.ndarray, degraded: np.ndarray) -> float:
     """Share of degraded copies whose nearest clean clip is their own source."""
-    nn = cosine_knn(clean, degraded, 1)[:, 0]
-    return float(np.mean(nn == np.arange(len(degraded))))
+    return hit_rate(degraded_hits(clean, degraded))
+
+
+def track_interval(hits: np.ndarray, tracks: np.ndarray, n_boot: int = 2000, seed: int = 0) -> list[float]:
+    """95 % percentile-bootstrap interval of a hit rate, resampling whole tracks: clips of one recording are not
+    independent, so resampling clips would give too narrow an interval. [nan, nan] without hits to resample."""
+    if not len(hits):
+        return [float("nan"), float("nan")]
+    names, which = np.unique(tracks.astype(str), return_inverse=True)
+    sums = np.bincount(which, weights=hits.astype(np.float64), minlength=len(names))
+    counts = np.bincount(which, minlength=len(names)).astype(np.float64)
+    draws = np.random.default_rng([seed, 23]).integers(0, len(names), size=(n_boot, len(names)))
+    rates = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    lo, hi = np.percentile(rates, [2.5, 97.5])
+    return [float(lo), float(hi)]
 
 
 def stretch_distances(models: Mapping[str, Any], test: Split, rows: np.ndarray, sample_rate: int, window: int,
@@ -146,9 +173,15 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
             return embed_waves(model, list(waves), sample_rate, opts.batch_size, f"embed {name} {what}", opts.progress)
 
         clean, moved = embed(clips.waves, "track clips"), embed(degraded, "degraded clips")
-        scores[name] = {s: {"same_track_p1": same_track_p1(clean[s], clips.tracks),
-                            "degraded_top1": degraded_top1(clean[s], moved[s]),
-                            "stretch": stretch[name][s]} for s in clean}
+        scores[name] = {}
+        for s in clean:
+            same, asked = same_track_hits(clean[s], clips.tracks)
+            copies = degraded_hits(clean[s], moved[s])
+            scores[name][s] = {"same_track_p1": hit_rate(same),
+                               "same_track_p1_ci": track_interval(same, asked, seed=opts.seed),
+                               "degraded_top1": hit_rate(copies),
+                               "degraded_top1_ci": track_interval(copies, clips.tracks, seed=opts.seed),
+                               "stretch": stretch[name][s]}
     counts = clips.per_track
     return {"n_tracks": len(counts), "n_clips": len(clips.tracks), "min_clips_per_track": min(counts.values()),
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),

@@ -17,7 +17,15 @@ from loev_core.audio import Clip
 from loev_core.cli import main
 from loev_core.evaluation.report import README_END, README_START, REAL_END, REAL_START, real_readme_block
 from loev_core.evaluation.summary import recording_targets
-from loev_core.evaluation.track_retrieval import Degradation, clip_starts, cut_tracks, degraded_top1, same_track_p1
+from loev_core.evaluation.track_retrieval import (
+    Degradation,
+    clip_starts,
+    cut_tracks,
+    degraded_top1,
+    same_track_hits,
+    same_track_p1,
+    track_interval,
+)
 from tests.evaluation.test_evaluation import SR, tiny_model
 
 
@@ -38,6 +46,24 @@ def test_same_track_p1_and_degraded_top1_by_hand() -> None:
     clean = np.eye(3)
     assert degraded_top1(clean, clean + 0.1) == 1.0
     assert degraded_top1(clean, clean[[1, 0, 2]]) == 1 / 3
+
+
+def test_track_interval_resamples_whole_tracks() -> None:
+    """By hand: one track all hits and one all misses, 4 clips each. Resampling two tracks gives 0, 0.5 or 1
+    (probabilities 1/4, 1/2, 1/4), so the 2.5-97.5 % interval is [0, 1]; resampling clips would give a narrow
+    one around 0.5. Every hit: [1, 1]. The seed fixes it."""
+    tracks = np.array(["a"] * 4 + ["b"] * 4, dtype=object)
+    hits = np.array([True] * 4 + [False] * 4)
+    assert track_interval(hits, tracks) == [0.0, 1.0]
+    assert track_interval(np.ones(8, dtype=bool), tracks) == [1.0, 1.0]
+    many = np.repeat(np.arange(20).astype(str), 8)
+    mixed = np.random.default_rng(1).random(160) < 0.9
+    lo, hi = track_interval(mixed, many, seed=3)
+    assert lo <= mixed.mean() <= hi and track_interval(mixed, many, seed=3) == [lo, hi]
+    assert np.isnan(track_interval(np.zeros(0, dtype=bool), tracks[:0])).all()
+    emb = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.7, 0.7]])
+    got, asked = same_track_hits(emb, np.array(["a", "a", "b", "b", "c"], dtype=object))
+    assert got.tolist() == [True] * 4 and asked.tolist() == ["a", "a", "b", "b"]  # "c" alone is not asked
 
 
 def test_degradation_gain_lowpass_and_snr() -> None:
@@ -112,6 +138,9 @@ def test_loev_eval_reports_recordings_for_a_track_corpus(tmp_path: Path) -> None
         assert set(scores) == subspaces
         for v in scores.values():
             assert 0 <= v["same_track_p1"] <= 1 and 0 <= v["degraded_top1"] <= 1 and len(v["stretch"]) == 2
+            for metric in ("same_track_p1", "degraded_top1"):
+                lo, hi = v[f"{metric}_ci"]
+                assert 0 <= lo <= v[metric] <= hi <= 1
     targets = [(r["target"].split(",")[0], r["model"]) for r in res["summary"]]
     assert ("same-recording P@1", "tiny-simclr") in targets and ("degraded-copy top-1", "tiny-loev") in targets
     ratio = next(r for r in res["summary"] if r["target"].startswith("Z.time_stretch / Z.invariant"))
@@ -123,6 +152,11 @@ def test_loev_eval_reports_recordings_for_a_track_corpus(tmp_path: Path) -> None
     assert readme.read_text() == (f"# x\n{README_START}\ndemo\n{README_END}\n{REAL_START}\n"
                                   f"{real_readme_block(res).strip()}\n{REAL_END}\n")
     assert "same-recording P@1 in Z.invariant >= 0.6" in real_readme_block(res)
+    degraded = next(r for r in res["summary"] if r["target"].startswith("degraded-copy") and r["model"] == "tiny-loev")
+    ci = rec["models"]["tiny-loev"][degraded["detail"].split(",")[0]]["degraded_top1_ci"]
+    assert f"95% interval over tracks {ci[0]:.3f}-{ci[1]:.3f}" in degraded["detail"]
+    v = rec["models"]["tiny-loev"]["V"]
+    assert f"| {v['degraded_top1']:.3f} ({v['degraded_top1_ci'][0]:.3f}-{v['degraded_top1_ci'][1]:.3f}) |" in md
 
 
 def test_results_without_recordings_are_unchanged() -> None:
