@@ -173,7 +173,10 @@ def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                              f"Z.invariant{_interval(scores, 'Z.invariant', 'same_track_p1')}; {where}"))
             ref_inv = (ref or {}).get("Z.invariant", {}).get("same_track_p1")
             if ref_inv is not None:
-                rows.append(_row(SAME_TRACK_OVER_SIMCLR, name, inv, ref_inv, inv >= ref_inv, where))
+                ci = scores["Z.invariant"].get("same_track_p1_minus_simclr_ci")
+                paired = (f"difference {inv - ref_inv:+.3f}, 95% interval over tracks {ci[0]:+.3f} to {ci[1]:+.3f}; "
+                          if ci and all(v == v for v in ci) else "")
+                rows.append(_row(SAME_TRACK_OVER_SIMCLR, name, inv, ref_inv, inv >= ref_inv, f"{paired}{where}"))
         top1, space = best_recording(scores, "degraded_top1")
         rows.append(_row(DEGRADED_TOP1.text, name, top1, best_recording(ref, "degraded_top1")[0] if ref else None,
                          None if np.isnan(top1) else DEGRADED_TOP1.passed(top1),

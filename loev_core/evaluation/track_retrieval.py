@@ -131,8 +131,9 @@ def degraded_top1(clean: np.ndarray, degraded: np.ndarray) -> float:
 
 
 def track_interval(hits: np.ndarray, tracks: np.ndarray, n_boot: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile-bootstrap interval of a hit rate, resampling whole tracks: clips of one recording are not
-    independent, so resampling clips would give too narrow an interval. [nan, nan] without hits to resample."""
+    """95 % percentile-bootstrap interval of a hit rate (or of the mean of paired differences of hits),
+    resampling whole tracks: clips of one recording are not independent, so resampling clips would give too
+    narrow an interval. [nan, nan] without hits to resample."""
     if not len(hits):
         return [float("nan"), float("nan")]
     names, which = np.unique(tracks.astype(str), return_inverse=True)
@@ -168,6 +169,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
     degraded = deg.apply(clips.waves, sample_rate, seed=opts.seed)
     stretch, n_stretch = stretch_distances(models, test, clips.rows, sample_rate, window, span, opts)
     scores: dict[str, Any] = {}
+    invariant: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # Z.invariant's same-track hits, for the pairs below
     for name, model in models.items():
         def embed(waves: torch.Tensor, what: str, model: Any = model, name: str = name) -> dict[str, np.ndarray]:
             return embed_waves(model, list(waves), sample_rate, opts.batch_size, f"embed {name} {what}", opts.progress)
@@ -182,6 +184,13 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
                                "degraded_top1": hit_rate(copies),
                                "degraded_top1_ci": track_interval(copies, clips.tracks, seed=opts.seed),
                                "stretch": stretch[name][s]}
+            if s == "Z.invariant":
+                invariant[name] = same, asked
+    simclr = next((n for n, m in models.items() if getattr(m, "kind", "") == "simclr" and n in invariant), None)
+    for name, (same, asked) in invariant.items():  # "no model below SimCLR": the paired difference, same queries
+        if simclr is not None and name != simclr:
+            diff = same.astype(np.float64) - invariant[simclr][0]
+            scores[name]["Z.invariant"]["same_track_p1_minus_simclr_ci"] = track_interval(diff, asked, seed=opts.seed)
     counts = clips.per_track
     return {"n_tracks": len(counts), "n_clips": len(clips.tracks), "min_clips_per_track": min(counts.values()),
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),

@@ -61,6 +61,8 @@ def test_track_interval_resamples_whole_tracks() -> None:
     lo, hi = track_interval(mixed, many, seed=3)
     assert lo <= mixed.mean() <= hi and track_interval(mixed, many, seed=3) == [lo, hi]
     assert np.isnan(track_interval(np.zeros(0, dtype=bool), tracks[:0])).all()
+    paired = np.array([1.0] * 4 + [0.0] * 4) - np.array([0.0] * 4 + [0.0] * 4)  # better on track a only
+    assert track_interval(paired, tracks) == [0.0, 1.0]
     emb = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.7, 0.7]])
     got, asked = same_track_hits(emb, np.array(["a", "a", "b", "b", "c"], dtype=object))
     assert got.tolist() == [True] * 4 and asked.tolist() == ["a", "a", "b", "b"]  # "c" alone is not asked
@@ -155,6 +157,12 @@ def test_loev_eval_reports_recordings_for_a_track_corpus(tmp_path: Path) -> None
     degraded = next(r for r in res["summary"] if r["target"].startswith("degraded-copy") and r["model"] == "tiny-loev")
     ci = rec["models"]["tiny-loev"][degraded["detail"].split(",")[0]]["degraded_top1_ci"]
     assert f"95% interval over tracks {ci[0]:.3f}-{ci[1]:.3f}" in degraded["detail"]
+    lo, hi = rec["models"]["tiny-loev"]["Z.invariant"]["same_track_p1_minus_simclr_ci"]  # paired over the same clips
+    p1 = {m: rec["models"][m]["Z.invariant"]["same_track_p1"] for m in ("tiny-loev", "tiny-simclr")}
+    assert -1 <= lo <= p1["tiny-loev"] - p1["tiny-simclr"] <= hi <= 1
+    assert "same_track_p1_minus_simclr_ci" not in rec["models"]["tiny-simclr"]["Z.invariant"]
+    over = next(r for r in res["summary"] if r["target"].endswith("SimCLR's"))
+    assert over["detail"].startswith(f"difference {p1['tiny-loev'] - p1['tiny-simclr']:+.3f}, 95% interval over tracks")
     v = rec["models"]["tiny-loev"]["V"]
     assert f"| {v['degraded_top1']:.3f} ({v['degraded_top1_ci'][0]:.3f}-{v['degraded_top1_ci'][1]:.3f}) |" in md
 
