@@ -12,7 +12,7 @@ from loev_core.explore.long_tracks import clip_folder, options_from_env, source_
 from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, resolve_allowed
 from loev_core.explore.runinfo import (
     evaluation_tables,
-    find_evaluation,
+    find_evaluations,
     find_metrics,
     model_card,
     read_metrics,
@@ -73,6 +73,16 @@ def clips_of(path: Path) -> tuple[Path, str]:
         return path, ""
     tracks = len({r["track"] for r in found.report.rows})
     return found.corpus, f"{len(found.report.rows)} clips of {tracks} track(s) in {path.name}{found.skipped_note}. "
+
+
+def pick_evaluation(found: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    """One of a checkpoint's evaluations (newest first; the bundled models have the demo set's and the real
+    recordings'), chosen by the corpus it ran on when there are several."""
+    if len(found) == 1:
+        return found[0]
+    names = [f"{ev['results'].get('corpus', '?')} ({ev['file'].parent.name})" for ev in found]
+    choice = st.radio("Evaluated on", names, horizontal=True, key=f"evaluation-{label}")
+    return found[names.index(choice)] if choice in names else found[0]
 
 
 left, right = st.columns([3, 2], gap="large")
@@ -187,13 +197,15 @@ for label in chosen:
             else:
                 st.caption("No training curves: the run folder (metrics.csv) is not next to this checkpoint.")
             try:
-                ev = find_evaluation(path, cached.model_id(label))
+                found = find_evaluations(path, cached.model_id(label))
             except OSError:
-                ev = None
-            if ev:
-                st.markdown(f"**Evaluation** by `loev eval` ({ev['file'].parent.name}); the highest value of "
-                            "each column is highlighted")
-                tables = evaluation_tables(ev["model"])
+                found = []
+            if found:
+                ev = pick_evaluation(found, label)
+                st.markdown(f"**Evaluation** by `loev eval` on `{ev['results'].get('corpus', '?')}` "
+                            f"({ev['file'].parent.name}); the highest value of each column is highlighted")
+                recordings = ((ev["results"].get("recordings") or {}).get("models") or {}).get(ev["name"])
+                tables = evaluation_tables(ev["model"], recordings)
                 for tab, table in zip(st.tabs(list(tables)), tables.values(), strict=True):
                     with tab:
                         st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))

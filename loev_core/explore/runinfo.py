@@ -93,12 +93,13 @@ def read_metrics(path: Path) -> pd.DataFrame:
     return long.dropna()
 
 
-def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Path, ...] = ()) -> dict | None:
-    """The newest `loev eval` results.json that evaluated this checkpoint (matched by content hash)."""
+def find_evaluations(path: str | Path, checkpoint_id: str, extra_roots: tuple[Path, ...] = ()) -> list[dict]:
+    """Every `loev eval` results.json that evaluated this checkpoint (matched by content hash), newest first:
+    the bundled models have two, the generated demo set and the real recordings."""
     p = Path(path)
     folder = p.parent if p.is_file() else p
     roots = [folder, folder.parent, ASSETS, BASE_DIR / "runs", *extra_roots]
-    found: list[tuple[float, dict, Path]] = []
+    found: dict[Path, tuple[float, dict]] = {}
     for root in dict.fromkeys(r for r in roots if r.is_dir()):
         for depth in range(EVAL_SEARCH_DEPTH + 1):
             for f in root.glob("/".join(["*"] * depth + ["results.json"])):
@@ -107,13 +108,20 @@ def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pat
                 except (OSError, ValueError):
                     continue
                 models = results.get("models") if isinstance(results, dict) else None
-                if not isinstance(models, dict):
+                if not isinstance(models, dict) or f.resolve() in found:
                     continue
                 for name, m in models.items():
                     if isinstance(m, dict) and m.get("checkpoint_id") == checkpoint_id:
-                        found.append((f.stat().st_mtime, {"name": name, "model": m, "file": f,
-                                                          "results": results}, f))
-    return max(found, key=lambda t: t[0])[1] if found else None
+                        found[f.resolve()] = (f.stat().st_mtime, {"name": name, "model": m, "file": f,
+                                                                  "results": results})
+                        break
+    return [ev for _, ev in sorted(found.values(), key=lambda t: -t[0])]
+
+
+def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Path, ...] = ()) -> dict | None:
+    """The newest `loev eval` results.json that evaluated this checkpoint (matched by content hash)."""
+    found = find_evaluations(path, checkpoint_id, extra_roots)
+    return found[0] if found else None
 
 
 def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:
@@ -127,10 +135,21 @@ def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def evaluation_tables(model: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def evaluation_tables(model: dict[str, Any], recordings: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """`loev eval` results of one model as tables with one row per subspace: one per probe kind
-    ({subspace: {kind: {task: {metric}}}}) and one per retrieval query type ({subspace: {query: ...}})."""
+    ({subspace: {kind: {task: {metric}}}}), one per retrieval query type ({subspace: {query: ...}}), and on a
+    corpus of recordings its same-recording and degraded-copy scores with their intervals over tracks
+    (`recordings`: that model's entry of results.json's "recordings" block)."""
     tables: dict[str, pd.DataFrame] = {}
+    if recordings:
+        rows = {}
+        for space, v in recordings.items():
+            row: dict[str, float] = {}
+            for metric, title in (("same_track_p1", "same-recording P@1"), ("degraded_top1", "degraded top-1")):
+                lo, hi = v.get(f"{metric}_ci") or (float("nan"), float("nan"))
+                row.update({title: v.get(metric, float("nan")), f"{title} 95% low": lo, f"{title} 95% high": hi})
+            rows[space] = row
+        tables["recordings"] = pd.DataFrame(rows).T
     probes = model.get("probes") or {}
     kinds = list(dict.fromkeys(k for per in probes.values() if isinstance(per, dict) for k in per))
     for kind in kinds:

@@ -230,3 +230,40 @@ def test_source_folder_names_the_folder_a_clip_cache_was_cut_from(tmp_path: Path
     assert source_folder(tmp_path / "demo", tmp_path / "cache") is None
     (cache / "manifest.csv").write_text("path,track\naudio/a-00.ogg,a.ogg\n")
     assert source_folder(cache, tmp_path / "cache") is None
+
+
+def test_models_page_offers_each_evaluation_of_a_checkpoint(real_env: dict[str, str]) -> None:
+    """A checkpoint evaluated on the generated set and on recordings: the Models page picks between them by
+    corpus, and the recordings' one shows same-recording and degraded-copy scores with their intervals."""
+    import json
+
+    from loev_core.checkpoint import checkpoint_id
+
+    root = Path(real_env[ENV_CACHE]).parent
+    ckpt = root / "ckpt-loevpp"
+    model = {"checkpoint_id": checkpoint_id(ckpt), "probes": {"V": {"linear": {"key": {"accuracy": 0.5}}}},
+             "retrieval": {}}
+    scores = {"same_track_p1": 0.7, "same_track_p1_ci": [0.6, 0.8], "degraded_top1": 0.95,
+              "degraded_top1_ci": [0.9, 0.99], "stretch": [0.1, 0.1]}
+    written = []
+    for name, extra in (("eval-demo", {"corpus": "generated"}),
+                        ("eval-real", {"corpus": "recordings", "recordings": {"models": {"m": {"V": scores}}}})):
+        (root / name).mkdir(exist_ok=True)
+        written.append(root / name / "results.json")
+        written[-1].write_text(json.dumps({**extra, "models": {"m": model}}))
+    try:
+        with app_environment(real_env):
+            at = open_page(None)
+            pick = next(r for r in at.radio if r.label == "Evaluated on")
+            assert sorted(pick.options) == ["generated (eval-demo)", "recordings (eval-real)"]
+            pick.set_value("recordings (eval-real)").run()
+            assert not at.exception
+            assert "recordings" in [t.label for t in at.tabs]
+            shown = [df.value for df in at.dataframe if "degraded top-1 95% low" in df.value.columns]
+            assert shown and shown[0].loc["V", "degraded top-1 95% low"] == 0.9
+            pick = next(r for r in at.radio if r.label == "Evaluated on")
+            pick.set_value("generated (eval-demo)").run()
+            assert "recordings" not in [t.label for t in at.tabs]
+    finally:
+        for f in written:
+            f.unlink()

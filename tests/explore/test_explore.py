@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +195,7 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
 def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_env: DashEnv) -> None:
     import json
 
-    from loev_core.explore.runinfo import evaluation_tables, find_evaluation
+    from loev_core.explore.runinfo import evaluation_tables, find_evaluations
 
     ckpt = dash_env.checkpoints["loevpp"]
     cid = checkpoint_id(ckpt)
@@ -204,12 +205,27 @@ def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_en
     out = tmp_path / "eval"
     out.mkdir()
     (out / "results.json").write_text(json.dumps({"models": {"demo": model, "other": {"checkpoint_id": "x"}}}))
-    found = find_evaluation(ckpt, cid, extra_roots=(tmp_path,))
-    assert found and found["name"] == "demo"
-    tables = evaluation_tables(found["model"])
+    found = find_evaluations(ckpt, cid, extra_roots=(tmp_path,))
+    assert len(found) == 1 and found[0]["name"] == "demo"
+    tables = evaluation_tables(found[0]["model"])
     assert list(tables) == ["probes (linear)", "retrieval (clean queries)"]
     assert tables["probes (linear)"].loc["V", "key accuracy"] == 0.5
-    assert find_evaluation(ckpt, "0" * 16, extra_roots=(tmp_path,)) is None
+    assert find_evaluations(ckpt, "0" * 16, extra_roots=(tmp_path,)) == []
+
+    # a second evaluation, on recordings, written later: both are found, newest first, each with its tables
+    real = tmp_path / "eval" / "real"
+    real.mkdir()
+    scores = {"same_track_p1": 0.7, "same_track_p1_ci": [0.6, 0.8], "degraded_top1": 0.95,
+              "degraded_top1_ci": [0.9, 0.99], "stretch": [0.1, 0.1]}
+    (real / "results.json").write_text(json.dumps({"corpus": "recordings", "models": {"r": model},
+                                                   "recordings": {"models": {"r": {"V": scores}}}}))
+    os.utime(real / "results.json", (time.time() + 5, time.time() + 5))
+    both = find_evaluations(ckpt, cid, extra_roots=(tmp_path,))
+    assert [ev["name"] for ev in both] == ["r", "demo"]
+    rec = evaluation_tables(both[0]["model"], both[0]["results"]["recordings"]["models"]["r"])["recordings"]
+    assert rec.loc["V"].to_dict() == {"same-recording P@1": 0.7, "same-recording P@1 95% low": 0.6,
+                                      "same-recording P@1 95% high": 0.8, "degraded top-1": 0.95,
+                                      "degraded top-1 95% low": 0.9, "degraded top-1 95% high": 0.99}
 
 
 def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:
