@@ -206,6 +206,10 @@ for label in chosen:
                             f"({ev['file'].parent.name}); the highest value of each column is highlighted")
                 recordings = ((ev["results"].get("recordings") or {}).get("models") or {}).get(ev["name"])
                 tables = evaluation_tables(ev["model"], recordings)
+                if recordings:
+                    st.caption("recordings: the nearest other clip is from the same track (same-track P@1), a "
+                               "degraded copy finds its own clip first (degraded top-1); low-high is the 95% "
+                               "interval when whole tracks are resampled.")
                 for tab, table in zip(st.tabs(list(tables)), tables.values(), strict=True):
                     with tab:
                         st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))

@@ -138,16 +138,17 @@ def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:
 def evaluation_tables(model: dict[str, Any], recordings: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
     """`loev eval` results of one model as tables with one row per subspace: one per probe kind
     ({subspace: {kind: {task: {metric}}}}), one per retrieval query type ({subspace: {query: ...}}), and on a
-    corpus of recordings its same-recording and degraded-copy scores with their intervals over tracks
-    (`recordings`: that model's entry of results.json's "recordings" block)."""
+    corpus of recordings its same-recording and degraded-copy scores with their 95% intervals over tracks
+    ("low", "high"; `recordings`: that model's entry of results.json's "recordings" block)."""
     tables: dict[str, pd.DataFrame] = {}
     if recordings:
         rows = {}
         for space, v in recordings.items():
             row: dict[str, float] = {}
-            for metric, title in (("same_track_p1", "same-recording P@1"), ("degraded_top1", "degraded top-1")):
+            for metric, title, short in (("same_track_p1", "same-track P@1", "same-track"),
+                                         ("degraded_top1", "degraded top-1", "degraded")):
                 lo, hi = v.get(f"{metric}_ci") or (float("nan"), float("nan"))
-                row.update({title: v.get(metric, float("nan")), f"{title} 95% low": lo, f"{title} 95% high": hi})
+                row.update({title: v.get(metric, float("nan")), f"{short} low": lo, f"{short} high": hi})
             rows[space] = row
         tables["recordings"] = pd.DataFrame(rows).T
     probes = model.get("probes") or {}
