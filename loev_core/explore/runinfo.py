@@ -100,15 +100,19 @@ def find_evaluations(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pa
     folder = p.parent if p.is_file() else p
     roots = [folder, folder.parent, ASSETS, BASE_DIR / "runs", *extra_roots]
     found: dict[Path, tuple[float, dict]] = {}
+    seen: set[Path] = set()
     for root in dict.fromkeys(r for r in roots if r.is_dir()):
         for depth in range(EVAL_SEARCH_DEPTH + 1):
             for f in root.glob("/".join(["*"] * depth + ["results.json"])):
+                if f.resolve() in seen:  # reached again from another root
+                    continue
+                seen.add(f.resolve())
                 try:
                     results = json.loads(f.read_text())
                 except (OSError, ValueError):
                     continue
                 models = results.get("models") if isinstance(results, dict) else None
-                if not isinstance(models, dict) or f.resolve() in found:
+                if not isinstance(models, dict):
                     continue
                 for name, m in models.items():
                     if isinstance(m, dict) and m.get("checkpoint_id") == checkpoint_id:
