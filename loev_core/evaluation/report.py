@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loev_core.evaluation.plots import curves_plotly, curves_png, probes_plotly, probes_png
-from loev_core.evaluation.summary import distance_at
+from loev_core.evaluation.summary import distance_at, interval_of
 from loev_core.files import atomic_write_text
 
 README_START, README_END = "<!-- eval:start -->", "<!-- eval:end -->"
@@ -172,9 +172,9 @@ def recordings_table(results: dict[str, Any]) -> str:
 
 def _with_interval(scores: dict[str, Any], metric: str) -> str:
     """"0.948 (0.917-0.974)": a score and its 95 % interval over tracks, when results.json has one."""
-    ci = scores.get(f"{metric}_ci")
+    ci = interval_of(scores, f"{metric}_ci")
     text = _f(scores[metric])
-    return f"{text} ({_f(ci[0])}-{_f(ci[1])})" if ci and all(v == v for v in ci) else text
+    return f"{text} ({_f(ci[0])}-{_f(ci[1])})" if ci else text
 
 
 def recordings_section(results: dict[str, Any]) -> list[str]:

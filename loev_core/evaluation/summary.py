@@ -142,12 +142,17 @@ def best_recording(scores: dict[str, Any], metric: str) -> tuple[float, str]:
     return float(vals[best]), best
 
 
+def interval_of(scores: dict[str, Any], key: str) -> list[float] | None:
+    """The finite [low, high] stored under `key` (e.g. "degraded_top1_ci"), or None (results written before
+    intervals, or nothing to resample)."""
+    ci = scores.get(key)
+    return ci if ci and all(v == v for v in ci) else None
+
+
 def _interval(scores: dict[str, Any], space: str, metric: str) -> str:
-    """", 95% interval over tracks a-b" for a subspace's score, or '' (results written before intervals)."""
-    ci = scores.get(space, {}).get(f"{metric}_ci")
-    if not ci or any(v != v for v in ci):
-        return ""
-    return f", 95% interval over tracks {ci[0]:.3f}-{ci[1]:.3f}"
+    """", 95% interval over tracks a-b" for a subspace's score, or '' when there is none."""
+    ci = interval_of(scores.get(space, {}), f"{metric}_ci")
+    return f", 95% interval over tracks {ci[0]:.3f}-{ci[1]:.3f}" if ci else ""
 
 
 def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -173,9 +178,9 @@ def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                              f"Z.invariant{_interval(scores, 'Z.invariant', 'same_track_p1')}; {where}"))
             ref_inv = (ref or {}).get("Z.invariant", {}).get("same_track_p1")
             if ref_inv is not None:
-                ci = scores["Z.invariant"].get("same_track_p1_minus_simclr_ci")
+                ci = interval_of(scores["Z.invariant"], "same_track_p1_minus_simclr_ci")
                 paired = (f"difference {inv - ref_inv:+.3f}, 95% interval over tracks {ci[0]:+.3f} to {ci[1]:+.3f}; "
-                          if ci and all(v == v for v in ci) else "")
+                          if ci else "")
                 rows.append(_row(SAME_TRACK_OVER_SIMCLR, name, inv, ref_inv, inv >= ref_inv, f"{paired}{where}"))
         top1, space = best_recording(scores, "degraded_top1")
         rows.append(_row(DEGRADED_TOP1.text, name, top1, best_recording(ref, "degraded_top1")[0] if ref else None,

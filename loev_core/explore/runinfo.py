@@ -99,7 +99,7 @@ def find_evaluations(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pa
     p = Path(path)
     folder = p.parent if p.is_file() else p
     roots = [folder, folder.parent, ASSETS, BASE_DIR / "runs", *extra_roots]
-    found: dict[Path, tuple[float, dict]] = {}
+    found: list[tuple[float, dict]] = []
     seen: set[Path] = set()
     for root in dict.fromkeys(r for r in roots if r.is_dir()):
         for depth in range(EVAL_SEARCH_DEPTH + 1):
@@ -116,16 +116,9 @@ def find_evaluations(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pa
                     continue
                 for name, m in models.items():
                     if isinstance(m, dict) and m.get("checkpoint_id") == checkpoint_id:
-                        found[f.resolve()] = (f.stat().st_mtime, {"name": name, "model": m, "file": f,
-                                                                  "results": results})
+                        found.append((f.stat().st_mtime, {"name": name, "model": m, "file": f, "results": results}))
                         break
-    return [ev for _, ev in sorted(found.values(), key=lambda t: -t[0])]
-
-
-def find_evaluation(path: str | Path, checkpoint_id: str, extra_roots: tuple[Path, ...] = ()) -> dict | None:
-    """The newest `loev eval` results.json that evaluated this checkpoint (matched by content hash)."""
-    found = find_evaluations(path, checkpoint_id, extra_roots)
-    return found[0] if found else None
+    return [ev for _, ev in sorted(found, key=lambda t: -t[0])]
 
 
 def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:
