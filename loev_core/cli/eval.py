@@ -43,6 +43,14 @@ def _seconds(text: str) -> float | None:
     return value or None
 
 
+def _track_clips(text: str) -> int:
+    """Windows per track: same-recording retrieval asks each clip for another one of its track, so at least 2."""
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("must be >= 2 (each clip needs another of its track to find)")
+    return value
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -68,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clips", type=_cap, default=d.max_clips, metavar="N",
                         help=f"per split: evaluate a seeded sample of N clips of bigger splits (default "
                              f"{d.max_clips}; their audio is held in memory; 0 = all)")
+    parser.add_argument("--track-clips", type=_track_clips, default=d.track_clips, metavar="N",
+                        help=f"windows cut from each test track for same-recording and degraded-copy retrieval "
+                             f"(default {d.track_clips}; more gives tighter intervals over few tracks)")
     parser.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F",
                         help=f"without a split column: share of pieces (else albums, artists, files) held out "
                              f"for test (default {d.test_fraction:g})")
@@ -214,8 +225,8 @@ def run(args: argparse.Namespace) -> int:
                            curve_values={"pitch_shift": args.pitch_shifts, "time_stretch": args.stretch_rates,
                                          "gain": args.gains}, shift_input=args.shift_input,
                            interval=args.interval, excerpt_seconds=args.excerpt_seconds, max_clips=args.max_clips,
-                           test_fraction=args.test_fraction, batch_size=args.batch_size, seed=args.seed,
-                           progress=not args.quiet)
+                           test_fraction=args.test_fraction, track_clips=args.track_clips,
+                           batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
     except (CheckpointError, AudioError, FileNotFoundError, ValueError) as e:
         print(f"loev eval: {e}", file=sys.stderr)
         return 1

@@ -167,6 +167,24 @@ def test_loev_eval_reports_recordings_for_a_track_corpus(tmp_path: Path) -> None
     assert f"| {v['degraded_top1']:.3f} ({v['degraded_top1_ci'][0]:.3f}-{v['degraded_top1_ci'][1]:.3f}) |" in md
 
 
+@pytest.mark.slow  # ~8 s: `loev eval` on one tiny model
+def test_track_clips_sets_the_windows_per_track(tmp_path: Path) -> None:
+    corpus = make_track_corpus(tmp_path / "corpus")
+    ckpt = str(save_model(tiny_model("simclr"), tmp_path / "tiny-simclr"))
+    argv = ["eval", "--checkpoint", ckpt, "--corpus", str(corpus), "--out", str(tmp_path / "eval"), "--track-clips",
+            "3", "--curve-clips", "2", "--shift-clips", "3", "--pitch-shifts=-4,0,4", "--stretch-rates=0.8,1",
+            "--gains=-6,0", "--probes", "linear", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    rec = json.loads((tmp_path / "eval" / "results.json").read_text())["recordings"]
+    assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 12, 3)  # 8 without the option
+
+
+def test_track_clips_below_two_is_refused(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--track-clips", "1"])
+    assert e.value.code == 2 and "must be >= 2" in capsys.readouterr().err
+
+
 def test_results_without_recordings_are_unchanged() -> None:
     demo = json.loads((Path(__file__).resolve().parents[2] / "assets" / "eval" / "results.json").read_text())
     assert "recordings" not in demo and recording_targets(demo) == []
