@@ -21,10 +21,10 @@ VIEWS = ("Side by side", "Single map")
 PAIR_COLUMNS = (1.0, 1.0, 0.62)
 K_SHARE = 10
 
-widgets.intro("Embedding explorer", """Each dot is one clip; clips the model finds similar sit close together. Key
-colours follow the **circle of fifths** (neighbouring keys, and relative majors and minors, get neighbouring hues;
-majors light, minors deep). **Click** a dot to hear it and its neighbours, **lasso** a group to export it, or turn on
-the **trajectory** to watch the clip being pitch-shifted across the maps.""")
+widgets.intro("Embedding explorer", """Each dot is one clip; clips the model finds similar sit close together. Keys
+(on a labelled corpus) are coloured on the **circle of fifths** (neighbouring keys, and relative majors and minors,
+get neighbouring hues; majors light, minors deep). **Click** a dot to hear it and its neighbours, **lasso** a group
+to export it, or turn on the **trajectory** to watch the clip being pitch-shifted across the maps.""")
 
 c0, c1, c2, c3 = st.columns([2, 1.6, 1.6, 2])
 with c0:
@@ -40,23 +40,35 @@ with c3:
     color = widgets.pick_color(widgets.colour_labels(data))
 
 
+MEASURED = {"key": ("share its key", "keys", "key"),
+            "track": ("come from its own recording", "recordings", "recording")}
+
+
 def what_to_see(data: CorpusData, left: str, right: str, color: str) -> str:
-    """The one line above the two maps that says what to look for, from what the two subspaces measure."""
-    if color != "key" or "key" not in data.label_columns:
-        hint = " Colour by **key** to see what each one keeps." if "key" in data.label_columns else ""
+    """The one line above the two maps that says what to look for, from what the two subspaces measure: by key on
+    a labelled corpus, by recording on real music (clips cut from whole tracks)."""
+    if color not in MEASURED or color not in data.label_columns:
+        hint = next((f" Colour by **{c}** to see what each one keeps." for c in MEASURED if c in data.label_columns),
+                    "")
         return f"The same clips in `{left}` (left) and `{right}` (right).{hint}"
-    a, b = (cached.agreement(data, sub, "key", K_SHARE) for sub in (left, right))
-    c = chance(data, "key")
-    shares = f"{b:.0%} against {a:.0%} of a clip's {K_SHARE} nearest neighbours share its key (chance {c:.0%})"
+    verb, plural, noun = MEASURED[color]
+    a, b = (cached.agreement(data, sub, color, K_SHARE) for sub in (left, right))
+    c = chance(data, color)
+    shares = f"of a clip's {K_SHARE} nearest neighbours, {a:.0%} on the left and {b:.0%} on the right {verb}; " \
+             f"chance {c:.0%}"
     if b >= max(2 * a, a + 0.08, 2 * c):
-        return f"**What to see:** keys gather on the right and mix on the left: {shares}."
+        return f"**What to see:** {plural} gather on the right and mix on the left ({shares})."
     if a >= max(2 * b, b + 0.08, 2 * c):
-        return f"**What to see:** keys gather on the left and mix on the right: {shares}."
+        return f"**What to see:** {plural} gather on the left and mix on the right ({shares})."
     if max(a, b) < 2 * c:
-        why = ": SimCLR learned to ignore pitch shifts" if {left, right} == {"V", "Z.invariant"} else ""
-        return f"**What to see:** neither map sorts the clips by key ({shares}){why}."
-    return (f"**What to see:** keys gather only a little more on the {'right' if b > a else 'left'} ({shares}); "
-            "the trajectory shows the difference better.")
+        pitch = color == "key" and {left, right} == {"V", "Z.invariant"}
+        why = ": SimCLR learned to ignore pitch shifts" if pitch else ""
+        return f"**What to see:** neither map sorts the clips by {noun} ({shares}){why}."
+    then = "; the trajectory shows the difference better" if color == "key" else ""
+    side = "right" if b > a else "left"
+    if min(a, b) >= 2 * c:
+        return f"**What to see:** {plural} gather on both maps, a little more on the {side} ({shares}){then}."
+    return f"**What to see:** {plural} gather only a little more on the {side} ({shares}){then}."
 
 
 def on_pick(key: str) -> None:

@@ -133,6 +133,11 @@ def test_explorer_colours_a_real_corpus_by_source(real_env: dict[str, str]) -> N
         at = open_page("explorer")
         colour = at.selectbox(key="w.color")
         assert colour.value == "source" and colour.options == ["(none)", "track", "source", "author", "split"]
+        assert any("Colour by **track** to see what each one keeps" in m.value for m in at.markdown)
+        by_track = open_page("explorer", color="track")
+        line = next(m.value for m in by_track.markdown if m.value.startswith("**What to see:**"))
+        assert "on the right come from its own recording; chance 33%" in line, line  # 3 tracks of 4 clips
+        assert "trajectory" not in line
 
 
 @pytest.mark.parametrize("page, params", [("explorer", {"clip": "2"}), ("equivariance", {"clip": "2"}),
