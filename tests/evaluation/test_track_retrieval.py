@@ -176,7 +176,7 @@ def test_track_clips_sets_the_windows_per_track(tmp_path: Path) -> None:
             "--gains=-6,0", "--probes", "linear", "--quiet", "--threads", "1"]
     assert main(argv) == 0
     rec = json.loads((tmp_path / "eval" / "results.json").read_text())["recordings"]
-    assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 12, 3)  # 8 without the option
+    assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 12, 3)  # 6 s tracks: 6 by default
 
 
 def test_track_clips_below_two_is_refused(capsys: pytest.CaptureFixture) -> None:
