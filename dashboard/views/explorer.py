@@ -65,10 +65,8 @@ def what_to_see(data: CorpusData, left: str, right: str, color: str) -> str:
         why = ": SimCLR learned to ignore pitch shifts" if pitch else ""
         return f"**What to see:** neither map sorts the clips by {noun} ({shares}){why}."
     then = "; the trajectory shows the difference better" if color == "key" else ""
-    side = "right" if b > a else "left"
-    if min(a, b) >= 2 * c:
-        return f"**What to see:** {plural} gather on both maps, a little more on the {side} ({shares}){then}."
-    return f"**What to see:** {plural} gather only a little more on the {side} ({shares}){then}."
+    how = "on both maps, a little more" if min(a, b) >= 2 * c else "only a little more"
+    return f"**What to see:** {plural} gather {how} on the {'right' if b > a else 'left'} ({shares}){then}."
 
 
 def on_pick(key: str) -> None:

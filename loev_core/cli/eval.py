@@ -156,6 +156,8 @@ def dataset_misuse(args: argparse.Namespace) -> str | None:
         return "--split-file and --max-tracks belong to the reference protocol (--dataset or --protocol reference)"
     if reference and args.readme:
         return "--readme takes the explorer's evaluation (--corpus without --protocol reference)"
+    if reference and args.track_clips != EvalOptions.track_clips:
+        return "--track-clips takes the explorer's evaluation (--corpus without --protocol reference)"
     if args.chunks < 1 or args.seeds < 1:
         return "--chunks and --seeds must be >= 1"
     return None

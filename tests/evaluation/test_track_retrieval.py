@@ -183,6 +183,10 @@ def test_track_clips_below_two_is_refused(capsys: pytest.CaptureFixture) -> None
     with pytest.raises(SystemExit) as e:
         main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--track-clips", "1"])
     assert e.value.code == 2 and "must be >= 2" in capsys.readouterr().err
+    # the reference protocol cuts no track clips: the option is refused there, not ignored
+    assert main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--protocol", "reference",
+                 "--track-clips", "4"]) == 2
+    assert "--track-clips takes the explorer's evaluation" in capsys.readouterr().err
 
 
 def test_results_without_recordings_are_unchanged() -> None:
