@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--corpus", metavar="DIR|MANIFEST",
                         help="folder (its manifest.csv, else every audio file in it) or a manifest; labels "
-                             "(key, tempo, instrument) and a train|test split column are optional")
+                             "(key, tempo, instrument), track and a train|test split column are optional "
+                             "(without track, each file of 30 s or more is one recording)")
     source.add_argument("--dataset", metavar="NAME",
                         help="a dataset on disk read through mirdata (never downloaded): " + ", ".join(DATASETS))
     parser.add_argument("--excerpt-seconds", type=_seconds, default=d.excerpt_seconds, metavar="S",

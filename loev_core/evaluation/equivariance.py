@@ -91,8 +91,8 @@ def rise(size: np.ndarray, dist: np.ndarray, n_boot: int = 1000,
         return float("nan"), float("nan"), float("nan")
     point = float(spearman_rows(size, dist.mean(axis=1)[None])[0])
     n = dist.shape[1]
-    if n < 2 or np.isnan(point):
-        return point, point, point
+    if n < 2 or np.isnan(point):  # one clip (or an undefined point): nothing to resample
+        return point, float("nan"), float("nan")
     rng = rng or np.random.default_rng(0)
     idx = rng.integers(0, n, size=(n_boot, n))
     draws = spearman_rows(size, dist[:, idx].mean(axis=2).T)

@@ -22,7 +22,7 @@ from loev_core.embeddings.waves import centre_crop
 from loev_core.evaluation.labels import has_label, label_arrays
 from loev_core.evaluation.probes import SHIFT_RANGE
 from loev_core.evaluation.retrieval import TASKS
-from loev_core.evaluation.splits import assign_splits
+from loev_core.evaluation.splits import assign_splits, has_split
 from loev_core.evaluation.transforms import moved_labels, transform_waves
 
 if TYPE_CHECKING:
@@ -86,6 +86,15 @@ class EvalCorpus:
     n_listed: dict[str, int]  # clips per split before sampling down to `max_clips`
     split_note: str  # how the split was made (`splits.assign_splits`)
     labelled: dict[str, bool]  # retrieval task -> whether any test clip carries its label
+    made_split: bool = False  # the corpus had no split column: no model trained on either side
+
+    def unseen(self) -> Split:
+        """The clips no model under evaluation was trained on: the test split, or every clip when the split was
+        made here (it exists only for the probes; label-free scores then use all the recordings)."""
+        if not self.made_split:
+            return self.test
+        clips = self.train.clips + self.test.clips
+        return Split(clips, self.train.waves + self.test.waves, label_arrays([c.labels for c in clips]))
 
 
 def load_corpus(corpus: str | Path, sample_rate: int, opts: EvalOptions) -> EvalCorpus:
@@ -93,6 +102,7 @@ def load_corpus(corpus: str | Path, sample_rate: int, opts: EvalOptions) -> Eval
     listed = resolve_corpus(corpus)
     if not listed:
         raise ValueError(f"{corpus}: no audio files (or manifest rows) found")
+    made_split = not has_split(listed)
     clips, split_note = assign_splits(listed, opts.test_fraction, opts.seed)
     by_split = {s: [c for c in clips if c.labels.get("split") == s] for s in SPLITS}
     n_listed = {s: len(cs) for s, cs in by_split.items()}
@@ -103,7 +113,7 @@ def load_corpus(corpus: str | Path, sample_rate: int, opts: EvalOptions) -> Eval
                              "without the column a split is made)")
     train, test = (load_split(by_split[s], sample_rate, s, opts.progress, opts.excerpt_seconds) for s in SPLITS)
     labelled = {t: bool(has_label(t, test.labels).any()) for t in TASKS}
-    return EvalCorpus(train, test, n_listed, split_note, labelled)
+    return EvalCorpus(train, test, n_listed, split_note, labelled, made_split)
 
 
 @dataclasses.dataclass(frozen=True)

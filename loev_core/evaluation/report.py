@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loev_core.evaluation.plots import curves_plotly, curves_png, probes_plotly, probes_png
-from loev_core.evaluation.summary import distance_at, interval_of
+from loev_core.evaluation.summary import distance_at, interval_of, tracks_word
 from loev_core.files import atomic_write_text
 
 README_START, README_END = "<!-- eval:start -->", "<!-- eval:end -->"
@@ -115,7 +115,14 @@ def rise_text(curve: dict[str, Any] | None) -> str:
     """Spearman of the distance against |shift| with its interval over clips, e.g. "0.97 [0.93, 0.99]"."""
     if not curve or not math.isfinite(curve.get("rise", math.nan)):  # absent (older results) or undefined
         return "–"
+    if any(curve.get(k) is None or not math.isfinite(curve[k]) for k in ("rise_lo", "rise_hi")):  # one clip
+        return f"{curve['rise']:.2f} [–]"
     return f"{curve['rise']:.2f} [{curve['rise_lo']:.2f}, {curve['rise_hi']:.2f}]"
+
+
+def _curve_clips(results: dict[str, Any]) -> str:
+    every = results.get("curve_rows", "test split") != "test split"
+    return "clips (no split column: train and test, no model trained on either)" if every else "test clips"
 
 
 def _sampled(results: dict[str, Any]) -> str:
@@ -130,7 +137,9 @@ def _labels_note(results: dict[str, Any]) -> str:
     if labelled is None:
         return "labels from the manifest"
     have = [t for t, ok in labelled.items() if ok]
-    return f"labels: {', '.join(have)}" if have else "no labels: only the pitch-shift probe and the curves"
+    if have:
+        return f"labels: {', '.join(have)}"
+    return "no labels: the pitch-shift probe, the curves" + (" and the recordings" if results.get("recordings") else "")
 
 
 def markdown_report(results: dict[str, Any]) -> str:
@@ -140,7 +149,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"Corpus `{results['corpus']}`: {results['n_train']} train / {results['n_test']} test clips{_sampled(results)} "
         f"({results.get('split', 'split from the manifest')}; {_labels_note(results)}). "
         f"Probes fit on train, scored on test; pitch-shift probe on {results['n_shift_clips']} clips "
-        f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} test clips; "
+        f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} {_curve_clips(results)}; "
         f"{results['n_query_clips']} transformed queries per transform; {results['seconds']} s.", "",
         "## Targets", "", targets_table(results), "",
         f"## Probes on frozen embeddings (test split; cells: {kinds})", "", probes_table(results), "",
@@ -181,14 +190,22 @@ def recordings_section(results: dict[str, Any]) -> list[str]:
     """Markdown lines of the recordings block (corpora with a `track` column)."""
     rec = results["recordings"]
     deg = rec["degradation"]
+    every = rec.get("rows", "test split") != "test split"
+    tracks = ("" if rec.get("tracks_from", "track column") == "track column" else
+              f" (no track column: each {'' if every else 'test '}file of "
+              f"{rec['tracks_from'].removeprefix('files of ')} is one track)")
+    scored = " No split column, so no model trained on any of them: every file is scored." if every else ""
+    alone = ("" if rec["n_tracks"] > 1 else " With one track there is nothing to tell apart: same-recording "
+             "P@1 is left out.")
     return ["## Recordings: same-recording and degraded-copy retrieval", "",
-            f"{rec['n_tracks']} test tracks cut into {rec['n_clips']} non-overlapping clips of "
+            f"{rec['n_tracks']} {tracks_word(rec)}{tracks} cut into {rec['n_clips']} non-overlapping clips of "
             f"{rec['window_seconds']:g} s (at least {rec['min_clips_per_track']} per track). Same-recording P@1: "
             "the nearest other clip (cosine, itself excluded) is from the same track. Degraded top-1: a copy "
             f"(gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, white noise at "
             f"{deg['snr_db']:g} dB SNR) finds its own clean clip first. In brackets: the 95 % bootstrap interval, "
             "whole tracks resampled (clips of one recording are not independent). Time stretch: mean cosine "
-            f"distance to the clean clip, on {rec['n_stretch_clips']} tracks.", "", recordings_table(results), ""]
+            f"distance to the clean clip, on {rec['n_stretch_clips']} tracks.{scored}{alone}", "",
+            recordings_table(results), ""]
 
 
 def readme_block(results: dict[str, Any], image: str) -> str:

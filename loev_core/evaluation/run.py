@@ -114,6 +114,7 @@ def assemble_results(corpus: str | Path, models: Models, data: EvalCorpus, input
     timings["curves"] = curves.seconds
     results["timings"] = timings
     results["n_curve_clips"] = curves.n_clips
+    results["curve_rows"] = "every clip (no split column)" if data.made_split else "test split"
     results["n_shift_clips"] = {s: len(v.idx) for s, v in inputs.shift.items()}
     results["n_query_clips"] = len(inputs.queries.idx)
     return results
@@ -142,10 +143,12 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
     load_seconds = round(time.time() - t0, 1)
     scores = {name: score_model(name, model, data, inputs, models.sample_rate, models.window, opts)
               for name, model in models.models.items()}
-    curves = run_curves(models.models, data.test, models.sample_rate, models.window, models.span, opts, rng)
+    unseen = data.unseen()  # the label-free scores: test split, or every clip when the split was made here
+    curves = run_curves(models.models, unseen, models.sample_rate, models.window, models.span, opts, rng)
     results = assemble_results(corpus, models, data, inputs, scores, curves, opts, load_seconds)
-    recordings = evaluate_tracks(models.models, data.test, models.sample_rate, models.window, models.span, opts)
-    if recordings is not None:  # corpora with a `track` column only: the others' results stay as they were
+    recordings = evaluate_tracks(models.models, unseen, models.sample_rate, models.window, models.span, opts)
+    if recordings is not None:  # tracks, or files of recordings' length: the others' results stay as they were
+        recordings["rows"] = "every file (no split column)" if data.made_split else "test split"
         results["recordings"] = recordings
         results["timings"]["recordings"] = recordings["seconds"]
     results["summary"] = check_targets(results)

@@ -6,15 +6,19 @@
   queries the clean clips; is its nearest clean clip its own source? (top-1 accuracy, per subspace)
 - time-stretch distances at rates 0.8 and 1.25 (the stretch-ratio target), on the curves' machinery.
 
-Corpora without a `track` column get none of this, so their results stay as they were.
+Without a `track` column, each test file of RECORDING_SECONDS or more is a recording of its own (a folder
+of full-length tracks needs no manifest); corpora of shorter clips get none of this, so their results stay
+as they were.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 
 TRACK = "track"
 STRETCH_RATES = (0.8, 1.25)
+RECORDING_SECONDS = 30.0  # without a track column, files this long are recordings (shorter: clips, jingles)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +67,7 @@ class TrackClips:
     waves: torch.Tensor  # [M, window]
     tracks: np.ndarray  # [M] track names
     rows: np.ndarray  # [M] the test row each window comes from
+    from_files: bool = False  # no track column: each long file is its own track, named by its path
 
     @property
     def per_track(self) -> Counter:
@@ -75,14 +81,38 @@ def clip_starts(length: int, window: int, n: int) -> list[int]:
     return [int((k + 0.5) * length / n - window / 2) for k in range(n)] if n >= 1 else []
 
 
+def named_tracks(clips: Sequence[Clip]) -> list[tuple[int, Clip, str]]:
+    """(row, clip, track) of the rows with a track label."""
+    return [(i, c, str(c.labels[TRACK])) for i, c in enumerate(clips) if c.labels.get(TRACK) not in (None, "")]
+
+
+def file_tracks(clips: Sequence[Clip], min_seconds: float = RECORDING_SECONDS) -> list[tuple[int, Clip, str]]:
+    """(row, clip, track) of the files of at least `min_seconds`, each named by its path below the files'
+    common folder (as the dashboard names the tracks of a folder); unreadable files are left out."""
+    long = []
+    for i, c in enumerate(clips):
+        try:
+            if audio_info(c.path)[1] >= min_seconds:
+                long.append((i, c))
+        except AudioError:
+            continue
+    if not long:
+        return []
+    root = Path(os.path.commonpath([str(Path(c.path).parent) for _, c in long]))
+    return [(i, c, Path(c.path).relative_to(root).as_posix()) for i, c in long]
+
+
 def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: int,
                progress: bool = False) -> TrackClips | None:
     """`per_track` windows read from each whole file with a track label (not just its evaluation excerpt;
-    rows of one track pool their windows); silent or unreadable windows are left out. None when no row
-    names a track."""
+    rows of one track pool their windows); silent or unreadable windows are left out. When no row names a
+    track, the files of RECORDING_SECONDS or more are the tracks (`file_tracks`). None when there are none."""
     waves, tracks, rows = [], [], []
-    named = [(i, c) for i, c in enumerate(clips) if c.labels.get(TRACK) not in (None, "")]
-    for i, clip in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
+    named = named_tracks(clips)
+    from_files = not named
+    if from_files:
+        named = file_tracks(clips)
+    for i, clip, track in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
         try:
             length = int(audio_info(clip.path)[1] * sample_rate)
         except AudioError:
@@ -93,19 +123,20 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
             except AudioError:
                 continue
             waves.append(torch.nn.functional.pad(wave, (0, max(0, window - wave.numel())))[:window])
-            tracks.append(str(clip.labels[TRACK]))
+            tracks.append(track)
             rows.append(i)
     if not waves:
         return None
-    return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows))
+    return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows), from_files)
 
 
 def same_track_hits(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per asked clip: is its nearest other clip from the same track? With the asked clips' tracks (clips alone
-    in their track are not asked, but stay in the database)."""
+    in their track are not asked, but stay in the database). Nothing is asked with fewer than two tracks: every
+    neighbour would be a hit."""
     counts = Counter(tracks.tolist())
     queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1], dtype=np.int64)
-    if not len(queries):
+    if not len(queries) or len(counts) < 2:
         return np.zeros(0, dtype=bool), tracks[:0]
     nn = cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
     return tracks[nn] == tracks[queries], tracks[queries]
@@ -160,7 +191,7 @@ def stretch_distances(models: Mapping[str, Any], test: Split, rows: np.ndarray, 
 
 def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, window: int, span: int,
                     opts: EvalOptions, degradation: Degradation | None = None) -> dict[str, Any] | None:
-    """results.json's "recordings" block, or None when no test row names a track."""
+    """results.json's "recordings" block, or None when the test split has no tracks (`cut_tracks`)."""
     t0 = time.time()
     clips = cut_tracks(test.clips, sample_rate, window, opts.track_clips, opts.progress)
     if clips is None:
@@ -193,6 +224,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
             scores[name]["Z.invariant"]["same_track_p1_minus_simclr_ci"] = track_interval(diff, asked, seed=opts.seed)
     counts = clips.per_track
     return {"n_tracks": len(counts), "n_clips": len(clips.tracks), "min_clips_per_track": min(counts.values()),
+            "tracks_from": f"files of {RECORDING_SECONDS:g} s or more" if clips.from_files else "track column",
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),
             "stretch_rates": list(STRETCH_RATES), "n_stretch_clips": n_stretch, "models": scores,
             "seconds": round(time.time() - t0, 1)}

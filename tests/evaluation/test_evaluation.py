@@ -17,7 +17,7 @@ from loev_core.evaluation import equivariance_curve
 from loev_core.evaluation.equivariance import amount, between_clips, cosine_distance, rise, transform_distances
 from loev_core.evaluation.labels import label_arrays, tempo_accuracy, tempo_bins, tempo_match, tempo_to_bin
 from loev_core.evaluation.probes import fit_predict, key_scores, probe_instrument, probe_key, probe_shift, probe_tempo
-from loev_core.evaluation.report import README_END, README_START, update_readme
+from loev_core.evaluation.report import README_END, README_START, rise_text, update_readme
 from loev_core.evaluation.retrieval import cosine_knn, retrieval_scores
 from loev_core.evaluation.summary import distance_at
 from loev_core.evaluation.transforms import apply_transform, moved_labels, transform_waves
@@ -182,6 +182,10 @@ def test_rise_hand_computed_and_its_interval_over_clips() -> None:
     rho, lo, hi = rise(size, noisy)
     assert lo <= rho <= hi and hi - lo > 0.05
     assert np.isnan(rise(size, np.zeros((5, 3)))[0])
+    # one clip: its Spearman, but nothing to resample, so no interval (not a zero-width one)
+    one = rise(size, curve)
+    assert one[0] == pytest.approx(9 / np.sqrt(90)) and np.isnan(one[1]) and np.isnan(one[2])
+    assert rise_text({"rise": one[0], "rise_lo": None, "rise_hi": None}) == "0.95 [–]"  # as read back from JSON
 
 
 def test_between_clips_hand_computed() -> None:

@@ -94,7 +94,36 @@ def test_cut_tracks_reads_whole_files_pools_rows_of_a_track_and_skips_unnamed_ro
     cut = cut_tracks(clips, SR, SR, 4)  # 1 s windows: 3 from a1, 2 from a2, none from the 0.9 s track b
     assert cut is not None and cut.per_track == {"a": 5} and cut.waves.shape == (5, SR)
     assert cut.rows.tolist() == [0, 0, 0, 1, 1]
-    assert cut_tracks(clips[2:3], SR, SR, 4) is None  # no track column: nothing
+    assert cut_tracks(clips[2:3], SR, SR, 4) is None  # no track column and no file of 30 s: nothing
+
+
+def write_tone(path: Path, seconds: float, f0: float = 440.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(path, (0.3 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), SR)
+    return path
+
+
+def test_without_a_track_column_each_long_file_is_a_track(tmp_path: Path) -> None:
+    """A folder of full-length recordings needs no manifest: files of RECORDING_SECONDS or more are the tracks,
+    named by their path below the common folder; short clips and unreadable files are not."""
+    files = [write_tone(tmp_path / "music" / "a.wav", 31.0), write_tone(tmp_path / "music" / "live" / "b.wav", 40.0),
+             write_tone(tmp_path / "music" / "jingle.wav", 5.0)]
+    (tmp_path / "music" / "broken.wav").write_bytes(b"RIFF not really")
+    clips = [Clip(str(f)) for f in [*files, tmp_path / "music" / "broken.wav"]]
+    cut = cut_tracks(clips, SR, SR, 4)
+    assert cut is not None and cut.from_files and cut.per_track == {"a.wav": 4, "live/b.wav": 4}
+    assert cut.rows.tolist() == [0] * 4 + [1] * 4
+    labelled = [Clip(str(files[0]), {"track": "x"}), Clip(str(files[1]))]  # a track column wins: b is unnamed
+    named = cut_tracks(labelled, SR, SR, 4)
+    assert named is not None and not named.from_files and named.per_track == {"x": 4}
+
+
+def test_one_track_asks_no_same_recording_question() -> None:
+    """With a single track every neighbour is a hit; the score is left out (NaN), not reported as 1.0."""
+    emb = np.random.default_rng(0).random((6, 3))
+    hits, asked = same_track_hits(emb, np.array(["a"] * 6, dtype=object))
+    assert len(hits) == 0 and len(asked) == 0 and np.isnan(same_track_p1(emb, np.array(["a"] * 6, dtype=object)))
 
 
 def make_track_corpus(root: Path) -> Path:
@@ -177,6 +206,36 @@ def test_track_clips_sets_the_windows_per_track(tmp_path: Path) -> None:
     assert main(argv) == 0
     rec = json.loads((tmp_path / "eval" / "results.json").read_text())["recordings"]
     assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 12, 3)  # 6 s tracks: 6 by default
+
+
+@pytest.mark.slow  # ~10 s: `loev eval` on two tiny models and four 31 s files
+def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
+    """No manifest, no labels: every file of 30 s or more is a track, and with no split column no model trained
+    on any file, so the recordings and the curves use all of them (the split serves only the probe)."""
+    folder = tmp_path / "my music"
+    for i in range(4):
+        write_tone(folder / ("album" if i % 2 else "") / f"song {i}.wav", 31.0, 220.0 * 2 ** (i / 5))
+    ckpts = [str(save_model(tiny_model(k), tmp_path / f"tiny-{k}")) for k in ("simclr", "loev")]
+    out = tmp_path / "eval"
+    argv = ["eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--corpus", str(folder), "--out", str(out),
+            "--track-clips", "3", "--shift-clips", "3", "--pitch-shifts=-4,0,4", "--stretch-rates=0.8,1",
+            "--gains=-6,0", "--probes", "linear", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    rec = res["recordings"]
+    assert (res["n_train"], res["n_test"]) == (3, 1)  # the probe's split: one file of four held out
+    assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 12, 3)  # every file, not only test
+    assert rec["tracks_from"] == "files of 30 s or more" and rec["rows"] == "every file (no split column)"
+    assert res["n_curve_clips"] == 4 and res["curve_rows"] == "every clip (no split column)"
+    for scores in rec["models"].values():
+        assert all(0 <= v["same_track_p1"] <= 1 and 0 <= v["degraded_top1"] <= 1 for v in scores.values())
+    md = (out / "results.md").read_text()
+    assert "4 tracks (no track column: each file of 30 s or more is one track)" in md
+    assert "every file is scored" in md and "curves on 4 clips (no split column" in md
+    assert "no labels: the pitch-shift probe, the curves and the recordings" in md
+    assert sum(r["target"].startswith("degraded-copy top-1") for r in res["summary"]) == 2
+    assert any(r["target"].startswith("same-recording P@1 in Z.invariant") and r["detail"].endswith(
+        "4 tracks, >= 3 clips of 1 s each") for r in res["summary"])
 
 
 def test_track_clips_below_two_is_refused(capsys: pytest.CaptureFixture) -> None:
