@@ -195,6 +195,9 @@ def recordings_section(results: dict[str, Any]) -> list[str]:
               f" (no track column: each {'' if every else 'test '}file of "
               f"{rec['tracks_from'].removeprefix('files of ')} is one track)")
     scored = " No split column, so no model trained on any of them: every file is scored." if every else ""
+    listed = rec.get("n_tracks_listed", rec["n_tracks"])
+    sampled = (f" A seeded sample of {rec['n_tracks']} of the {listed} tracks (every window is held in memory)."
+               if listed > rec["n_tracks"] else "")
     alone = ("" if rec["n_tracks"] > 1 else " With one track there is nothing to tell apart: same-recording "
              "P@1 is left out.")
     return ["## Recordings: same-recording and degraded-copy retrieval", "",
@@ -204,7 +207,7 @@ def recordings_section(results: dict[str, Any]) -> list[str]:
             f"(gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, white noise at "
             f"{deg['snr_db']:g} dB SNR) finds its own clean clip first. In brackets: the 95 % bootstrap interval, "
             "whole tracks resampled (clips of one recording are not independent). Time stretch: mean cosine "
-            f"distance to the clean clip, on {rec['n_stretch_clips']} tracks.{scored}{alone}", "",
+            f"distance to the clean clip, on {rec['n_stretch_clips']} tracks.{scored}{sampled}{alone}", "",
             recordings_table(results), ""]
 
 

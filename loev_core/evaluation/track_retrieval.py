@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 TRACK = "track"
 STRETCH_RATES = (0.8, 1.25)
 RECORDING_SECONDS = 30.0  # without a track column, files this long are recordings (shorter: clips, jingles)
+MAX_TRACKS = 500  # a seeded sample of bigger collections: 500 x 8 windows of 3 s, clean and degraded, is ~1.5 GB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,7 @@ class TrackClips:
     tracks: np.ndarray  # [M] track names
     rows: np.ndarray  # [M] the test row each window comes from
     from_files: bool = False  # no track column: each long file is its own track, named by its path
+    n_listed: int = 0  # tracks before sampling down to `max_tracks`
 
     @property
     def per_track(self) -> Counter:
@@ -102,16 +104,28 @@ def file_tracks(clips: Sequence[Clip], min_seconds: float = RECORDING_SECONDS) -
     return [(i, c, Path(c.path).relative_to(root).as_posix()) for i, c in long]
 
 
-def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: int,
-               progress: bool = False) -> TrackClips | None:
+def sample_tracks(named: list[tuple[int, Clip, str]], max_tracks: int | None, seed: int) -> list[tuple[int, Clip, str]]:
+    """The rows of at most `max_tracks` tracks, a seeded sample that depends only on the track names."""
+    names = sorted({t for _, _, t in named})
+    if max_tracks is None or len(names) <= max_tracks:
+        return named
+    keep = set(np.random.default_rng([seed, 29]).choice(names, size=max_tracks, replace=False).tolist())
+    return [row for row in named if row[2] in keep]
+
+
+def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: int, progress: bool = False,
+               max_tracks: int | None = MAX_TRACKS, seed: int = 0) -> TrackClips | None:
     """`per_track` windows read from each whole file with a track label (not just its evaluation excerpt;
     rows of one track pool their windows); silent or unreadable windows are left out. When no row names a
-    track, the files of RECORDING_SECONDS or more are the tracks (`file_tracks`). None when there are none."""
+    track, the files of RECORDING_SECONDS or more are the tracks (`file_tracks`). At most `max_tracks` tracks
+    (`sample_tracks`), since every window is held in memory twice. None when there are none."""
     waves, tracks, rows = [], [], []
     named = named_tracks(clips)
     from_files = not named
     if from_files:
         named = file_tracks(clips)
+    n_listed = len({t for _, _, t in named})
+    named = sample_tracks(named, max_tracks, seed)
     for i, clip, track in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
         try:
             length = int(audio_info(clip.path)[1] * sample_rate)
@@ -127,7 +141,7 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
             rows.append(i)
     if not waves:
         return None
-    return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows), from_files)
+    return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows), from_files, n_listed)
 
 
 def same_track_hits(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +207,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
                     opts: EvalOptions, degradation: Degradation | None = None) -> dict[str, Any] | None:
     """results.json's "recordings" block, or None when the test split has no tracks (`cut_tracks`)."""
     t0 = time.time()
-    clips = cut_tracks(test.clips, sample_rate, window, opts.track_clips, opts.progress)
+    clips = cut_tracks(test.clips, sample_rate, window, opts.track_clips, opts.progress, seed=opts.seed)
     if clips is None:
         return None
     deg = degradation or Degradation()
@@ -223,7 +237,8 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
             diff = same.astype(np.float64) - invariant[simclr][0]
             scores[name]["Z.invariant"]["same_track_p1_minus_simclr_ci"] = track_interval(diff, asked, seed=opts.seed)
     counts = clips.per_track
-    return {"n_tracks": len(counts), "n_clips": len(clips.tracks), "min_clips_per_track": min(counts.values()),
+    return {"n_tracks": len(counts), "n_tracks_listed": clips.n_listed, "n_clips": len(clips.tracks),
+            "min_clips_per_track": min(counts.values()),
             "tracks_from": f"files of {RECORDING_SECONDS:g} s or more" if clips.from_files else "track column",
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),
             "stretch_rates": list(STRETCH_RATES), "n_stretch_clips": n_stretch, "models": scores,

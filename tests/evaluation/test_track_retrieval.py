@@ -117,6 +117,10 @@ def test_without_a_track_column_each_long_file_is_a_track(tmp_path: Path) -> Non
     labelled = [Clip(str(files[0]), {"track": "x"}), Clip(str(files[1]))]  # a track column wins: b is unnamed
     named = cut_tracks(labelled, SR, SR, 4)
     assert named is not None and not named.from_files and named.per_track == {"x": 4}
+    # a big collection is sampled by track (seeded, by name): every window is held in memory twice
+    one = cut_tracks(clips, SR, SR, 4, max_tracks=1, seed=3)
+    assert one is not None and len(one.per_track) == 1 and one.n_listed == 2 and len(one.tracks) == 4
+    assert cut_tracks(clips, SR, SR, 4, max_tracks=1, seed=3).per_track == one.per_track
 
 
 def test_one_track_asks_no_same_recording_question() -> None:
