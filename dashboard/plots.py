@@ -210,12 +210,33 @@ def _natural(s: str) -> tuple:
         return (1, 0.0, s)
 
 
+def interval_columns(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Score column -> its (low, high) interval columns, where the table has them: the recordings tables name
+    them "<short> low" / "<short> high" after "<short> ..." (e.g. "degraded top-1", "degraded low")."""
+    out = {}
+    for col in table.columns:
+        short = str(col).split(" ")[0]
+        low, high = f"{short} low", f"{short} high"
+        if col not in (low, high) and low in table.columns and high in table.columns:
+            out[str(col)] = (low, high)
+    return out
+
+
 def scores_figure(table: pd.DataFrame, height: int = 380) -> go.Figure:
-    """Grouped bars of a results table: one group per row (model / subspace), one bar per column."""
+    """Grouped bars of a results table: one group per row (model / subspace), one bar per column; a score with
+    an interval is one bar with its low-high as an error bar, not three bars."""
     fig = go.Figure()
-    for i, col in enumerate(table.columns):
+    intervals = interval_columns(table)
+    bounds = {c for pair in intervals.values() for c in pair}
+    for i, col in enumerate(c for c in table.columns if c not in bounds):
+        err = {}
+        if col in intervals:
+            low, high = (table[c].astype(float) for c in intervals[col])
+            y = table[col].astype(float)
+            err = {"error_y": dict(type="data", symmetric=False, array=(high - y).tolist(),
+                                   arrayminus=(y - low).tolist(), color="#cccccc", thickness=1.5)}
         fig.add_trace(go.Bar(x=[str(r) for r in table.index], y=table[col].tolist(), name=str(col),
-                             marker_color=PALETTE[i % len(PALETTE)]))
+                             marker_color=PALETTE[i % len(PALETTE)], **err))
     unit = bool(((table.fillna(0) >= 0) & (table.fillna(0) <= 1)).all().all())  # scores in [0, 1]: a fixed axis
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="score",
                       yaxis_range=[0, 1] if unit else None, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0,

@@ -142,6 +142,18 @@ def _labels_note(results: dict[str, Any]) -> str:
     return "no labels: the pitch-shift probe, the curves" + (" and the recordings" if results.get("recordings") else "")
 
 
+FEW_TEST_CLIPS = 20  # below this, a probe's test score moves by 5 points or more per clip
+
+
+def _few_test_clips(results: dict[str, Any]) -> list[str]:
+    """A warning above the probe table when the test split is too small for its scores to mean much."""
+    n = results["n_test"]
+    if n >= FEW_TEST_CLIPS:
+        return []
+    return [f"Only {n} test clip{'s' if n != 1 else ''}: each is worth {100 / n:.0f} points of these scores, so "
+            "read them as a rough guide (more files, or a larger --test-fraction, give more).", ""]
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     kinds = " / ".join(results["options"]["probes"])
     parts = [
@@ -152,7 +164,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} {_curve_clips(results)}; "
         f"{results['n_query_clips']} transformed queries per transform; {results['seconds']} s.", "",
         "## Targets", "", targets_table(results), "",
-        f"## Probes on frozen embeddings (test split; cells: {kinds})", "", probes_table(results), "",
+        f"## Probes on frozen embeddings (test split; cells: {kinds})", "", *_few_test_clips(results),
+        probes_table(results), "",
         "## Retrieval P@k (cosine k-NN in the clean test split, query clip excluded)", "",
     ]
     scored = [(q, title) for q, title in QUERIES if retrieval_tasks(results, q)]

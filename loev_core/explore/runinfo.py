@@ -188,8 +188,9 @@ def results_tables(results: dict[str, Any]) -> dict[str, pd.DataFrame]:
 
         frame = results_frame(results)
         return {"scores": frame} if not frame.empty else {}
+    recordings = (results.get("recordings") or {}).get("models") or {}
     return {f"{name}: {title}": table for name, m in results["models"].items() if isinstance(m, dict)
-            for title, table in evaluation_tables(m).items()}
+            for title, table in evaluation_tables(m, recordings.get(name)).items()}
 
 
 def results_caption(results: dict[str, Any]) -> str:
@@ -200,5 +201,9 @@ def results_caption(results: dict[str, Any]) -> str:
         return (f"{results['dataset']}{trained}: {c.get('train', '?')} train / {c.get('validation', '?')} validation "
                 f"/ {c.get('test', '?')} test tracks; {sk.get('missing', 0)} missing and {sk.get('unreadable', 0)} "
                 f"unreadable files skipped; {results.get('split', '')}")
+    rec = results.get("recordings") or {}
+    tracks = (f"; recordings: {rec['n_tracks']} tracks cut into {rec['n_clips']} clips (same-track P@1: the nearest "
+              "other clip is from the same track; degraded top-1: a degraded copy finds its own clip first)"
+              if "n_tracks" in rec and "n_clips" in rec else "")
     return (f"{results.get('corpus', '?')}: {results.get('n_train', '?')} train / {results.get('n_test', '?')} "
-            "test clips")
+            f"test clips{tracks}")

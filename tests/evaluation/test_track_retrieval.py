@@ -237,6 +237,7 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     assert "4 tracks (no track column: each file of 30 s or more is one track)" in md
     assert "every file is scored" in md and "curves on 4 clips (no split column" in md
     assert "no labels: the pitch-shift probe, the curves and the recordings" in md
+    assert "Only 1 test clip: each is worth 100 points of these scores" in md  # the probe's one held-out file
     assert sum(r["target"].startswith("degraded-copy top-1") for r in res["summary"]) == 2
     assert any(r["target"].startswith("same-recording P@1 in Z.invariant") and r["detail"].endswith(
         "4 tracks, >= 3 clips of 1 s each") for r in res["summary"])

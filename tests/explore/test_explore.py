@@ -227,6 +227,23 @@ def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_en
                                       "degraded top-1": 0.95, "degraded low": 0.9, "degraded high": 0.99}
 
 
+def test_a_results_folder_of_recordings_shows_their_scores() -> None:
+    """The Models page's "Evaluation results" box (any `loev eval --out` folder, e.g. on your own songs) shows the
+    recordings' scores of every model and says what they are; the bundled real-music run as the example."""
+    from loev_core.explore.runinfo import read_results_folder, results_caption, results_tables
+
+    results = read_results_folder(Path(__file__).resolve().parents[2] / "assets" / "eval" / "real")
+    tables = results_tables(results)
+    for name in ("demo-simclr", "demo-loev", "demo-loevpp"):
+        rec = tables[f"{name}: recordings"]
+        want = results["recordings"]["models"][name]["V"]
+        assert rec.loc["V", "degraded top-1"] == want["degraded_top1"]
+        assert rec.loc["V", "same-track P@1"] == want["same_track_p1"]
+    assert set(tables["demo-loevpp: recordings"].index) >= {"V", "Z.invariant", "V.pitch_shift"}
+    n = results["recordings"]["n_tracks"]
+    assert f"recordings: {n} tracks cut into {results['recordings']['n_clips']} clips" in results_caption(results)
+
+
 def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:
     import argparse
 
