@@ -104,3 +104,64 @@ def probes_plotly(results: dict[str, Any]) -> Any:
     fig.update_layout(title="Probes on frozen embeddings (test split)", barmode="group",
                       height=260 * len(BAR_METRICS))
     return fig
+
+
+RECORDING_METRICS = (("same_track_p1", "same-recording P@1", None), ("degraded_top1", "degraded-copy top-1", 0.95))
+
+
+def _recording_rows(results: dict[str, Any], metric: str) -> tuple[list[str], list[float], list[float], list[float]]:
+    """(labels "model / subspace", values, distance down to the interval's low end, up to its high end)."""
+    labels, ys, down, up = [], [], [], []
+    for name, per in results["recordings"]["models"].items():
+        for space, v in per.items():
+            y = v.get(metric)
+            y = float("nan") if y is None else float(y)
+            lo, hi = v.get(f"{metric}_ci") or (None, None)
+            labels.append(f"{name} / {space}")
+            ys.append(y)
+            down.append(0.0 if lo is None or y != y else max(0.0, y - lo))
+            up.append(0.0 if hi is None or y != y else max(0.0, hi - y))
+    return labels, ys, down, up
+
+
+def _model_colours(results: dict[str, Any], labels: list[str]) -> list[str]:
+    """One colour per model, so a model's subspaces read as one group."""
+    order = list(results["recordings"]["models"])
+    return [_colour(order.index(label.split(" / ")[0])) for label in labels]
+
+
+def recordings_png(results: dict[str, Any], path: Path) -> Path:
+    """Same-recording P@1 and degraded-copy top-1 per model and subspace, with the 95 % interval over tracks
+    as the error bar and the 0.95 bar of the degraded-copy target: which subspace keeps a recording's identity."""
+    n = sum(len(per) for per in results["recordings"]["models"].values())
+    fig = Figure(figsize=(max(6.0, 0.45 * n + 2), 5.6), layout="constrained")
+    axes = fig.subplots(len(RECORDING_METRICS), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (metric, label, bar) in zip(axes, RECORDING_METRICS, strict=True):
+        labels, ys, down, up = _recording_rows(results, metric)
+        ax.bar(range(len(labels)), ys, 0.7, color=_model_colours(results, labels), yerr=[down, up],
+               ecolor="#444444", capsize=2)
+        if bar is not None:
+            ax.axhline(bar, color="#444444", linestyle="--", linewidth=1)
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].set_xticks(range(len(labels)), labels, rotation=60, fontsize=7, ha="right")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def recordings_plotly(results: dict[str, Any]) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=len(RECORDING_METRICS), cols=1, shared_xaxes=True,
+                        subplot_titles=[label for _, label, _ in RECORDING_METRICS])
+    for i, (metric, label, bar) in enumerate(RECORDING_METRICS, start=1):
+        labels, ys, down, up = _recording_rows(results, metric)
+        fig.add_trace(go.Bar(x=labels, y=ys, name=label, marker_color=_model_colours(results, labels),
+                             error_y=dict(type="data", symmetric=False, array=up, arrayminus=down)), row=i, col=1)
+        if bar is not None:
+            fig.add_hline(y=bar, line_dash="dash", line_width=1, row=i, col=1)
+        fig.update_yaxes(range=[0, 1], row=i, col=1)
+    fig.update_layout(title="Recordings: 95 % intervals over tracks", height=560, showlegend=False)
+    return fig

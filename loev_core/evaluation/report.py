@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from loev_core.evaluation.plots import curves_plotly, curves_png, probes_plotly, probes_png
+from loev_core.evaluation.plots import (
+    curves_plotly,
+    curves_png,
+    probes_plotly,
+    probes_png,
+    recordings_plotly,
+    recordings_png,
+)
 from loev_core.evaluation.summary import distance_at, interval_of, tracks_word
 from loev_core.files import atomic_write_text
 
@@ -221,7 +228,7 @@ def recordings_section(results: dict[str, Any]) -> list[str]:
             f"{deg['snr_db']:g} dB SNR) finds its own clean clip first. In brackets: the 95 % bootstrap interval, "
             "whole tracks resampled (clips of one recording are not independent). Time stretch: mean cosine "
             f"distance to the clean clip, on {rec['n_stretch_clips']} tracks.{scored}{sampled}{alone}", "",
-            recordings_table(results), ""]
+            recordings_table(results), "", "![same-recording and degraded-copy retrieval](recordings.png)", ""]
 
 
 def readme_block(results: dict[str, Any], image: str) -> str:
@@ -255,12 +262,15 @@ def update_readme(readme: str | Path, block: str, markers: tuple[str, str] = (RE
 
 
 def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | None = None) -> dict[str, str]:
-    """results.json, results.md, <transform>.png, probes.png and report.html in `out_dir`."""
+    """results.json, results.md, <transform>.png, probes.png (recordings.png on tracks) and report.html."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {t: curves_png(results, t, out_dir / f"{t}.png")
              for t in results["options"]["curve_values"]}
     files["probes"] = probes_png(results, out_dir / "probes.png")
     figs = [curves_plotly(results, t) for t in results["options"]["curve_values"]] + [probes_plotly(results)]
+    if results.get("recordings"):
+        files["recordings"] = recordings_png(results, out_dir / "recordings.png")
+        figs.append(recordings_plotly(results))
     body = "\n".join(f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs))
     files["html"] = out_dir / "report.html"
     atomic_write_text(files["html"], "<!doctype html><html><head><meta charset='utf-8'><title>LOEV evaluation"

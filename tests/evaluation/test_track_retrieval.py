@@ -238,6 +238,9 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     assert "every file is scored" in md and "curves on 4 clips (no split column" in md
     assert "no labels: the pitch-shift probe, the curves and the recordings" in md
     assert "Only 1 test clip: each is worth 100 points of these scores" in md  # the probe's one held-out file
+    # the recordings as a picture: bars with their intervals over tracks, in the markdown and the HTML page
+    assert (out / "recordings.png").stat().st_size > 5000 and "](recordings.png)" in md
+    assert "Recordings: 95 % intervals over tracks" in (out / "report.html").read_text()
     assert sum(r["target"].startswith("degraded-copy top-1") for r in res["summary"]) == 2
     assert any(r["target"].startswith("same-recording P@1 in Z.invariant") and r["detail"].endswith(
         "4 tracks, >= 3 clips of 1 s each") for r in res["summary"])
