@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"windows cut from each test track for same-recording and degraded-copy retrieval "
                              f"(default {d.track_clips}; more gives tighter intervals over few tracks)")
     parser.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F",
-                        help=f"without a split column: share of pieces (else albums, artists, files) held out "
+                        help=f"without a split column: share of pieces (else tracks, albums, artists, files) held out "
                              f"for test (default {d.test_fraction:g})")
     parser.add_argument("--out", required=True, metavar="DIR", help="where results.json/.md, PNGs, HTML go")
     parser.add_argument("--readme", metavar="README.md",

@@ -22,7 +22,9 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "validation", "
                  "val": "validation", "dev": "validation", "test": "test", "testing": "test", "eval": "test"}
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)  # train, validation, test shares of groups in a seeded split
 VALIDATION_FRACTION = 0.15  # share of train groups held out for early stopping when no validation split exists
-GROUP_COLUMNS = ("piece", "album", "artist")  # grouping columns of a manifest, most specific first
+# grouping columns of a manifest, in order: a work, else a recording (clips cut from one track), else an album or
+# an artist, is never on both sides of a split that `loev eval` makes
+GROUP_COLUMNS = ("piece", "track", "album", "artist")
 
 
 class DatasetError(ValueError):

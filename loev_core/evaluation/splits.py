@@ -2,7 +2,7 @@
 
 A folder of your own recordings, or a manifest of labels without a `split` column, still deserves an
 evaluation: probes need a train split to fit on and a test split to score on. The split made here is
-grouped (all clips of one piece, else album, else artist, else file land on the same side, so a probe
+grouped (all clips of one piece, else track, album, artist or file land on the same side, so a probe
 never scores on a piece it was fitted on) and deterministic: a group's side depends only on its name,
 the seed and the set of groups, never on file order or on any result.
 """

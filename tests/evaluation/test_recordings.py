@@ -46,6 +46,17 @@ def test_grouped_split_keeps_pieces_together_and_ignores_order() -> None:
     assert other_seed != again
 
 
+def test_clips_of_one_track_stay_on_one_side() -> None:
+    """A manifest of clips cut from recordings (the dashboard's clip cache, the real-music demo set) without a
+    split column: a recording never lends clips to both the probe's train and test sides."""
+    out, note = assign_splits(clips(40, track=lambda i: f"song{i // 8}"), test_fraction=0.2, seed=0)
+    sides: dict[str, set[str]] = {}
+    for c in out:
+        sides.setdefault(c.labels["track"], set()).add(c.labels["split"])
+    assert all(len(s) == 1 for s in sides.values()) and "1 of 5 track groups" in note
+    assert "piece groups" in assign_splits(clips(40, track=lambda i: f"song{i // 8}", piece=lambda i: f"w{i // 20}"))[1]
+
+
 def test_grouped_split_falls_back_to_files_and_refuses_what_cannot_split() -> None:
     out, note = assign_splits(clips(3), test_fraction=0.1)
     assert [c.labels["split"] for c in out].count("test") == 1  # at least one group is held out
