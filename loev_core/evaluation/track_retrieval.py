@@ -100,8 +100,9 @@ def file_tracks(clips: Sequence[Clip], min_seconds: float = RECORDING_SECONDS) -
             continue
     if not long:
         return []
-    root = Path(os.path.commonpath([str(Path(c.path).parent) for _, c in long]))
-    return [(i, c, Path(c.path).relative_to(root).as_posix()) for i, c in long]
+    paths = [Path(c.path).absolute() for _, c in long]  # a manifest may mix relative and absolute paths
+    root = Path(os.path.commonpath([str(p.parent) for p in paths]))
+    return [(i, c, p.relative_to(root).as_posix()) for (i, c), p in zip(long, paths, strict=True)]
 
 
 def sample_tracks(named: list[tuple[int, Clip, str]], max_tracks: int | None, seed: int) -> list[tuple[int, Clip, str]]:
@@ -205,7 +206,8 @@ def stretch_distances(models: Mapping[str, Any], test: Split, rows: np.ndarray, 
 
 def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, window: int, span: int,
                     opts: EvalOptions, degradation: Degradation | None = None) -> dict[str, Any] | None:
-    """results.json's "recordings" block, or None when the test split has no tracks (`cut_tracks`)."""
+    """results.json's "recordings" block for the clips of `test` (the test split, or every clip when the split
+    was made by `loev eval`: `EvalCorpus.unseen`), or None when they hold no tracks (`cut_tracks`)."""
     t0 = time.time()
     clips = cut_tracks(test.clips, sample_rate, window, opts.track_clips, opts.progress, seed=opts.seed)
     if clips is None:
