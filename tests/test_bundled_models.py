@@ -11,7 +11,8 @@ import torch
 
 from loev_core import checkpoint_id, load_audio, load_model
 from loev_core.audio import read_manifest
-from loev_core.evaluation.report import README_END, README_START, REAL_END, REAL_START, readme_block, real_readme_block
+from loev_core.evaluation.markdown import README_END, README_START, REAL_END, REAL_START
+from loev_core.evaluation.report import readme_block, real_readme_block
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "assets" / "checkpoints"

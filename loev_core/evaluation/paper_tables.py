@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from loev_core.datasets.tasks import task_of
-from loev_core.evaluation.report import jsonable
+from loev_core.evaluation.markdown import jsonable
 from loev_core.files import atomic_write_text
 
 QUERY_WORDS = {"pitch_shift": "pitch-shifted queries, key transposed", "time_stretch": "time-stretched queries, "

@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from loev_core.evaluation.markdown import REAL_END, REAL_START, jsonable, update_readme
+from loev_core.evaluation.markdown import fmt as _f
+from loev_core.evaluation.markdown import table as _table
 from loev_core.evaluation.plots import (
     curves_plotly,
     curves_png,
@@ -19,39 +22,16 @@ from loev_core.evaluation.plots import (
     recordings_plotly,
     recordings_png,
 )
-from loev_core.evaluation.summary import distance_at, interval_of, tracks_word
+from loev_core.evaluation.report_recordings import recordings_section
+from loev_core.evaluation.summary import distance_at
 from loev_core.files import atomic_write_text
 
-README_START, README_END = "<!-- eval:start -->", "<!-- eval:end -->"
-REAL_START, REAL_END = "<!-- real:start -->", "<!-- real:end -->"  # a corpus of recordings (a `track` column)
 PROBE_COLUMNS = (("key", "accuracy", "key acc"), ("key", "weighted_score", "key wscore"),
                  ("tempo", "acc1", "tempo acc1"), ("tempo", "acc2", "tempo acc2"),
                  ("instrument", "accuracy", "instr. acc"), ("pitch_shift", "accuracy", "shift acc"),
                  ("pitch_shift", "mae", "shift MAE (st)"))
 QUERIES = (("clean", "clean queries"), ("pitch_shift", "pitch-shifted queries (key transposed)"),
            ("time_stretch", "time-stretched queries (tempo x rate)"))
-
-
-def jsonable(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null, tuples lists, numpy scalars floats."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def _f(v: Any, digits: int = 3) -> str:
-    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows])
 
 
 def targets_table(results: dict[str, Any]) -> str:
@@ -189,48 +169,6 @@ def markdown_report(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def recordings_table(results: dict[str, Any]) -> str:
-    """Same-recording P@1, degraded-copy top-1 and time-stretch distances per model and subspace."""
-    rec = results["recordings"]
-    rates = rec["stretch_rates"]
-    rows = [[name, space, _with_interval(v, "same_track_p1"), _with_interval(v, "degraded_top1"),
-             *[_f(d, 4) for d in v["stretch"]]] for name, per in rec["models"].items() for space, v in per.items()]
-    return _table(["model", "subspace", "same-recording P@1", "degraded top-1",
-                   *[f"time stretch x{r:g}" for r in rates]], rows)
-
-
-def _with_interval(scores: dict[str, Any], metric: str) -> str:
-    """"0.948 (0.917-0.974)": a score and its 95 % interval over tracks, when results.json has one."""
-    ci = interval_of(scores, f"{metric}_ci")
-    text = _f(scores[metric])
-    return f"{text} ({_f(ci[0])}-{_f(ci[1])})" if ci else text
-
-
-def recordings_section(results: dict[str, Any]) -> list[str]:
-    """Markdown lines of the recordings block (corpora with a `track` column)."""
-    rec = results["recordings"]
-    deg = rec["degradation"]
-    every = rec.get("rows", "test split") != "test split"
-    tracks = ("" if rec.get("tracks_from", "track column") == "track column" else
-              f" (no track column: each {'' if every else 'test '}file of "
-              f"{rec['tracks_from'].removeprefix('files of ')} is one track)")
-    scored = " No split column, so no model trained on any of them: every file is scored." if every else ""
-    listed = rec.get("n_tracks_listed", rec["n_tracks"])
-    sampled = (f" A seeded sample of {rec['n_tracks']} of the {listed} tracks (every window is held in memory)."
-               if listed > rec["n_tracks"] else "")
-    alone = ("" if rec["n_tracks"] > 1 else " With one track there is nothing to tell apart: same-recording "
-             "P@1 is left out.")
-    return ["## Recordings: same-recording and degraded-copy retrieval", "",
-            f"{rec['n_tracks']} {tracks_word(rec)}{tracks} cut into {rec['n_clips']} non-overlapping clips of "
-            f"{rec['window_seconds']:g} s (at least {rec['min_clips_per_track']} per track). Same-recording P@1: "
-            "the nearest other clip (cosine, itself excluded) is from the same track. Degraded top-1: a copy "
-            f"(gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, white noise at "
-            f"{deg['snr_db']:g} dB SNR) finds its own clean clip first. In brackets: the 95 % bootstrap interval, "
-            "whole tracks resampled (clips of one recording are not independent). Time stretch: mean cosine "
-            f"distance to the clean clip, on {rec['n_stretch_clips']} tracks.{scored}{sampled}{alone}", "",
-            recordings_table(results), "", "![same-recording and degraded-copy retrieval](recordings.png)", ""]
-
-
 def readme_block(results: dict[str, Any], image: str) -> str:
     """Compact README section: the targets and the pitch-shift figure (the probe, retrieval and curve tables
     are in results.md next to the figure)."""
@@ -248,17 +186,6 @@ def real_readme_block(results: dict[str, Any]) -> str:
         f"Generated by `loev eval` on `{results['corpus']}`: {rec['n_tracks']} test tracks never used in training, "
         f"{rec['n_clips']} clips of {rec['window_seconds']:g} s; every subspace's scores are in `results.md` next "
         "to `results.json`.", "", targets_table(results)])
-
-
-def update_readme(readme: str | Path, block: str, markers: tuple[str, str] = (README_START, README_END)) -> None:
-    """Replace what lies between the markers; refuse if they are missing (never append blindly)."""
-    path = Path(readme)
-    text = path.read_text()
-    start, end = text.find(markers[0]), text.find(markers[1])
-    if start < 0 or end < start:
-        raise ValueError(f"{path}: needs '{markers[0]}' followed by '{markers[1]}'")
-    atomic_write_text(path, text[:start + len(markers[0])] + "\n" + block.strip() + "\n" + text[end:],
-                      mode=path.stat().st_mode & 0o777)
 
 
 def write_report(results: dict[str, Any], out_dir: Path, readme: str | Path | None = None) -> dict[str, str]:

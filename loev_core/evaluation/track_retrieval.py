@@ -157,6 +157,19 @@ def same_track_hits(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np
     return tracks[nn] == tracks[queries], tracks[queries]
 
 
+def confused_pairs(emb: np.ndarray, tracks: np.ndarray, top: int = 5) -> list[list[Any]]:
+    """The recordings a subspace mixes up most: [track, the other track its clips' nearest neighbour came from,
+    how many clips], most clips first (ties by name), at most `top` of them. What a listener would check first."""
+    counts = Counter(tracks.tolist())
+    queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1], dtype=np.int64)
+    if not len(queries) or len(counts) < 2:
+        return []
+    nn = cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
+    wrong = Counter((str(tracks[q]), str(tracks[n])) for q, n in zip(queries, nn, strict=True)
+                    if tracks[q] != tracks[n])
+    return [[a, b, k] for (a, b), k in sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+
+
 def hit_rate(hits: np.ndarray) -> float:
     return float(hits.mean()) if len(hits) else float("nan")
 
@@ -230,7 +243,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
                                "same_track_p1_ci": track_interval(same, asked, seed=opts.seed),
                                "degraded_top1": hit_rate(copies),
                                "degraded_top1_ci": track_interval(copies, clips.tracks, seed=opts.seed),
-                               "stretch": stretch[name][s]}
+                               "stretch": stretch[name][s], "confused": confused_pairs(clean[s], clips.tracks)}
             if s == "Z.invariant":
                 invariant[name] = same, asked
     simclr = next((n for n, m in models.items() if getattr(m, "kind", "") == "simclr" and n in invariant), None)

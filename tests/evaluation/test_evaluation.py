@@ -16,8 +16,9 @@ from loev_core.config import AudioConfig, ModelConfig
 from loev_core.evaluation import equivariance_curve
 from loev_core.evaluation.equivariance import amount, between_clips, cosine_distance, rise, transform_distances
 from loev_core.evaluation.labels import label_arrays, tempo_accuracy, tempo_bins, tempo_match, tempo_to_bin
+from loev_core.evaluation.markdown import README_END, README_START, update_readme
 from loev_core.evaluation.probes import fit_predict, key_scores, probe_instrument, probe_key, probe_shift, probe_tempo
-from loev_core.evaluation.report import README_END, README_START, rise_text, update_readme
+from loev_core.evaluation.report import rise_text
 from loev_core.evaluation.retrieval import cosine_knn, retrieval_scores
 from loev_core.evaluation.summary import distance_at
 from loev_core.evaluation.transforms import apply_transform, moved_labels, transform_waves

@@ -15,11 +15,14 @@ import torch
 from loev_core import save_model
 from loev_core.audio import Clip
 from loev_core.cli import main
-from loev_core.evaluation.report import README_END, README_START, REAL_END, REAL_START, real_readme_block
+from loev_core.evaluation.markdown import README_END, README_START, REAL_END, REAL_START
+from loev_core.evaluation.report import real_readme_block
+from loev_core.evaluation.report_recordings import confusions_table
 from loev_core.evaluation.summary import recording_targets
 from loev_core.evaluation.track_retrieval import (
     Degradation,
     clip_starts,
+    confused_pairs,
     cut_tracks,
     degraded_top1,
     same_track_hits,
@@ -121,6 +124,21 @@ def test_without_a_track_column_each_long_file_is_a_track(tmp_path: Path) -> Non
     one = cut_tracks(clips, SR, SR, 4, max_tracks=1, seed=3)
     assert one is not None and len(one.per_track) == 1 and one.n_listed == 2 and len(one.tracks) == 4
     assert cut_tracks(clips, SR, SR, 4, max_tracks=1, seed=3).per_track == one.per_track
+
+
+def test_confused_pairs_by_hand_and_in_the_report() -> None:
+    """Clips of a that find b first are counted as (a, b); the report lists them for each model's best
+    same-recording subspace."""
+    angles = np.radians([0, 60, 70, 75, 180, 185])  # a's second clip lies 10 degrees from b's first, 60 from a's
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    tracks = np.array(["a", "a", "b", "b", "c", "c"], dtype=object)
+    assert confused_pairs(emb, tracks) == [["a", "b", 1]]
+    assert confused_pairs(emb, np.array(["a"] * 6, dtype=object)) == []  # one track: nothing to confuse
+    rec = {"models": {"m": {"V": {"same_track_p1": 0.5, "confused": [["x", "y", 3], ["y", "x", 1]]},
+                            "Z.invariant": {"same_track_p1": 0.9, "confused": [["x", "z", 1]]}}}}
+    table = confusions_table({"recordings": rec})
+    assert table is not None and "| m | Z.invariant | x | z | 1 |" in table and "| y |" not in table  # best only
+    assert confusions_table({"recordings": {"models": {"m": {"V": {"same_track_p1": 0.5}}}}}) is None  # older file
 
 
 def test_one_track_asks_no_same_recording_question() -> None:
@@ -241,6 +259,8 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     # the recordings as a picture: bars with their intervals over tracks, in the markdown and the HTML page
     assert (out / "recordings.png").stat().st_size > 5000 and "](recordings.png)" in md
     assert "Recordings: 95 % intervals over tracks" in (out / "report.html").read_text()
+    for scores in rec["models"].values():  # every subspace lists the recordings it mixes up (maybe none)
+        assert all(isinstance(v["confused"], list) for v in scores.values())
     assert sum(r["target"].startswith("degraded-copy top-1") for r in res["summary"]) == 2
     assert any(r["target"].startswith("same-recording P@1 in Z.invariant") and r["detail"].endswith(
         "4 tracks, >= 3 clips of 1 s each") for r in res["summary"])
