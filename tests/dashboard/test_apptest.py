@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,6 +278,18 @@ def test_a_results_folder_shows_as_a_table_and_a_chart(dash_env: DashEnv) -> Non
         assert {"key accuracy", "key weighted", "tempo acc1", "instrument accuracy", "key P@1"} <= set(table.columns)
         assert len(at.get("plotly_chart")) == charts + 1 and chart_specs(at)[-1]["data"][0]["type"] == "bar"
         assert any("train /" in c.value and "missing" in c.value for c in at.caption)
+        # an evaluation on recordings (the bundled real-music run): its same-recording and degraded-copy tables,
+        # with the intervals drawn as error bars
+        real = dash_env.root / "eval-real"
+        shutil.copytree(Path(__file__).resolve().parents[2] / "assets" / "eval" / "real", real)
+        next(t for t in at.text_input if t.label == "Results folder").input(str(real))
+        next(b for b in at.button if b.label == "Show").click().run()
+        assert not at.exception and not problems(at), problems(at)
+        assert any("recordings: 24 tracks cut into 192 clips" in c.value for c in at.caption)
+        tables = {md.value.split(";")[0].strip("*"): i for i, md in enumerate(at.markdown) if "recordings" in md.value}
+        assert {"demo-simclr: recordings", "demo-loev: recordings", "demo-loevpp: recordings"} <= set(tables)
+        bars = [spec for spec in chart_specs(at) if any("error_y" in d for d in spec["data"])]
+        assert len(bars) >= 3 and {d["name"] for d in bars[0]["data"]} == {"same-track P@1", "degraded top-1"}
         next(t for t in at.text_input if t.label == "Results folder").input("/etc")
         next(b for b in at.button if b.label == "Show").click().run()
         assert any("outside the allowed folders" in p for p in problems(at)), problems(at)
