@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,7 +64,18 @@ def audio_info(path: str | Path) -> tuple[int, float, int]:
             dur = float(librosa.get_duration(path=str(path)))
         return sr, dur, 1
     except Exception as e:
-        raise AudioError(path, f"unreadable audio ({type(e).__name__})") from None
+        raise _unreadable(path, type(e).__name__) from None
+
+
+FFMPEG_FORMATS = (".m4a", ".aac", ".mp4", ".wma")  # libsndfile cannot decode these; librosa needs ffmpeg
+
+
+def _unreadable(path: Path, why: str) -> AudioError:
+    """The decode error, with what to install when the format needs ffmpeg and the machine has none."""
+    hint = ""
+    if path.suffix.lower() in FFMPEG_FORMATS and shutil.which("ffmpeg") is None:
+        hint = f"; {path.suffix.lower()} files need ffmpeg (e.g. apt-get install ffmpeg), or convert them to .flac"
+    return AudioError(path, f"unreadable audio ({why}){hint}")
 
 
 class AudioTooLong(AudioError):
@@ -105,7 +117,7 @@ def _decode(path: Path, offset: float, duration: float | None,
             y = np.atleast_2d(y).T.astype(np.float32)
             return y, int(sr)
         except Exception:
-            raise AudioError(path, f"unreadable audio ({type(first).__name__}: {first})") from None
+            raise _unreadable(path, f"{type(first).__name__}: {first}") from None
 
 
 def _all_finite(x: np.ndarray) -> bool:

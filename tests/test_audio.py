@@ -103,6 +103,27 @@ def test_bad_audio_raises_audio_error_naming_the_file(tmp_path: Path, kind: str,
     assert err.value.path == str(path)
 
 
+def test_a_format_that_needs_ffmpeg_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libsndfile cannot decode .m4a; without ffmpeg on the machine the error says what to install."""
+    import loev_core.audio as audio
+
+    f = tmp_path / "song.m4a"
+    f.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(200))
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    with pytest.raises(AudioError, match=r"song\.m4a.*\.m4a files need ffmpeg \(e\.g\. apt-get install ffmpeg\)"):
+        load_audio(f, 16000)
+    monkeypatch.setattr(audio.shutil, "which", lambda name: "/usr/bin/ffmpeg")  # installed: no such hint
+    with pytest.raises(AudioError) as e:
+        load_audio(f, 16000)
+    assert "need ffmpeg" not in str(e.value)
+    wav = tmp_path / "broken.wav"
+    wav.write_bytes(b"RIFF" + bytes(40))
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    with pytest.raises(AudioError) as e:
+        load_audio(wav, 16000)
+    assert "ffmpeg" not in str(e.value)  # a format libsndfile reads: the file itself is bad
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="file not found"):
         load_audio(tmp_path / "nope.wav", SR)
