@@ -299,3 +299,12 @@ def test_same_recording_targets_in_z_invariant() -> None:
     over = rows[("same-recording P@1 in Z.invariant >= SimCLR's", "l")]
     assert (over["measured"], over["reference"], over["passed"]) == (0.61, 0.62, False)
     assert ("same-recording P@1 in Z.invariant >= SimCLR's", "s") not in rows
+    # one track: same-recording P@1 is undefined (NaN) and judged by nothing; degraded copies still are
+    one = {**results, "recordings": {**results["recordings"], "n_tracks": 1,
+                                     "models": {m: {s: scores(float("nan")) for s in ("V", "Z.invariant")}
+                                                for m in ("s", "l")}}}
+    rows = {(r["target"], r["model"]): r for r in recording_targets(one)}
+    assert rows[("same-recording P@1 in Z.invariant >= 0.6", "l")]["passed"] is None
+    assert ("same-recording P@1 in Z.invariant >= SimCLR's", "l") not in rows
+    assert "same-recording needs two" in rows[("same-recording P@1 in Z.invariant >= 0.6", "l")]["detail"]
+    assert rows[("degraded-copy top-1, best subspace >= 0.95", "l")]["passed"] is False  # 0.9 in every subspace
