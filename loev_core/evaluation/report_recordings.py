@@ -3,6 +3,7 @@ same-recording and degraded-copy retrieval per model and subspace, and the recor
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from loev_core.evaluation.markdown import fmt as _f
@@ -25,8 +26,8 @@ def confusions_table(results: dict[str, Any]) -> str | None:
     other instead of their own (None for results written before this was recorded, or with nothing confused)."""
     rows = []
     for name, per in results["recordings"]["models"].items():
-        scored = {s: v for s, v in per.items() if v.get("confused") is not None and v.get("same_track_p1") is not None
-                  and v["same_track_p1"] == v["same_track_p1"]}
+        scored = {s: v for s, v in per.items() if v.get("confused") is not None
+                  and isinstance(v.get("same_track_p1"), float) and math.isfinite(v["same_track_p1"])}
         if not scored:
             continue
         space = max(scored, key=lambda s: scored[s]["same_track_p1"])
@@ -44,7 +45,7 @@ def _with_interval(scores: dict[str, Any], metric: str) -> str:
 
 
 def recordings_section(results: dict[str, Any]) -> list[str]:
-    """Markdown lines of the recordings block (corpora with a `track` column)."""
+    """Markdown lines of the recordings block (a `track` column, or files of a recording's length)."""
     rec = results["recordings"]
     deg = rec["degradation"]
     every = rec.get("rows", "test split") != "test split"
