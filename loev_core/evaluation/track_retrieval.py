@@ -88,11 +88,12 @@ def named_tracks(clips: Sequence[Clip]) -> list[tuple[int, Clip, str]]:
     return [(i, c, str(c.labels[TRACK])) for i, c in enumerate(clips) if c.labels.get(TRACK) not in (None, "")]
 
 
-def file_tracks(clips: Sequence[Clip], min_seconds: float = RECORDING_SECONDS) -> list[tuple[int, Clip, str]]:
+def file_tracks(clips: Sequence[Clip], min_seconds: float = RECORDING_SECONDS,
+                progress: bool = False) -> list[tuple[int, Clip, str]]:
     """(row, clip, track) of the files of at least `min_seconds`, each named by its path below the files'
     common folder (as the dashboard names the tracks of a folder); unreadable files are left out."""
     long = []
-    for i, c in enumerate(clips):
+    for i, c in enumerate(tqdm(clips, desc="find recordings", unit="file", disable=not progress, leave=False)):
         try:
             if audio_info(c.path)[1] >= min_seconds:
                 long.append((i, c))
@@ -124,7 +125,7 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
     named = named_tracks(clips)
     from_files = not named
     if from_files:
-        named = file_tracks(clips)
+        named = file_tracks(clips, progress=progress)
     n_listed = len({t for _, _, t in named})
     named = sample_tracks(named, max_tracks, seed)
     for i, clip, track in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
