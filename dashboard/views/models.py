@@ -14,6 +14,7 @@ from loev_core.explore.runinfo import (
     evaluation_tables,
     find_evaluations,
     find_metrics,
+    mixed_up_table,
     model_card,
     read_metrics,
     read_results_folder,
@@ -210,9 +211,17 @@ for label in chosen:
                     st.caption("recordings: the nearest other clip is from the same track (same-track P@1), a "
                                "degraded copy finds its own clip first (degraded top-1); low-high is the 95% "
                                "interval when whole tracks are resampled.")
-                for tab, table in zip(st.tabs(list(tables)), tables.values(), strict=True):
+                confused = mixed_up_table(recordings)
+                names = list(tables) + (["mixed up"] if confused is not None else [])
+                tabs = st.tabs(names)
+                for tab, table in zip(tabs, tables.values(), strict=False):
                     with tab:
                         st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
+                if confused is not None:
+                    with tabs[-1]:
+                        st.caption("The recordings whose clips most often find a clip of another recording first, "
+                                   "in this model's best same-recording subspace: listen to those pairs first.")
+                        st.dataframe(confused, hide_index=True)
             else:
                 st.caption("No evaluation yet: run `loev eval --checkpoint ... --out DIR` to see scores here.")
 
@@ -239,6 +248,11 @@ if shown:
             st.markdown(f"**{title}**; the highest value of each column is highlighted")
             st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
             st.plotly_chart(plots.scores_figure(table), key=f"results-{title}")
+        for name, per in ((results.get("recordings") or {}).get("models") or {}).items():
+            confused = mixed_up_table(per)
+            if confused is not None:
+                st.markdown(f"**{name}: recordings most often mixed up**, in its best same-recording subspace")
+                st.dataframe(confused, hide_index=True)
     except (PathRefused, ValueError) as e:
         st.error(str(e), icon=":material/block:")
 else:

@@ -21,17 +21,25 @@ def recordings_table(results: dict[str, Any]) -> str:
                    *[f"time stretch x{r:g}" for r in rates]], rows)
 
 
+def mixed_up(per_subspace: dict[str, Any]) -> tuple[str, list[list[Any]]] | None:
+    """One model's best same-recording subspace and the pairs of recordings it mixes up most there ([track, the
+    track its clips found first, clips]); None for results written before this was recorded."""
+    scored = {s: v for s, v in per_subspace.items() if v.get("confused") is not None
+              and isinstance(v.get("same_track_p1"), float) and math.isfinite(v["same_track_p1"])}
+    if not scored:
+        return None
+    space = max(scored, key=lambda s: scored[s]["same_track_p1"])
+    return space, scored[space]["confused"]
+
+
 def confusions_table(results: dict[str, Any]) -> str | None:
     """Per model, in its best same-recording subspace: the pairs of recordings whose clips most often find each
     other instead of their own (None for results written before this was recorded, or with nothing confused)."""
     rows = []
     for name, per in results["recordings"]["models"].items():
-        scored = {s: v for s, v in per.items() if v.get("confused") is not None
-                  and isinstance(v.get("same_track_p1"), float) and math.isfinite(v["same_track_p1"])}
-        if not scored:
-            continue
-        space = max(scored, key=lambda s: scored[s]["same_track_p1"])
-        rows += [[name, space, a, b, str(k)] for a, b, k in scored[space]["confused"]]
+        found = mixed_up(per)
+        if found is not None:
+            rows += [[name, found[0], a, b, str(k)] for a, b, k in found[1]]
     if not rows:
         return None
     return _table(["model", "subspace (best)", "clips of", "find first a clip of", "clips"], rows)

@@ -161,6 +161,18 @@ def evaluation_tables(model: dict[str, Any], recordings: dict[str, Any] | None =
     return {k: v.dropna(axis=1, how="all") for k, v in tables.items() if not v.empty}
 
 
+def mixed_up_table(recordings: dict[str, Any] | None) -> pd.DataFrame | None:
+    """The recordings one model mixes up most, in its best same-recording subspace (`report_recordings.mixed_up`),
+    one row per pair; None without such a list (older results, a corpus without tracks, nothing mixed up)."""
+    from loev_core.evaluation.report_recordings import mixed_up
+
+    found = mixed_up(recordings) if recordings else None
+    if not found or not found[1]:
+        return None
+    return pd.DataFrame([{"subspace": found[0], "clips of": a, "find first a clip of": b, "clips": k}
+                         for a, b, k in found[1]])
+
+
 RESULTS_FILE = "results.json"
 
 

@@ -290,6 +290,9 @@ def test_a_results_folder_shows_as_a_table_and_a_chart(dash_env: DashEnv) -> Non
         assert {"demo-simclr: recordings", "demo-loev: recordings", "demo-loevpp: recordings"} <= set(tables)
         bars = [spec for spec in chart_specs(at) if any("error_y" in d for d in spec["data"])]
         assert len(bars) >= 3 and {d["name"] for d in bars[0]["data"]} == {"same-track P@1", "degraded top-1"}
+        assert any(md.value.startswith("**demo-loev: recordings most often mixed up**") for md in at.markdown)
+        mixed = [df.value for df in at.dataframe if "find first a clip of" in getattr(df.value, "columns", [])]
+        assert len(mixed) == 3 and list(mixed[0].columns) == ["subspace", "clips of", "find first a clip of", "clips"]
         next(t for t in at.text_input if t.label == "Results folder").input("/etc")
         next(b for b in at.button if b.label == "Show").click().run()
         assert any("outside the allowed folders" in p for p in problems(at)), problems(at)

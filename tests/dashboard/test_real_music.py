@@ -249,7 +249,7 @@ def test_models_page_offers_each_evaluation_of_a_checkpoint(real_env: dict[str, 
     model = {"checkpoint_id": checkpoint_id(ckpt), "probes": {"V": {"linear": {"key": {"accuracy": 0.5}}}},
              "retrieval": {}}
     scores = {"same_track_p1": 0.7, "same_track_p1_ci": [0.6, 0.8], "degraded_top1": 0.95,
-              "degraded_top1_ci": [0.9, 0.99], "stretch": [0.1, 0.1]}
+              "degraded_top1_ci": [0.9, 0.99], "stretch": [0.1, 0.1], "confused": [["pkg/a", "pkg/b", 3]]}
     written = []
     for name, extra in (("eval-demo", {"corpus": "generated"}),
                         ("eval-real", {"corpus": "recordings", "recordings": {"models": {"m": {"V": scores}}}})):
@@ -266,9 +266,12 @@ def test_models_page_offers_each_evaluation_of_a_checkpoint(real_env: dict[str, 
             assert "recordings" in [t.label for t in at.tabs]
             shown = [df.value for df in at.dataframe if "degraded low" in df.value.columns]
             assert shown and shown[0].loc["V", "degraded low"] == 0.9
+            assert "mixed up" in [t.label for t in at.tabs]  # the recordings this model confuses, by name
+            mixed = next(df.value for df in at.dataframe if "find first a clip of" in df.value.columns)
+            assert mixed.iloc[0].tolist() == ["V", "pkg/a", "pkg/b", 3]
             pick = next(r for r in at.radio if r.label == "Evaluated on")
             pick.set_value("generated (eval-demo)").run()
-            assert "recordings" not in [t.label for t in at.tabs]
+            assert "recordings" not in [t.label for t in at.tabs] and "mixed up" not in [t.label for t in at.tabs]
     finally:
         for f in written:
             f.unlink()

@@ -230,7 +230,7 @@ def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_en
 def test_a_results_folder_of_recordings_shows_their_scores() -> None:
     """The Models page's "Evaluation results" box (any `loev eval --out` folder, e.g. on your own songs) shows the
     recordings' scores of every model and says what they are; the bundled real-music run as the example."""
-    from loev_core.explore.runinfo import read_results_folder, results_caption, results_tables
+    from loev_core.explore.runinfo import mixed_up_table, read_results_folder, results_caption, results_tables
 
     results = read_results_folder(Path(__file__).resolve().parents[2] / "assets" / "eval" / "real")
     tables = results_tables(results)
@@ -242,6 +242,11 @@ def test_a_results_folder_of_recordings_shows_their_scores() -> None:
     assert set(tables["demo-loevpp: recordings"].index) >= {"V", "Z.invariant", "V.pitch_shift"}
     n = results["recordings"]["n_tracks"]
     assert f"recordings: {n} tracks cut into {results['recordings']['n_clips']} clips" in results_caption(results)
+    # the recordings each model mixes up most, in its best same-recording subspace (SimCLR's is V there)
+    mixed = mixed_up_table(results["recordings"]["models"]["demo-simclr"])
+    best = max(("V", "Z.invariant"), key=lambda s: results["recordings"]["models"]["demo-simclr"][s]["same_track_p1"])
+    assert mixed is not None and set(mixed["subspace"]) == {best} and (mixed["clips"] >= 1).all()
+    assert mixed_up_table(None) is None and mixed_up_table({"V": {"same_track_p1": 0.5}}) is None  # older results
 
 
 def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:
