@@ -83,32 +83,37 @@ def clip_starts(length: int, window: int, n: int) -> list[int]:
     return [int((k + 0.5) * length / n - window / 2) for k in range(n)] if n >= 1 else []
 
 
-def named_tracks(clips: Sequence[Clip]) -> list[tuple[int, Clip, str]]:
-    """(row, clip, track) of the rows with a track label."""
-    return [(i, c, str(c.labels[TRACK])) for i, c in enumerate(clips) if c.labels.get(TRACK) not in (None, "")]
+Row = tuple[int, Clip, str, float | None]  # (row, clip, track, seconds when already read)
+Nearest = tuple[np.ndarray, np.ndarray]  # (asked clips, the nearest other clip of each)
+
+
+def named_tracks(clips: Sequence[Clip]) -> list[Row]:
+    """The rows with a track label."""
+    return [(i, c, str(c.labels[TRACK]), None) for i, c in enumerate(clips) if c.labels.get(TRACK) not in (None, "")]
 
 
 def file_tracks(clips: Sequence[Clip], min_seconds: float = RECORDING_SECONDS,
-                progress: bool = False) -> list[tuple[int, Clip, str]]:
-    """(row, clip, track) of the files of at least `min_seconds`, each named by its path below the files'
-    common folder (as the dashboard names the tracks of a folder); unreadable files are left out."""
+                progress: bool = False) -> list[Row]:
+    """The files of at least `min_seconds`, each named by its path below the files' common folder (as the
+    dashboard names the tracks of a folder), with the length read; unreadable files are left out."""
     long = []
     for i, c in enumerate(tqdm(clips, desc="find recordings", unit="file", disable=not progress, leave=False)):
         try:
-            if audio_info(c.path)[1] >= min_seconds:
-                long.append((i, c))
+            seconds = audio_info(c.path)[1]
         except AudioError:
             continue
+        if seconds >= min_seconds:
+            long.append((i, c, seconds))
     if not long:
         return []
-    paths = [Path(c.path).absolute() for _, c in long]  # a manifest may mix relative and absolute paths
+    paths = [Path(c.path).absolute() for _, c, _ in long]  # a manifest may mix relative and absolute paths
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
-    return [(i, c, p.relative_to(root).as_posix()) for (i, c), p in zip(long, paths, strict=True)]
+    return [(i, c, p.relative_to(root).as_posix(), sec) for (i, c, sec), p in zip(long, paths, strict=True)]
 
 
-def sample_tracks(named: list[tuple[int, Clip, str]], max_tracks: int | None, seed: int) -> list[tuple[int, Clip, str]]:
+def sample_tracks(named: list[Row], max_tracks: int | None, seed: int) -> list[Row]:
     """The rows of at most `max_tracks` tracks, a seeded sample that depends only on the track names."""
-    names = sorted({t for _, _, t in named})
+    names = sorted({row[2] for row in named})
     if max_tracks is None or len(names) <= max_tracks:
         return named
     keep = set(np.random.default_rng([seed, 29]).choice(names, size=max_tracks, replace=False).tolist())
@@ -126,11 +131,11 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
     from_files = not named
     if from_files:
         named = file_tracks(clips, progress=progress)
-    n_listed = len({t for _, _, t in named})
+    n_listed = len({row[2] for row in named})
     named = sample_tracks(named, max_tracks, seed)
-    for i, clip, track in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
+    for i, clip, track, seconds in tqdm(named, desc="cut tracks", unit="track", disable=not progress, leave=False):
         try:
-            length = int(audio_info(clip.path)[1] * sample_rate)
+            length = int((audio_info(clip.path)[1] if seconds is None else seconds) * sample_rate)
         except AudioError:
             continue
         for s in clip_starts(length, window, per_track):
@@ -146,26 +151,29 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
     return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows), from_files, n_listed)
 
 
-def same_track_hits(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per asked clip: is its nearest other clip from the same track? With the asked clips' tracks (clips alone
-    in their track are not asked, but stay in the database). Nothing is asked with fewer than two tracks: every
-    neighbour would be a hit."""
+def nearest_other(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(asked clips, the nearest other clip of each): clips alone in their track are not asked but stay in the
+    database, and nothing is asked with fewer than two tracks (every neighbour would be a hit)."""
     counts = Counter(tracks.tolist())
     queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1], dtype=np.int64)
     if not len(queries) or len(counts) < 2:
-        return np.zeros(0, dtype=bool), tracks[:0]
-    nn = cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
+        return queries[:0], queries[:0]
+    return queries, cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
+
+
+def same_track_hits(emb: np.ndarray, tracks: np.ndarray,
+                    nearest: Nearest | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per asked clip (`nearest_other`, computed unless given): is its nearest other clip from the same track?
+    With the asked clips' tracks."""
+    queries, nn = nearest if nearest is not None else nearest_other(emb, tracks)
     return tracks[nn] == tracks[queries], tracks[queries]
 
 
-def confused_pairs(emb: np.ndarray, tracks: np.ndarray, top: int = 5) -> list[list[Any]]:
+def confused_pairs(emb: np.ndarray, tracks: np.ndarray, top: int = 5,
+                   nearest: Nearest | None = None) -> list[list[Any]]:
     """The recordings a subspace mixes up most: [track, the other track its clips' nearest neighbour came from,
     how many clips], most clips first (ties by name), at most `top` of them. What a listener would check first."""
-    counts = Counter(tracks.tolist())
-    queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1], dtype=np.int64)
-    if not len(queries) or len(counts) < 2:
-        return []
-    nn = cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
+    queries, nn = nearest if nearest is not None else nearest_other(emb, tracks)
     wrong = Counter((str(tracks[q]), str(tracks[n])) for q, n in zip(queries, nn, strict=True)
                     if tracks[q] != tracks[n])
     return [[a, b, k] for (a, b), k in sorted(wrong.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
@@ -238,13 +246,15 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
         clean, moved = embed(clips.waves, "track clips"), embed(degraded, "degraded clips")
         scores[name] = {}
         for s in clean:
-            same, asked = same_track_hits(clean[s], clips.tracks)
+            nearest = nearest_other(clean[s], clips.tracks)  # one search for the hits and the mix-ups
+            same, asked = same_track_hits(clean[s], clips.tracks, nearest)
             copies = degraded_hits(clean[s], moved[s])
             scores[name][s] = {"same_track_p1": hit_rate(same),
                                "same_track_p1_ci": track_interval(same, asked, seed=opts.seed),
                                "degraded_top1": hit_rate(copies),
                                "degraded_top1_ci": track_interval(copies, clips.tracks, seed=opts.seed),
-                               "stretch": stretch[name][s], "confused": confused_pairs(clean[s], clips.tracks)}
+                               "stretch": stretch[name][s],
+                               "confused": confused_pairs(clean[s], clips.tracks, nearest=nearest)}
             if s == "Z.invariant":
                 invariant[name] = same, asked
     simclr = next((n for n, m in models.items() if getattr(m, "kind", "") == "simclr" and n in invariant), None)
