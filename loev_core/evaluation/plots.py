@@ -8,6 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from loev_core.evaluation.summary import DEGRADED_TOP1
 from loev_core.evaluation.transforms import UNITS
 
 TITLES = {"pitch_shift": "Pitch shift", "time_stretch": "Time stretch", "gain": "Gain"}
@@ -106,28 +107,32 @@ def probes_plotly(results: dict[str, Any]) -> Any:
     return fig
 
 
-RECORDING_METRICS = (("same_track_p1", "same-recording P@1", None), ("degraded_top1", "degraded-copy top-1", 0.95))
+RECORDING_METRICS = (("same_track_p1", "same-recording P@1", None),
+                     ("degraded_top1", "degraded-copy top-1", DEGRADED_TOP1.threshold))  # the target, stated once
 
 
-def _recording_rows(results: dict[str, Any], metric: str) -> tuple[list[str], list[float], list[float], list[float]]:
-    """(labels "model / subspace", values, distance down to the interval's low end, up to its high end)."""
-    labels, ys, down, up = [], [], [], []
+def _recording_rows(results: dict[str, Any], metric: str) -> tuple[list[str], list[str], list[float], list[float],
+                                                                   list[float]]:
+    """(labels "model / subspace", the model of each, values, distance down to the interval's low end, up to its
+    high end)."""
+    labels, models, ys, down, up = [], [], [], [], []
     for name, per in results["recordings"]["models"].items():
         for space, v in per.items():
             y = v.get(metric)
             y = float("nan") if y is None else float(y)
             lo, hi = v.get(f"{metric}_ci") or (None, None)
             labels.append(f"{name} / {space}")
+            models.append(name)
             ys.append(y)
             down.append(0.0 if lo is None or y != y else max(0.0, y - lo))
             up.append(0.0 if hi is None or y != y else max(0.0, hi - y))
-    return labels, ys, down, up
+    return labels, models, ys, down, up
 
 
-def _model_colours(results: dict[str, Any], labels: list[str]) -> list[str]:
+def _model_colours(results: dict[str, Any], models: list[str]) -> list[str]:
     """One colour per model, so a model's subspaces read as one group."""
     order = list(results["recordings"]["models"])
-    return [_colour(order.index(label.split(" / ")[0])) for label in labels]
+    return [_colour(order.index(m)) for m in models]
 
 
 def recordings_png(results: dict[str, Any], path: Path) -> Path:
@@ -137,8 +142,8 @@ def recordings_png(results: dict[str, Any], path: Path) -> Path:
     fig = Figure(figsize=(max(6.0, 0.45 * n + 2), 5.6), layout="constrained")
     axes = fig.subplots(len(RECORDING_METRICS), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (metric, label, bar) in zip(axes, RECORDING_METRICS, strict=True):
-        labels, ys, down, up = _recording_rows(results, metric)
-        ax.bar(range(len(labels)), ys, 0.7, color=_model_colours(results, labels), yerr=[down, up],
+        labels, models, ys, down, up = _recording_rows(results, metric)
+        ax.bar(range(len(labels)), ys, 0.7, color=_model_colours(results, models), yerr=[down, up],
                ecolor="#444444", capsize=2)
         if bar is not None:
             ax.axhline(bar, color="#444444", linestyle="--", linewidth=1)
@@ -157,8 +162,8 @@ def recordings_plotly(results: dict[str, Any]) -> Any:
     fig = make_subplots(rows=len(RECORDING_METRICS), cols=1, shared_xaxes=True,
                         subplot_titles=[label for _, label, _ in RECORDING_METRICS])
     for i, (metric, label, bar) in enumerate(RECORDING_METRICS, start=1):
-        labels, ys, down, up = _recording_rows(results, metric)
-        fig.add_trace(go.Bar(x=labels, y=ys, name=label, marker_color=_model_colours(results, labels),
+        labels, models, ys, down, up = _recording_rows(results, metric)
+        fig.add_trace(go.Bar(x=labels, y=ys, name=label, marker_color=_model_colours(results, models),
                              error_y=dict(type="data", symmetric=False, array=up, arrayminus=down)), row=i, col=1)
         if bar is not None:
             fig.add_hline(y=bar, line_dash="dash", line_width=1, row=i, col=1)
