@@ -39,6 +39,15 @@ def cosine_knn(database: np.ndarray, queries: np.ndarray, k: int,
     return np.argsort(-sim, axis=1, kind="stable")[:, :k]
 
 
+def cosine_nearest(database: np.ndarray, queries: np.ndarray, banned: Sequence[np.ndarray]) -> np.ndarray:
+    """Index of each query's nearest database row by cosine similarity, skipping the rows in `banned[i]` (its
+    own clip and its repeats); ties go to the first row, as in `cosine_knn`. Every query needs a row left."""
+    sim = _unit(queries) @ _unit(database).T
+    for i, rows in enumerate(banned):
+        sim[i, np.asarray(rows, dtype=np.int64)] = -np.inf
+    return sim.argmax(axis=1)
+
+
 def matches(task: str, query_labels: np.ndarray, db_labels: np.ndarray) -> np.ndarray:
     """Boolean [M, N]: does database clip n share query m's label (tempo: within 4 %)?"""
     q, d = np.asarray(query_labels)[:, None], np.asarray(db_labels)[None, :]

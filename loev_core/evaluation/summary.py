@@ -169,8 +169,11 @@ def recording_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     simclr = next((n for n, m in models.items() if m["kind"] == "simclr" and n in rec["models"]), None)
     deg = rec["degradation"]
     where = (f"{rec['n_tracks']} {tracks_word(rec)}, >= {rec['min_clips_per_track']} clips of "
-             f"{rec['window_seconds']:g} s each" + ("" if rec["n_tracks"] > 1 else ": same-recording needs two"))
-    how = f"gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, noise at {deg['snr_db']:g} dB SNR"
+             f"{rec['window_seconds']:g} s each" + ("" if rec["n_tracks"] > 1 else ": same-recording needs two")
+             + (f"; {rec['n_repeated_clips']} clips repeat another of their track" if rec.get("n_repeated_clips")
+                else ""))
+    how = (f"gain {deg['gain_db']:g} dB, {deg['lowpass_hz'] / 1000:g} kHz low-pass, noise at {deg['snr_db']:g} dB SNR"
+           + ("; finding a repeat of the clip counts" if rec.get("n_repeated_clips") else ""))
     rows: list[dict[str, Any]] = []
     for name, scores in rec["models"].items():
         ref = None if simclr in (None, name) else rec["models"][simclr]

@@ -1,10 +1,15 @@
 """Label-free scores for corpora whose manifest names each row's `track` (every real corpus has it):
 
 - same-recording retrieval: each test track is cut into non-overlapping clips of the scoring window spread
-  over the whole file; is a clip's nearest other clip (cosine, itself excluded) from the same track? (P@1)
+  over the whole file; is a clip's nearest other clip (cosine, itself and its repeats excluded) from the same
+  track? (P@1)
 - degraded-copy retrieval: each clip degraded (gain -6 dB, 3 kHz low-pass, white noise at 20 dB SNR)
-  queries the clean clips; is its nearest clean clip its own source? (top-1 accuracy, per subspace)
+  queries the clean clips; is its nearest clean clip its own source or a repeat of it? (top-1, per subspace)
 - time-stretch distances at rates 0.8 and 1.25 (the stretch-ratio target), on the curves' machinery.
+
+A repeat is another clip of the track whose waveform holds the same audio (`repeats`: loops, repeated
+sections). Both rules without repeats are kept beside them in results.json (`same_track_p1_with_repeats`,
+`degraded_top1_own_clip`).
 
 Without a `track` column, each test file of RECORDING_SECONDS or more is a recording of its own (a folder
 of full-length tracks needs no manifest); corpora of shorter clips get none of this, so their results stay
@@ -30,7 +35,8 @@ from loev_core.augment.dsp import butterworth_gain
 from loev_core.embeddings.waves import centre_crop, embed_waves, stack_common
 from loev_core.evaluation.equivariance import transform_distances
 from loev_core.evaluation.inputs import Split
-from loev_core.evaluation.retrieval import cosine_knn
+from loev_core.evaluation.repeats import REPEAT_SHARE, repeated_count, repeats
+from loev_core.evaluation.retrieval import cosine_knn, cosine_nearest
 
 if TYPE_CHECKING:
     from loev_core.evaluation.run import EvalOptions
@@ -151,14 +157,17 @@ def cut_tracks(clips: Sequence[Clip], sample_rate: int, window: int, per_track: 
     return TrackClips(torch.stack(waves), np.asarray(tracks, dtype=object), np.asarray(rows), from_files, n_listed)
 
 
-def nearest_other(emb: np.ndarray, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(asked clips, the nearest other clip of each): clips alone in their track are not asked but stay in the
-    database, and nothing is asked with fewer than two tracks (every neighbour would be a hit)."""
+def nearest_other(emb: np.ndarray, tracks: np.ndarray, twins: Sequence[np.ndarray] | None = None) -> Nearest:
+    """(asked clips, the nearest other clip of each). With `twins` (`repeats.repeats`), a clip's repeats are
+    not "other" clips: they are skipped, and a clip is asked only when its track has a clip that does not
+    repeat it. Clips not asked stay in the database; nothing is asked with fewer than two tracks (every
+    neighbour would be a hit)."""
     counts = Counter(tracks.tolist())
-    queries = np.array([i for i, t in enumerate(tracks) if counts[t] > 1], dtype=np.int64)
+    twins = twins if twins is not None else [np.zeros(0, dtype=np.int64)] * len(tracks)
+    queries = np.array([i for i, t in enumerate(tracks) if counts[t] - 1 - len(twins[i]) > 0], dtype=np.int64)
     if not len(queries) or len(counts) < 2:
         return queries[:0], queries[:0]
-    return queries, cosine_knn(emb, emb[queries], 1, exclude=queries)[:, 0]
+    return queries, cosine_nearest(emb, emb[queries], [np.append(twins[i], i) for i in queries])
 
 
 def same_track_hits(emb: np.ndarray, tracks: np.ndarray,
@@ -188,9 +197,13 @@ def same_track_p1(emb: np.ndarray, tracks: np.ndarray) -> float:
     return hit_rate(same_track_hits(emb, tracks)[0])
 
 
-def degraded_hits(clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
-    """Per degraded copy: is its nearest clean clip its own source?"""
-    return cosine_knn(clean, degraded, 1)[:, 0] == np.arange(len(degraded))
+def degraded_hits(clean: np.ndarray, degraded: np.ndarray, twins: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Per degraded copy: is its nearest clean clip its own source, or (with `twins`) a clip that repeats it?"""
+    found = cosine_knn(clean, degraded, 1)[:, 0]
+    own = found == np.arange(len(degraded))
+    if twins is None:
+        return own
+    return own | np.array([j in twins[i] for i, j in enumerate(found)], dtype=bool)
 
 
 def degraded_top1(clean: np.ndarray, degraded: np.ndarray) -> float:
@@ -236,6 +249,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
         return None
     deg = degradation or Degradation()
     degraded = deg.apply(clips.waves, sample_rate, seed=opts.seed)
+    twins = repeats(clips.waves, clips.tracks)
     stretch, n_stretch = stretch_distances(models, test, clips.rows, sample_rate, window, span, opts)
     scores: dict[str, Any] = {}
     invariant: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # Z.invariant's same-track hits, for the pairs below
@@ -246,13 +260,16 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
         clean, moved = embed(clips.waves, "track clips"), embed(degraded, "degraded clips")
         scores[name] = {}
         for s in clean:
-            nearest = nearest_other(clean[s], clips.tracks)  # one search for the hits and the mix-ups
+            nearest = nearest_other(clean[s], clips.tracks, twins)  # one search for the hits and the mix-ups
             same, asked = same_track_hits(clean[s], clips.tracks, nearest)
-            copies = degraded_hits(clean[s], moved[s])
+            copies = degraded_hits(clean[s], moved[s], twins)
             scores[name][s] = {"same_track_p1": hit_rate(same),
                                "same_track_p1_ci": track_interval(same, asked, seed=opts.seed),
                                "degraded_top1": hit_rate(copies),
                                "degraded_top1_ci": track_interval(copies, clips.tracks, seed=opts.seed),
+                               # the rules that ignore repeats: any other clip counts; only the own clip is found
+                               "same_track_p1_with_repeats": same_track_p1(clean[s], clips.tracks),
+                               "degraded_top1_own_clip": hit_rate(degraded_hits(clean[s], moved[s])),
                                "stretch": stretch[name][s],
                                "confused": confused_pairs(clean[s], clips.tracks, nearest=nearest)}
             if s == "Z.invariant":
@@ -265,6 +282,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
     counts = clips.per_track
     return {"n_tracks": len(counts), "n_tracks_listed": clips.n_listed, "n_clips": len(clips.tracks),
             "min_clips_per_track": min(counts.values()),
+            "repeat_share": REPEAT_SHARE, "n_repeated_clips": repeated_count(twins),
             "tracks_from": f"files of {RECORDING_SECONDS:g} s or more" if clips.from_files else "track column",
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),
             "stretch_rates": list(STRETCH_RATES), "n_stretch_clips": n_stretch, "models": scores,

@@ -215,7 +215,8 @@ def results_caption(results: dict[str, Any]) -> str:
                 f"unreadable files skipped; {results.get('split', '')}")
     rec = results.get("recordings") or {}
     tracks = (f"; recordings: {rec['n_tracks']} tracks cut into {rec['n_clips']} clips (same-track P@1: the nearest "
-              "other clip is from the same track; degraded top-1: a degraded copy finds its own clip first)"
+              "other clip, repeats of it skipped, is from the same track; degraded top-1: a degraded copy finds its "
+              "own clip or a repeat of it first)"
               if "n_tracks" in rec and "n_clips" in rec else "")
     return (f"{results.get('corpus', '?')}: {results.get('n_train', '?')} train / {results.get('n_test', '?')} "
             f"test clips{tracks}")

@@ -16,6 +16,7 @@ from loev_core import save_model
 from loev_core.audio import Clip
 from loev_core.cli import main
 from loev_core.evaluation.markdown import README_END, README_START, REAL_END, REAL_START
+from loev_core.evaluation.repeats import REPEAT_SHARE
 from loev_core.evaluation.report import real_readme_block
 from loev_core.evaluation.report_recordings import confusions_table
 from loev_core.evaluation.summary import recording_targets
@@ -100,10 +101,13 @@ def test_cut_tracks_reads_whole_files_pools_rows_of_a_track_and_skips_unnamed_ro
     assert cut_tracks(clips[2:3], SR, SR, 4) is None  # no track column and no file of 30 s: nothing
 
 
-def write_tone(path: Path, seconds: float, f0: float = 440.0) -> Path:
+def write_tone(path: Path, seconds: float, f0: float = 440.0, glide: bool = True) -> Path:
+    """A tone gliding up an octave over the file: no moment of it repeats another. Without `glide` a steady
+    tone: one moment repeated all along (every window is a repeat of every other)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * SR)) / SR
-    sf.write(path, (0.3 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), SR)
+    phase = 2 * np.pi * f0 * (seconds / np.log(2) * (2 ** (t / seconds) - 1) if glide else t)
+    sf.write(path, (0.3 * np.sin(phase)).astype(np.float32), SR)
     return path
 
 
@@ -236,7 +240,7 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     on any file, so the recordings and the curves use all of them (the split serves only the probe)."""
     folder = tmp_path / "my music"
     for i in range(4):
-        write_tone(folder / ("album" if i % 2 else "") / f"song {i}.wav", 31.0, 220.0 * 2 ** (i / 5))
+        write_tone(folder / ("album" if i % 2 else "") / f"song {i}.wav", 31.0, 220.0 * 2 ** (i / 5), glide=i > 0)
     ckpts = [str(save_model(tiny_model(k), tmp_path / f"tiny-{k}")) for k in ("simclr", "loev")]
     out = tmp_path / "eval"
     argv = ["eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--corpus", str(folder), "--out", str(out),
@@ -249,9 +253,15 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     assert (rec["n_tracks"], rec["n_clips"], rec["min_clips_per_track"]) == (4, 12, 3)  # every file, not only test
     assert rec["tracks_from"] == "files of 30 s or more" and rec["rows"] == "every file (no split column)"
     assert res["n_curve_clips"] == 4 and res["curve_rows"] == "every clip (no split column)"
+    # song 0 is a steady tone, one moment three times: its clips repeat each other, so they are found as their own
+    # degraded copies but are not asked for another clip of their recording (it has none that is not a repeat)
+    assert rec["n_repeated_clips"] == 3 and rec["repeat_share"] == REPEAT_SHARE
     for scores in rec["models"].values():
-        assert all(0 <= v["same_track_p1"] <= 1 and 0 <= v["degraded_top1"] <= 1 for v in scores.values())
+        for v in scores.values():
+            assert 0 <= v["same_track_p1"] <= 1 and 0 <= v["degraded_top1"] <= 1
+            assert 0 <= v["same_track_p1_with_repeats"] <= 1 and v["degraded_top1_own_clip"] <= v["degraded_top1"]
     md = (out / "results.md").read_text()
+    assert "3 of the 12 clips repeat another clip of their track" in md and "| top-1, own clip only |" in md
     assert "4 tracks (no track column: each file of 30 s or more is one track)" in md
     assert "every file is scored" in md and "curves on 4 clips (no split column" in md
     assert "no labels: the pitch-shift probe, the curves and the recordings" in md
@@ -263,7 +273,7 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
         assert all(isinstance(v["confused"], list) for v in scores.values())
     assert sum(r["target"].startswith("degraded-copy top-1") for r in res["summary"]) == 2
     assert any(r["target"].startswith("same-recording P@1 in Z.invariant") and r["detail"].endswith(
-        "4 tracks, >= 3 clips of 1 s each") for r in res["summary"])
+        "4 tracks, >= 3 clips of 1 s each; 3 clips repeat another of their track") for r in res["summary"])
 
 
 def test_track_clips_below_two_is_refused(capsys: pytest.CaptureFixture) -> None:
