@@ -51,6 +51,14 @@ def _track_clips(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    """--repeat-share: a share of a clip, in (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1] (the share of a clip that recurs in its repeat)")
+    return value
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -80,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--track-clips", type=_track_clips, default=d.track_clips, metavar="N",
                         help=f"windows cut from each test track for same-recording and degraded-copy retrieval "
                              f"(default {d.track_clips}; more gives tighter intervals over few tracks)")
+    parser.add_argument("--repeat-share", type=_share, default=d.repeat_share, metavar="S",
+                        help=f"a clip repeats another of its track when this share of it recurs there (peak "
+                             f"cross-correlation; default {d.repeat_share:g}): repeats are one moment, found as a "
+                             "degraded copy and skipped as another clip of the recording")
     parser.add_argument("--test-fraction", type=float, default=d.test_fraction, metavar="F",
                         help=f"without a split column: share of pieces (else tracks, albums, artists, files) held out "
                              f"for test (default {d.test_fraction:g})")
@@ -157,8 +169,8 @@ def dataset_misuse(args: argparse.Namespace) -> str | None:
         return "--split-file and --max-tracks belong to the reference protocol (--dataset or --protocol reference)"
     if reference and args.readme:
         return "--readme takes the explorer's evaluation (--corpus without --protocol reference)"
-    if reference and args.track_clips != EvalOptions.track_clips:
-        return "--track-clips takes the explorer's evaluation (--corpus without --protocol reference)"
+    if reference and (args.track_clips != EvalOptions.track_clips or args.repeat_share != EvalOptions.repeat_share):
+        return "--track-clips and --repeat-share take the explorer's evaluation (--corpus without --protocol reference)"
     if args.chunks < 1 or args.seeds < 1:
         return "--chunks and --seeds must be >= 1"
     return None
@@ -229,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
                                          "gain": args.gains}, shift_input=args.shift_input,
                            interval=args.interval, excerpt_seconds=args.excerpt_seconds, max_clips=args.max_clips,
                            test_fraction=args.test_fraction, track_clips=args.track_clips,
+                           repeat_share=args.repeat_share,
                            batch_size=args.batch_size, seed=args.seed, progress=not args.quiet)
     except (CheckpointError, AudioError, FileNotFoundError, ValueError) as e:
         print(f"loev eval: {e}", file=sys.stderr)

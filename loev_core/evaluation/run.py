@@ -23,6 +23,7 @@ from loev_core.embeddings.waves import transform_span
 from loev_core.evaluation.equivariance import DEFAULT_VALUES
 from loev_core.evaluation.inputs import EvalCorpus, TransformedInputs, load_corpus, transformed_inputs
 from loev_core.evaluation.probes import PROBE_KINDS
+from loev_core.evaluation.repeats import REPEAT_SHARE
 from loev_core.evaluation.retrieval import KS
 from loev_core.evaluation.scoring import CurveResults, ModelScores, run_curves, score_model
 from loev_core.evaluation.track_retrieval import evaluate_tracks
@@ -53,6 +54,7 @@ class EvalOptions:
     max_clips: int | None = 2000  # per split: a seeded sample of bigger splits (audio is held in memory)
     test_fraction: float = 0.2  # share of groups held out when the corpus has no split column
     track_clips: int = 8  # windows cut from each test track for same-recording retrieval (`track` column)
+    repeat_share: float = REPEAT_SHARE  # a clip repeats another of its track when this share of it recurs there
     batch_size: int = 32
     seed: int = 0
     progress: bool = True

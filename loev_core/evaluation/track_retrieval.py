@@ -35,7 +35,7 @@ from loev_core.augment.dsp import butterworth_gain
 from loev_core.embeddings.waves import centre_crop, embed_waves, stack_common
 from loev_core.evaluation.equivariance import transform_distances
 from loev_core.evaluation.inputs import Split
-from loev_core.evaluation.repeats import REPEAT_SHARE, repeated_count, repeats
+from loev_core.evaluation.repeats import repeated_count, repeats
 from loev_core.evaluation.retrieval import cosine_knn, cosine_nearest
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
         return None
     deg = degradation or Degradation()
     degraded = deg.apply(clips.waves, sample_rate, seed=opts.seed)
-    twins = repeats(clips.waves, clips.tracks)
+    twins = repeats(clips.waves, clips.tracks, opts.repeat_share)
     stretch, n_stretch = stretch_distances(models, test, clips.rows, sample_rate, window, span, opts)
     scores: dict[str, Any] = {}
     invariant: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # Z.invariant's same-track hits, for the pairs below
@@ -282,7 +282,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
     counts = clips.per_track
     return {"n_tracks": len(counts), "n_tracks_listed": clips.n_listed, "n_clips": len(clips.tracks),
             "min_clips_per_track": min(counts.values()),
-            "repeat_share": REPEAT_SHARE, "n_repeated_clips": repeated_count(twins),
+            "repeat_share": opts.repeat_share, "n_repeated_clips": repeated_count(twins),
             "tracks_from": f"files of {RECORDING_SECONDS:g} s or more" if clips.from_files else "track column",
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),
             "stretch_rates": list(STRETCH_RATES), "n_stretch_clips": n_stretch, "models": scores,

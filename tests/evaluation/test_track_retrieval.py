@@ -246,6 +246,9 @@ def test_loev_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     argv = ["eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--corpus", str(folder), "--out", str(out),
             "--track-clips", "3", "--shift-clips", "3", "--pitch-shifts=-4,0,4", "--stretch-rates=0.8,1",
             "--gains=-6,0", "--probes", "linear", "--quiet", "--threads", "1"]
+    assert main([*argv, "--repeat-share", "1"]) == 0  # only a clip that recurs whole, at the same phase, repeats:
+    rec = json.loads((out / "results.json").read_text())["recordings"]  # the tone's windows start mid-cycle
+    assert rec["repeat_share"] == 1.0 and rec["n_repeated_clips"] == 0
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     rec = res["recordings"]
@@ -280,10 +283,17 @@ def test_track_clips_below_two_is_refused(capsys: pytest.CaptureFixture) -> None
     with pytest.raises(SystemExit) as e:
         main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--track-clips", "1"])
     assert e.value.code == 2 and "must be >= 2" in capsys.readouterr().err
+    for share in ("0", "1.5", "nan"):
+        with pytest.raises(SystemExit) as e:
+            main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--repeat-share", share])
+        assert e.value.code == 2 and "must be in (0, 1]" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--protocol", "reference",
+                 "--repeat-share", "0.9"]) == 2
+    assert "--track-clips and --repeat-share take the explorer's evaluation" in capsys.readouterr().err
     # the reference protocol cuts no track clips: the option is refused there, not ignored
     assert main(["eval", "--checkpoint", "x", "--corpus", "y", "--out", "z", "--protocol", "reference",
                  "--track-clips", "4"]) == 2
-    assert "--track-clips takes the explorer's evaluation" in capsys.readouterr().err
+    assert "--track-clips and --repeat-share take the explorer's evaluation" in capsys.readouterr().err
 
 
 def test_results_without_recordings_are_unchanged() -> None:
