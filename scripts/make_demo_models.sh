@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the bundled demo models from scratch on this CPU, then evaluate them on the committed demo
 # set and on the real corpus's test tracks and refresh the README tables and plots. Every number in the
-# README comes from this script. About 5 h 50 min on a 2-core CPU: 3 h 25 min of generated-corpus stages,
-# 55 + 80 min of real-music stages (REAL and REAL2 below), 10 min of evaluation.
+# README comes from this script. About 6 h 20 min on a 2-core CPU: 3 h 25 min of generated-corpus stages,
+# 55 + 80 + 30 min of real-music stages (REAL, REAL2 and REAL3 below), 10 min of evaluation.
 #   scripts/make_demo_models.sh                 # corpora + every training stage + export + both evaluations
 #   STEPS="300" scripts/make_demo_models.sh     # one short stage
 #   TRAIN_ONLY=1 scripts/make_demo_models.sh    # stop after training (check runs/ on the validation subset
@@ -191,6 +191,26 @@ if [ -n "$REAL" ] && [ -n "$REAL2" ]; then
   wait
   simclr_run=runs/demo-simclr-real3 loev_run=runs/demo-loev-realw2 loevpp_run=runs/demo-loevpp-realpitch2
 fi
+# Real music, third round (docs/experiments.md "Real music: adjacent crops for the invariant side"), chosen on
+# validation only: each model's invariant side alone learns from four adjacent 3 s windows of one crop (12 s) as its
+# views (augment.crop=adjacent), so two moments of a recording a few seconds apart are positives there, as two
+# crops of one track are in the paper's MTG-Jamendo training. SimCLR and LOEV train their invariant head alone (the
+# encoder, V and LOEV's variant heads stay bit for bit), LOEV++ its invariant branch and head. SimCLR 600 steps
+# (about 9 min), LOEV and LOEV++ 600 then a warm restart to 1200 (about 10 + 9 and 20 + 10 min), one thread each,
+# the three in parallel. REAL3="" skips it.
+REAL3="${REAL3-1}"
+if [ -n "$REAL" ] && [ -n "$REAL2" ] && [ -n "$REAL3" ]; then
+  adjacent=(augment.crop=adjacent "augment.n_views=$VIEWS" train.batch_size=24 train.lr=0.0005 "$noise_last")
+  (THREADS=1 fine_tune simclr realadj 600 "$simclr_run/model" "${mix[@]}" "${adjacent[@]}" \
+     "train.trainable=[heads.invariant]") &
+  (for steps in 600 1200; do THREADS=1 fine_tune loev realadj $steps "$loev_run/model" "${mix[@]}" "${loev_views[@]}" \
+     loss.graded_temperature=0.15 loss.weights.invariant=6 "${adjacent[@]}" "train.trainable=[heads.invariant]"
+   done) &
+  (for steps in 600 1200; do THREADS=1 fine_tune loevpp realadj $steps "$loevpp_run/model" "${mix[@]}" \
+     "${adjacent[@]}" "train.trainable=[branches.invariant,heads.invariant]"; done) &
+  wait
+  simclr_run=runs/demo-simclr-realadj loev_run=runs/demo-loev-realadj loevpp_run=runs/demo-loevpp-realadj
+fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
 for kind in simclr loev loevpp; do
   run=$simclr_run
@@ -211,6 +231,9 @@ if [ -n "$REAL" ] && [ -n "$REAL2" ]; then
   for stage in simclr-real2 simclr-real3 loev-real2 loev-realw loev-realw2 loevpp-realpitch loevpp-realpitch2; do
     cp "runs/demo-$stage/metrics.csv" "assets/checkpoints/demo-${stage%%-*}/metrics-${stage#*-}.csv"
   done
+fi
+if [ -n "$REAL" ] && [ -n "$REAL2" ] && [ -n "$REAL3" ]; then
+  for kind in simclr loev loevpp; do cp "runs/demo-$kind-realadj/metrics.csv" "assets/checkpoints/demo-$kind/metrics-realadj.csv"; done
 fi
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)
