@@ -23,7 +23,7 @@ def recordings_table(results: dict[str, Any]) -> str:
             for name, space, v in spaces]
     return _table(["model", "subspace", "same-recording P@1", "degraded top-1",
                    *[f"time stretch x{r:g}" for r in rates],
-                   *(["P@1, repeats count", "top-1, own clip only"] if extra else [])], rows)
+                   *(["P@1, repeats allowed", "top-1, own clip only"] if extra else [])], rows)
 
 
 def mixed_up(per_subspace: dict[str, Any]) -> tuple[str, list[list[Any]]] | None:
