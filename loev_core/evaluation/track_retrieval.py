@@ -199,8 +199,13 @@ def same_track_p1(emb: np.ndarray, tracks: np.ndarray) -> float:
 
 def degraded_hits(clean: np.ndarray, degraded: np.ndarray, twins: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """Per degraded copy: is its nearest clean clip its own source, or (with `twins`) a clip that repeats it?"""
-    found = cosine_knn(clean, degraded, 1)[:, 0]
-    own = found == np.arange(len(degraded))
+    return copy_hits(cosine_knn(clean, degraded, 1)[:, 0], twins)
+
+
+def copy_hits(found: np.ndarray, twins: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Per degraded copy i whose nearest clean clip is `found[i]`: is that clip i, or (with `twins`) a repeat of
+    it? One search serves both rules."""
+    own = found == np.arange(len(found))
     if twins is None:
         return own
     return own | np.array([j in twins[i] for i, j in enumerate(found)], dtype=bool)
@@ -262,14 +267,15 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
         for s in clean:
             nearest = nearest_other(clean[s], clips.tracks, twins)  # one search for the hits and the mix-ups
             same, asked = same_track_hits(clean[s], clips.tracks, nearest)
-            copies = degraded_hits(clean[s], moved[s], twins)
+            found = cosine_knn(clean[s], moved[s], 1)[:, 0]  # one search for both rules
+            copies = copy_hits(found, twins)
             scores[name][s] = {"same_track_p1": hit_rate(same),
                                "same_track_p1_ci": track_interval(same, asked, seed=opts.seed),
                                "degraded_top1": hit_rate(copies),
                                "degraded_top1_ci": track_interval(copies, clips.tracks, seed=opts.seed),
                                # the rules that ignore repeats: any other clip counts; only the own clip is found
                                "same_track_p1_with_repeats": same_track_p1(clean[s], clips.tracks),
-                               "degraded_top1_own_clip": hit_rate(degraded_hits(clean[s], moved[s])),
+                               "degraded_top1_own_clip": hit_rate(copy_hits(found)),
                                "stretch": stretch[name][s],
                                "confused": confused_pairs(clean[s], clips.tracks, nearest=nearest)}
             if s == "Z.invariant":
