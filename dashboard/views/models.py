@@ -18,6 +18,7 @@ from loev_core.explore.runinfo import (
     model_card,
     read_metrics,
     read_results_folder,
+    recordings_rule,
     results_caption,
     results_tables,
 )
@@ -208,9 +209,8 @@ for label in chosen:
                 recordings = ((ev["results"].get("recordings") or {}).get("models") or {}).get(ev["name"])
                 tables = evaluation_tables(ev["model"], recordings)
                 if recordings:
-                    st.caption("recordings: the nearest other clip, repeats of it skipped, is from the same track "
-                               "(same-track P@1), a degraded copy finds its own clip or a repeat of it first "
-                               "(degraded top-1); low-high is the 95% interval when whole tracks are resampled.")
+                    st.caption(f"recordings: {recordings_rule(ev['results'].get('recordings') or {})}; low-high "
+                               "is the 95% interval when whole tracks are resampled.")
                 confused = mixed_up_table(recordings)
                 names = list(tables) + (["mixed up"] if confused is not None else [])
                 tabs = st.tabs(names)

@@ -205,6 +205,15 @@ def results_tables(results: dict[str, Any]) -> dict[str, pd.DataFrame]:
             for title, table in evaluation_tables(m, recordings.get(name)).items()}
 
 
+def recordings_rule(rec: dict[str, Any]) -> str:
+    """What same-track P@1 and degraded top-1 counted in a results.json "recordings" block: with repeats
+    skipped and found (`evaluation.repeats`), or, in results written before repeats were found, without."""
+    repeats = "n_repeated_clips" in rec
+    return (f"same-track P@1: the nearest other clip{', repeats of it skipped,' if repeats else ''} is from the "
+            f"same track; degraded top-1: a degraded copy finds its own clip{' or a repeat of it' if repeats else ''} "
+            "first")
+
+
 def results_caption(results: dict[str, Any]) -> str:
     """One line saying what a results.json evaluated."""
     if "dataset" in results:
@@ -214,9 +223,7 @@ def results_caption(results: dict[str, Any]) -> str:
                 f"/ {c.get('test', '?')} test tracks; {sk.get('missing', 0)} missing and {sk.get('unreadable', 0)} "
                 f"unreadable files skipped; {results.get('split', '')}")
     rec = results.get("recordings") or {}
-    tracks = (f"; recordings: {rec['n_tracks']} tracks cut into {rec['n_clips']} clips (same-track P@1: the nearest "
-              "other clip, repeats of it skipped, is from the same track; degraded top-1: a degraded copy finds its "
-              "own clip or a repeat of it first)"
+    tracks = (f"; recordings: {rec['n_tracks']} tracks cut into {rec['n_clips']} clips ({recordings_rule(rec)})"
               if "n_tracks" in rec and "n_clips" in rec else "")
     return (f"{results.get('corpus', '?')}: {results.get('n_train', '?')} train / {results.get('n_test', '?')} "
             f"test clips{tracks}")

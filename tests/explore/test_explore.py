@@ -247,6 +247,10 @@ def test_a_results_folder_of_recordings_shows_their_scores() -> None:
     best = max(("V", "Z.invariant"), key=lambda s: results["recordings"]["models"]["demo-simclr"][s]["same_track_p1"])
     assert mixed is not None and set(mixed["subspace"]) == {best} and (mixed["clips"] >= 1).all()
     assert mixed_up_table(None) is None and mixed_up_table({"V": {"same_track_p1": 0.5}}) is None  # older results
+    # the caption says which rule the scores used: repeats skipped and found, or (older results) not
+    assert "repeats of it skipped" in results_caption(results) and "or a repeat of it" in results_caption(results)
+    older = {**results, "recordings": {k: v for k, v in results["recordings"].items() if k != "n_repeated_clips"}}
+    assert "repeat" not in results_caption(older)
 
 
 def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: DashEnv) -> None:
