@@ -46,6 +46,13 @@ def render(folder: Path) -> str:
         for page, times in data["pages"].items():
             rows.append(f"| `loev bench dashboard --first-visit` | {page}: first / warm visit in Chromium (s, goal "
                         f"{'5' if page == 'models' else '3'} / 1.5) | {times['first_s']} / {times['warm_s']} |")
+    crowd = folder / "concurrent.json"
+    if crowd.exists():
+        data = json.loads(crowd.read_text())
+        label = (f"{data['sessions']} users at once, {data['items']:,}-item index, retrieval page "
+                 f"(s, goal < {data['target_s']:g})")
+        rows.append(f"| `loev bench dashboard --concurrent` | {label}: slowest page load / slowest search | "
+                    f"{max(data['page_loads_s'])} / {max(data['retrievals_s'])} |")
     note = (f"\nMeasured on a shared 2-core CPU ({platform.machine()}); absolute times are noisy there, ratios "
             "come from one run. Full JSON in `assets/bench/`; rerun with `scripts/run_benchmarks.sh`.")
     return "\n".join(rows) + "\n" + note

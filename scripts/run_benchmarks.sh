@@ -16,5 +16,8 @@ if [ $# -eq 0 ]; then  # the visitor's view: a fresh copy, empty caches, headles
   echo "== loev bench dashboard --first-visit" >&2
   .venv/bin/loev bench dashboard --first-visit --json > assets/bench/first_visit.json.tmp
   mv assets/bench/first_visit.json.tmp assets/bench/first_visit.json
+  echo "== loev bench dashboard --concurrent" >&2  # five users at once on a 20,000-item index
+  .venv/bin/loev bench dashboard --concurrent --json > assets/bench/concurrent.json.tmp
+  mv assets/bench/concurrent.json.tmp assets/bench/concurrent.json
 fi
 .venv/bin/python scripts/bench_table.py README.md

@@ -1,5 +1,6 @@
 """`loev bench dashboard`: cold and warm render time of every page (Streamlit AppTest), UMAP at 5k/20k;
-with `--first-visit`, what a visitor of a fresh clone waits for in a real browser (`first_visit`).
+with `--first-visit`, what a visitor of a fresh clone waits for in a real browser (`first_visit`); with
+`--concurrent`, five users doing retrieval at once on a 20,000-item index (`concurrent`).
 
 Cold = first render with empty caches (a fresh cache folder: the corpus is embedded, the maps and
 curves computed); warm = the same page rendered again (what a user sees on every later visit; the
@@ -45,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: a fresh copy with empty caches, `loev dashboard --prepare`, then every page's first "
                         "and warm visit in headless Chromium")
     p.add_argument("--no-prepare", action="store_true", help="with --first-visit: start the server unprepared")
+    p.add_argument("--concurrent", action="store_true",
+                   help="instead: five users in headless Chromium doing retrieval at once on a 20,000-item index")
+    p.add_argument("--items", type=int, default=20_000, help="with --concurrent: index size")
+    p.add_argument("--sessions", type=int, default=5, help="with --concurrent: simultaneous users")
     p.add_argument("--keep", default=None, metavar="DIR", help="with --first-visit: work in DIR and keep it (logs)")
 
 
@@ -100,6 +105,14 @@ def measure(args: argparse.Namespace) -> dict:
         from loev_core.bench.first_visit import measure_first_visit
 
         return measure_first_visit(prepare=not args.no_prepare, keep=Path(args.keep) if args.keep else None)
+    if args.concurrent:
+        from loev_core.bench.concurrent import measure_concurrent
+
+        bundled = bundled_checkpoints()
+        ckpt = Path(args.checkpoint[0]) if args.checkpoint else bundled.get("demo-loevpp")
+        if ckpt is None:
+            raise RuntimeError("--concurrent needs a checkpoint (--checkpoint DIR) when the bundled models are missing")
+        return measure_concurrent(ckpt, Path(args.corpus) if args.corpus else DEMO_CORPUS, args.items, args.sessions)
     import streamlit as st
 
     result: dict = {}

@@ -74,6 +74,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Terminate a server process, killing it if it does not exit within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -209,11 +219,7 @@ def measure_first_visit(prepare: bool = True, keep: Path | None = None) -> dict:
                 result["server_ready_s"] = round(time.perf_counter() - t0, 2)
                 pages = visit_every_page(url)
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop(proc, timeout=20)
         second = pages.pop("second_visitor_landing_s")
         result["pages"] = pages
         result["second_visitor_landing_s"] = second

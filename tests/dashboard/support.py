@@ -1,4 +1,4 @@
-"""Helpers for the dashboard tests: the app environment for AppTest, a big index, a running server.
+"""Helpers for the dashboard tests: the app environment for AppTest, a running server.
 
 The fixtures they work on (`dash_env`: tiny untrained checkpoints and a corpus) are in tests/conftest.py.
 """
@@ -13,10 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from loev_core.bench.first_visit import free_port, wait_healthy
+from loev_core.bench.first_visit import free_port, stop, wait_healthy
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, app_path
 
 APP = app_path()
@@ -43,41 +40,11 @@ def app_environment(env: dict[str, str]) -> Iterator[None]:
         st.cache_data.clear()
 
 
-def big_index(folder: Path, checkpoint: Path, corpus: Path, n: int, seed: int = 0) -> Path:
-    """An index of `n` items for `checkpoint`'s subspaces, built like `loev index` does, whose items
-    point at the corpus' real clips (cycled), so every neighbour is playable."""
-    import torch
-
-    from loev_core import load_model
-    from loev_core.audio import resolve_corpus
-    from loev_core.embeddings.index import Embeddings, build_index
-
-    model = load_model(checkpoint)
-    clips = resolve_corpus(corpus)
-    rng = np.random.default_rng(seed)
-    probe = model.embed(torch.zeros(1, model.sample_rate), model.sample_rate)
-    vectors = {k: rng.standard_normal((n, v.shape[1])).astype(np.float32) for k, v in probe.items()}
-    meta = pd.DataFrame({"path": [clips[i % len(clips)].path for i in range(n)], "offset": 0.0, "duration": 3.5,
-                         "labels": [clips[i % len(clips)].labels for i in range(n)]})
-    build_index(Embeddings(vectors, meta), folder, exact_threshold=10 * n)
-    return folder
-
-
 def cli_args(env: dict[str, str]) -> list[str]:
     """`loev dashboard` options equivalent to an app environment (how a user starts it)."""
     args = [a for c in env[ENV_CHECKPOINTS].split(os.pathsep) for a in ("--checkpoint", c)]
     args += ["--corpus", env[ENV_CORPUS], "--cache-dir", env[ENV_CACHE]]
     return args + [a for r in env.get(ENV_ROOTS, "").split(os.pathsep) if r for a in ("--allow", r)]
-
-
-def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """Terminate a server process, killing it if it does not exit within `timeout`."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
 
 
 @contextlib.contextmanager

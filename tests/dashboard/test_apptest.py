@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.support import APP, app_environment, big_index
+from loev_core.bench.concurrent import big_index
+from tests.dashboard.support import APP, app_environment
 from tests.support import DashEnv
 
 PAGES = {

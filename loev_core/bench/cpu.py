@@ -1,8 +1,8 @@
-"""How much CPU other processes take while a test measures response times (Linux /proc; elsewhere unknown).
+"""How much CPU other processes take while a benchmark measures response times (Linux /proc; elsewhere unknown).
 
-A timing target holds on an otherwise idle machine (CI); on a shared one, other people's jobs take cores
+A timing target holds on an otherwise idle machine; on a shared one, other people's jobs take cores
 from the server and the browser. `OtherLoad` measures that share during a `with` block: the machine's
-busy time minus that of this process and its descendants (pytest, the server, the browser and its
+busy time minus that of this process and its descendants (the benchmark, the server, the browser and its
 renderers), sampled a few times a second so processes that exit meanwhile still count as ours.
 """
 
