@@ -20,10 +20,13 @@ import numpy as np
 import streamlit as st
 import torch
 
+from loev_core.audio import AudioError
 from loev_core.checkpoint import CheckpointError
 from loev_core.explore import memory, warmup
 from loev_core.explore.cache import CorpusData
+from loev_core.explore.paths import PathRefused
 from loev_core.explore.projection import MAX_POINTS
+from loev_core.explore.retrieval import track_repeats
 from loev_core.explore.session import ENV_WARM
 from loev_core.explore.tour import agreement as _agreement_of
 from loev_core.explore.tour import tour_clip as _tour_clip_of
@@ -129,6 +132,19 @@ def get_versions(data: CorpusData, row: int, sr: int, transform: str, values: tu
 def get_trajectory(label: str, data: CorpusData, row: int, transform: str, values: tuple) -> dict[str, np.ndarray]:
     return memory.get_trajectory(Path(model_paths()[label]), model_id(label), data, int(row), transform,
                                   tuple(values), settings().roots)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _repeats(data_key: str, row: int, _data: CorpusData) -> tuple[int, ...]:
+    return tuple(track_repeats(_data, row, settings().roots))
+
+
+def get_repeats(data: CorpusData, row: int) -> tuple[int, ...]:
+    """Rows of the query's track that repeat its audio (same-track P@k skips them); none if it cannot be read."""
+    try:
+        return _repeats(data.key, int(row), data)
+    except (AudioError, PathRefused):
+        return ()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

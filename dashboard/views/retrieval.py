@@ -94,16 +94,26 @@ def _score_by_the_preset_label(label_columns: list[str]) -> None:
 def same_track_metric(box: object, data: CorpusData, query: dict, subspaces: list[str], k: int, row: int | None,
                       hits: object = None) -> None:
     """Same-track P@k: the share of the query clip's k nearest other clips cut from its own recording (a corpus
-    with a `track` column: the real-music demo set, a folder of full tracks), scored as the label P@k is."""
+    with a `track` column: the real-music demo set, a folder of full tracks), scored as the label P@k is.
+    Clips that repeat the query's audio (a loop coming back) are skipped, as `loev eval` skips them: finding
+    one is not recognising the recording from another part of it."""
     if row is None:
         box.metric(f"Same-track P@{k}", "n/a", help="An upload or a recording belongs to no track of the corpus.")
         return
-    if hits is None:  # a transformed query may find its own clip first: leave it out
-        hits = search(data, query, subspaces, k, exclude=row)
-    tracks = data.meta["track"].iloc[hits["row"].to_numpy()]
     target = data.meta["track"].iloc[int(row)]
+    twins = cached.get_repeats(data, row)
+    if int((data.meta["track"] == target).sum()) - 1 - len(twins) <= 0:
+        box.metric(f"Same-track P@{k}", "n/a", help=f"The query's recording ({target}) holds no other clip"
+                   f"{' that is not a repeat of it' if twins else ''}.")
+        return
+    if hits is None or twins:  # a transformed query may find its own clip first: leave it out, and its repeats
+        hits = search(data, query, subspaces, k, exclude=[int(row), *twins])
+    tracks = data.meta["track"].iloc[hits["row"].to_numpy()]
+    skipped = (f" {len(twins)} clip(s) of it repeat the query's audio and are skipped, as in `loev eval`."
+               if twins else "")
     box.metric(f"Same-track P@{len(tracks)}", f"{precision_at_k(tracks, target, 'track'):.2f}",
-               help=f"Share of the {len(tracks)} nearest other clips cut from the query's own recording ({target}).")
+               help=f"Share of the {len(tracks)} nearest other clips cut from the query's own recording "
+                    f"({target}).{skipped}")
 
 
 @st.fragment

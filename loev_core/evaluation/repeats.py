@@ -22,14 +22,31 @@ def peak_correlation(waves: np.ndarray) -> np.ndarray:
     window that recurs whole in another scores 1, one whose first 2.4 s of 3 s recur scores about 0.8 (the
     share of the window found again), unrelated music about 0.1-0.3."""
     n, length = waves.shape
-    x = waves.astype(np.float64) - waves.mean(axis=1, keepdims=True)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    spec = np.fft.rfft(x, 2 * length, axis=1)
+    spec = _unit_spectra(waves)
     peak = np.eye(n)
     for i in range(n - 1):
         corr = np.fft.irfft(spec[i] * np.conj(spec[i + 1:]), 2 * length, axis=1)
         peak[i, i + 1:] = peak[i + 1:, i] = corr.max(axis=1)
     return peak
+
+
+def peak_correlation_to(query: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """`peak_correlation` of one window with each of `others` (the dashboard asks it for one query clip).
+
+    Windows of other lengths are zero-padded (or cut) to the query's: a clip at the end of a track may be short."""
+    length = len(query)
+    waves = np.zeros((1 + len(others), length))
+    for i, w in enumerate([query, *others]):
+        waves[i, :min(length, len(w))] = w[:length]
+    spec = _unit_spectra(waves)
+    return np.fft.irfft(spec[0] * np.conj(spec[1:]), 2 * length, axis=1).max(axis=1)
+
+
+def _unit_spectra(waves: np.ndarray) -> np.ndarray:
+    """Spectra (FFT length 2T, so no lag wraps around) of the windows with their mean removed and unit energy."""
+    x = waves.astype(np.float64) - waves.mean(axis=1, keepdims=True)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.fft.rfft(x, 2 * waves.shape[1], axis=1)
 
 
 def repeats(waves: torch.Tensor, tracks: np.ndarray, share: float = REPEAT_SHARE) -> list[np.ndarray]:

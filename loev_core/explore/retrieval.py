@@ -9,12 +9,17 @@ which aspect (key, tempo, everything else) made it a neighbour.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from loev_core.audio import AudioError
 from loev_core.embeddings.index import normalize
+from loev_core.evaluation.repeats import REPEAT_SHARE, peak_correlation_to
 from loev_core.explore.cache import CorpusData
+from loev_core.explore.paths import PathRefused
+from loev_core.explore.transforms import clip_wave
 
 # preset -> the heads whose subspaces must agree. The pitch-variant head keeps key, the
 # tempo-variant head keeps tempo, and all heads together keep everything.
@@ -27,6 +32,7 @@ PRESET_HEADS: dict[str, tuple[str, ...]] = {
 # failure when the neighbours do share the tempo.
 PRESET_LABEL: dict[str, str] = {"same key": "key", "same tempo": "tempo"}
 CANDIDATE_FACTOR = 10
+MAX_TRACK_CLIPS = 64  # same-track P@k compares the query with at most this many clips of its track for repeats
 
 
 def presets_for(subspaces: Sequence[str]) -> dict[str, list[str]]:
@@ -47,10 +53,12 @@ def query_from_row(data: CorpusData, row: int) -> dict[str, np.ndarray]:
 
 
 def search(data: CorpusData, query: Mapping[str, np.ndarray], subspaces: Sequence[str], k: int = 10,
-           exclude: int | None = None) -> pd.DataFrame:
-    """Top-k rows by mean cosine similarity over `subspaces`; `exclude` drops the query's own row."""
+           exclude: int | Sequence[int] | None = None) -> pd.DataFrame:
+    """Top-k rows by mean cosine similarity over `subspaces`; `exclude` drops the query's own row (or rows:
+    its own and its repeats)."""
     subspaces = list(subspaces)
-    extra = 1 if exclude is not None else 0
+    banned = [] if exclude is None else [int(exclude)] if np.isscalar(exclude) else [int(r) for r in exclude]
+    extra = len(banned)
     if len(subspaces) == 1:
         scores, ids = data.index.search(query[subspaces[0]], subspaces[0], min(k + extra, len(data)))
         cand = pd.DataFrame({"row": ids[0], "score": scores[0]})
@@ -63,11 +71,35 @@ def search(data: CorpusData, query: Mapping[str, np.ndarray], subspaces: Sequenc
         sims = np.mean([data.vectors(s, rows) @ normalize(query[s])[0] for s in subspaces], axis=0)
         cand = pd.DataFrame({"row": rows, "score": sims}).sort_values("score", ascending=False, kind="stable")
     cand = cand[cand["row"] >= 0]
-    if exclude is not None:
-        cand = cand[cand["row"] != exclude]
+    if banned:
+        cand = cand[~cand["row"].isin(banned)]
     cand = cand.head(k)
     cand.insert(0, "rank", np.arange(1, len(cand) + 1))
     return cand.reset_index(drop=True)
+
+
+def track_repeats(data: CorpusData, row: int, roots: Sequence[Path], sample_rate: int = 16000,
+                  share: float = REPEAT_SHARE) -> list[int]:
+    """Rows of the query's track whose audio repeats the query's (`loev_core.evaluation.repeats`): a loop that
+    comes back is one moment twice, so same-track P@k skips it as `loev eval` does. Clips that cannot be read
+    are left out of the comparison (counted as no repeat); a corpus without a `track` column has none."""
+    if "track" not in data.meta.columns:
+        return []
+    tracks = data.meta["track"].to_numpy()
+    rows = [int(r) for r in np.nonzero(tracks == tracks[int(row)])[0] if r != row][:MAX_TRACK_CLIPS]
+    if not rows:
+        return []
+    query = clip_wave(data, row, sample_rate, roots).numpy()
+    kept, waves = [], []
+    for r in rows:
+        try:
+            waves.append(clip_wave(data, r, sample_rate, roots).numpy())
+        except (AudioError, PathRefused):
+            continue
+        kept.append(r)
+    if not kept:
+        return []
+    return [r for r, p in zip(kept, peak_correlation_to(query, waves), strict=True) if p >= share]
 
 
 def breakdown(data: CorpusData, query: Mapping[str, np.ndarray], rows: Sequence[int]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from loev_core.corpus.clips import CutOptions
 from loev_core.explore import long_tracks, memory
 from loev_core.explore.long_tracks import ENV_CUT, clip_folder, cut_options, options_to_env
-from loev_core.explore.retrieval import query_from_row, search
+from loev_core.explore.retrieval import query_from_row, search, track_repeats
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_REAL_DEMO, ENV_ROOTS
 from loev_dashboard.widgets import colour_labels, score_labels
 from tests.corpus.test_clips import tune
@@ -52,6 +53,7 @@ def real_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("real")
     default = make_corpus(root / "generated", n=8)
     demo = track_corpus(root / "real-demo")
+    shutil.copyfile(demo / "audio" / "clip005.ogg", demo / "audio" / "clip006.ogg")  # track1 loops: 6 repeats 5
     ckpts = [tiny_checkpoint(root / f"ckpt-{kind}", kind) for kind in ("simclr", "loevpp")]  # the tour needs both
     return {ENV_CHECKPOINTS: os.pathsep.join(map(str, ckpts)), ENV_CORPUS: str(default), ENV_CACHE: str(root / "cache"),
             ENV_ROOTS: str(root), ENV_REAL_DEMO: str(demo)}
@@ -96,10 +98,13 @@ def test_same_track_precision_and_credits_on_the_retrieval_page(real_env: dict[s
         at = open_page("retrieval", model="ckpt-loevpp", subspace="V", clip="5", k="5")
         data = next(d for k, d in memory.MEMORY.corpora.items.items()
                     if k[2] == env[ENV_CORPUS] and k[0].endswith("ckpt-loevpp"))
-        hits = search(data, query_from_row(data, 5), ["V"], 5, exclude=5)["row"].to_numpy()
+        roots = [Path(env[ENV_ROOTS])]
+        assert track_repeats(data, 5, roots) == [6] and track_repeats(data, 4, roots) == []
+        hits = search(data, query_from_row(data, 5), ["V"], 5, exclude=[5, 6])["row"].to_numpy()
         tracks = data.meta["track"].to_numpy()
-        assert 5 not in hits and len(hits) == 5
-        assert metric(at, "Same-track P@5") == f"{np.mean(tracks[hits] == tracks[5]):.2f}"
+        assert 5 not in hits and 6 not in hits and len(hits) == 5  # its repeat is skipped, as `loev eval` does
+        box = next(m for m in at.metric if m.label.startswith("Same-track P@5"))
+        assert box.value == f"{np.mean(tracks[hits] == tracks[5]):.2f}" and "1 clip(s) of it repeat" in box.help
         assert sum(c.value == CREDIT for c in at.caption) == 6  # the query's player and each neighbour's
         pk = at.selectbox(key="w.pk_label")  # the label P@k counts the package, not the track (scored above)
         assert pk.options == ["source", "author", "split"] and metric(at, "P@5 for source")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from loev_core.evaluation.repeats import REPEAT_SHARE, peak_correlation, repeated_count, repeats
+from loev_core.evaluation.repeats import (
+    REPEAT_SHARE,
+    peak_correlation,
+    peak_correlation_to,
+    repeated_count,
+    repeats,
+)
 from loev_core.evaluation.retrieval import cosine_nearest
 from loev_core.evaluation.track_retrieval import degraded_hits, nearest_other, same_track_hits
 
@@ -24,6 +30,19 @@ def test_peak_correlation_is_the_share_of_a_window_that_recurs() -> None:
     peak = peak_correlation(np.stack([a, later, 3 * a, other]))
     assert np.allclose(np.diag(peak), 1) and np.allclose(peak, peak.T)
     assert abs(peak[0, 1] - 0.9) < 0.03 and abs(peak[0, 2] - 1) < 1e-9 and abs(peak[0, 3]) < 0.1
+
+
+def test_peak_correlation_of_one_query_matches_the_matrix_and_pads_short_clips() -> None:
+    """The dashboard's one-query form gives the matrix's row; a clip cut short at the end of a track is padded
+    (its first half recurring whole in the query scores about 0.71: the square root of the half's share of the
+    query's energy)."""
+    x = _music(0)
+    a, later, other = x[:T], x[T // 10:T // 10 + T], _music(1)[:T]
+    row = peak_correlation_to(a, [later, 3 * a, other])
+    assert np.allclose(row, peak_correlation(np.stack([a, later, 3 * a, other]))[0, 1:])
+    short = peak_correlation_to(a, [a[: T // 2], x[T:T + T // 2], a, np.concatenate([a, a])])
+    assert abs(short[0] - np.sqrt(0.5)) < 0.03 and abs(short[1]) < 0.1 and abs(short[2] - 1) < 1e-9
+    assert abs(short[3] - 1) < 1e-9  # a longer clip is cut to the query's length
 
 
 def test_repeats_are_found_within_a_track_only() -> None:
