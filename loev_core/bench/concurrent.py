@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from loev_core.bench.cpu import OtherLoad
-from loev_core.bench.first_visit import ARGS, CHROMIUM, free_port, stop, wait_healthy
+from loev_core.bench.first_visit import ARGS, CHROMIUM, serving
 
 TARGET_S = 3.0
 IDLE_OTHER_CORES = 0.5  # "otherwise idle": other processes used less than this many cores meanwhile
@@ -105,19 +104,12 @@ def measure_concurrent(checkpoint: Path, corpus: Path, items: int = 20_000, n_se
         raise RuntimeError(f"{CHROMIUM} is needed (apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="loev-bench-concurrent-") as tmp:
         folder = big_index(Path(tmp) / "index", checkpoint, corpus, items)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "loev_core.cli", "dashboard", "--checkpoint", str(checkpoint), "--corpus",
-               str(folder), "--allow", str(corpus), "--cache-dir", str(Path(tmp) / "cache"), "--port", str(port),
-               "--no-warm"]
+               str(folder), "--allow", str(corpus), "--cache-dir", str(Path(tmp) / "cache"), "--no-warm"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOEV_DASHBOARD_")}
-        with OtherLoad() as other, (Path(tmp) / "server.log").open("w") as log:
-            proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                wait_healthy(url, proc, 300)
-                result = sessions(url, checkpoint.name, n_sessions)
-            finally:
-                stop(proc)
+        # OtherLoad ends last, once the server and the browser have stopped (their CPU counted as ours)
+        with OtherLoad() as other, serving(cmd, env, Path(tmp), Path(tmp) / "server.log") as url:
+            result = sessions(url, checkpoint.name, n_sessions)
     slowest = max(result["page_loads_s"] + result["retrievals_s"])
     idle = other.cores is not None and other.cores < IDLE_OTHER_CORES
     return {"items": items, "sessions": n_sessions, "model": checkpoint.name, **result, "slowest_s": slowest,

@@ -12,6 +12,7 @@ audio player has its source.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from loev_core.explore.session import ASSETS
@@ -97,6 +98,24 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> No
             raise RuntimeError(f"the dashboard exited with code {proc.returncode}")
         time.sleep(0.1)
     raise TimeoutError(f"the dashboard was not healthy after {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float = 300.0) -> Iterator[str]:
+    """`cmd` (a `loev dashboard` command line, less `--port`) serving on a free loopback port; yields its URL
+    once healthy and stops it after. Its output is appended to `log`, which a failed start points at."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("a") as out:
+        proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_healthy(url, proc, timeout)
+            except (RuntimeError, TimeoutError) as e:
+                raise RuntimeError(f"the dashboard did not start: {e} (see {log})") from None
+            yield url
+        finally:
+            stop(proc, timeout=20)
 
 
 class RunProbe:
@@ -208,18 +227,10 @@ def measure_first_visit(prepare: bool = True, keep: Path | None = None) -> dict:
         if prepare:
             result["prepare_s"] = timed_run(cli(tmp, "--prepare"), env, tmp, tmp / "prepare.log")
             result["prepare_again_s"] = timed_run(cli(tmp, "--prepare"), env, tmp, tmp / "prepare-again.log")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with (tmp / "server.log").open("w") as log:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(cli(tmp, "--port", str(port)), env=env, cwd=tmp, stdout=log,
-                                    stderr=subprocess.STDOUT)
-            try:
-                wait_healthy(url, proc)
-                result["server_ready_s"] = round(time.perf_counter() - t0, 2)
-                pages = visit_every_page(url)
-            finally:
-                stop(proc, timeout=20)
+        t0 = time.perf_counter()
+        with serving(cli(tmp), env, tmp, tmp / "server.log") as url:
+            result["server_ready_s"] = round(time.perf_counter() - t0, 2)
+            pages = visit_every_page(url)
         second = pages.pop("second_visitor_landing_s")
         result["pages"] = pages
         result["second_visitor_landing_s"] = second

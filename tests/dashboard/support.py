@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from loev_core.bench.first_visit import free_port, stop, wait_healthy
+from loev_core.bench.first_visit import serving
 from loev_core.explore.session import ENV_CACHE, ENV_CHECKPOINTS, ENV_CORPUS, ENV_ROOTS, app_path
 
 APP = app_path()
@@ -47,24 +46,12 @@ def cli_args(env: dict[str, str]) -> list[str]:
     return args + [a for r in env.get(ENV_ROOTS, "").split(os.pathsep) if r for a in ("--allow", r)]
 
 
-@contextlib.contextmanager
-def running_app(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
+def running_app(env: dict[str, str], timeout: float = 120.0) -> contextlib.AbstractContextManager[str]:
     """The dashboard started by `loev dashboard` on a free loopback port; yields its URL, stops it after."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "loev_core.cli", "dashboard", *cli_args(env), "--port", str(port), "--no-warm"]
-    log = open(Path(env[ENV_CACHE]).parent / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
+    cmd = [sys.executable, "-m", "loev_core.cli", "dashboard", *cli_args(env), "--no-warm"]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOEV_DASHBOARD_")}
-    proc = subprocess.Popen(cmd, cwd=Path(env[ENV_CACHE]).parent, env=clean, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_healthy(url, proc, timeout)
-        except (RuntimeError, TimeoutError) as e:
-            raise RuntimeError(f"dashboard did not start: {e} (see {log.name})") from None
-        yield url
-    finally:
-        stop(proc)
-        log.close()
+    folder = Path(env[ENV_CACHE]).parent
+    return serving(cmd, clean, folder, folder / "server.log", timeout)
 
 
 BUSY = ("[data-testid=stStatusWidget], [data-testid=stSpinner], [data-testid=stSkeleton], [data-testid=stProgress], "

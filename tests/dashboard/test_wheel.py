@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.support import free_port, stop, wait_healthy
+from loev_core.bench.first_visit import free_port, stop, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "assets" / "checkpoints" / "demo-loevpp"
