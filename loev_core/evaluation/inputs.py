@@ -39,6 +39,7 @@ class Split:
     clips: list[Clip]
     waves: list[torch.Tensor]
     labels: dict[str, np.ndarray]
+    skipped: list[str] = dataclasses.field(default_factory=list)  # "path: why" of each clip left out
 
 
 def subset(n: int, cap: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +63,7 @@ def load_split(clips: list[Clip], sample_rate: int, name: str, progress: bool,
         log.warning("%s: skipped %d unreadable clip(s), e.g. %s", name, len(bad), bad[0])
     if not kept:
         raise ValueError(f"the {name} split has no usable clips")
-    return Split(kept, waves, label_arrays([c.labels for c in kept]))
+    return Split(kept, waves, label_arrays([c.labels for c in kept]), bad)
 
 
 def sample_clips(clips: list[Clip], cap: int | None, seed: int) -> list[Clip]:

@@ -116,7 +116,21 @@ def _sampled(results: dict[str, Any]) -> str:
     listed = results.get("n_listed") or {}
     if not any(listed.get(s, 0) > results[f"n_{s}"] for s in ("train", "test")):
         return ""
-    return f" (of {listed['train']} / {listed['test']} listed: a seeded sample, or unreadable files skipped)"
+    if "skipped" not in results:  # results written before the skipped files were recorded
+        return f" (of {listed['train']} / {listed['test']} listed: a seeded sample, or unreadable files skipped)"
+    n = len(results["skipped"])
+    sampled = sum(listed.get(s, 0) for s in ("train", "test")) - results["n_train"] - results["n_test"] > n
+    why = "; ".join([*(["a seeded sample"] if sampled else []), *([f"{n} left out, listed below"] if n else [])])
+    return f" (of {listed['train']} / {listed['test']} listed: {why})"
+
+
+def skipped_lines(results: dict[str, Any], shown: int = 10) -> list[str]:
+    """The files left out and why (unreadable, silent, too short), so a user can mend or remove them."""
+    skipped = results.get("skipped") or []
+    if not skipped:
+        return []
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return [f"Left out ({len(skipped)}): " + "; ".join(f"`{s}`" for s in skipped[:shown]) + more + ".", ""]
 
 
 def _labels_note(results: dict[str, Any]) -> str:
@@ -150,6 +164,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"Probes fit on train, scored on test; pitch-shift probe on {results['n_shift_clips']} clips "
         f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} {_curve_clips(results)}; "
         f"{results['n_query_clips']} transformed queries per transform; {results['seconds']} s.", "",
+        *skipped_lines(results),
         "## Targets", "", targets_table(results), "",
         f"## Probes on frozen embeddings (test split; cells: {kinds})", "", *_few_test_clips(results),
         probes_table(results), "",

@@ -102,7 +102,8 @@ def assemble_results(corpus: str | Path, models: Models, data: EvalCorpus, input
     """The results dict (results.json) without its "summary" and "seconds"."""
     results: dict[str, Any] = {
         "corpus": str(corpus), "n_train": len(data.train.waves), "n_test": len(data.test.waves),
-        "n_listed": data.n_listed, "split": data.split_note, "labelled": data.labelled,
+        "n_listed": data.n_listed, "skipped": data.train.skipped + data.test.skipped, "split": data.split_note,
+        "labelled": data.labelled,
         "sample_rate": models.sample_rate, "options": dataclasses.asdict(opts), "models": {}}
     timings = {"load+transform": load_seconds}
     for name, model in models.models.items():

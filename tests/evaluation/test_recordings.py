@@ -84,13 +84,16 @@ def test_load_excerpt_takes_the_middle_of_long_files(tmp_path: Path) -> None:
 
 
 def test_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
-    """No manifest, no labels, files of different lengths (one long): the label-free parts run."""
+    """No manifest, no labels, files of different lengths (one long): the label-free parts run. A silent and a
+    corrupt file are left out, and the report names them with the reason."""
     folder = tmp_path / "my-music"
     make_tone_corpus(tmp_path / "tones")
     folder.mkdir()
     for i, p in enumerate(sorted((tmp_path / "tones").glob("c*.wav"))[:8]):
         y, _ = sf.read(p, dtype="float32")
         sf.write(folder / f"track{i}.flac", np.tile(y, 8 if i == 0 else 1 + i % 2), SR)  # track0: 12 s
+    sf.write(folder / "silence.wav", np.zeros(3 * SR, dtype="float32"), SR)
+    (folder / "broken.mp3").write_bytes(b"ID3" + bytes(4000))
     ckpts = [str(save_model(tiny_model(k), tmp_path / f"tiny-{k}")) for k in ("simclr", "loev")]
     out = tmp_path / "eval"
     argv = ["eval", "--checkpoint", ckpts[0], "--checkpoint", ckpts[1], "--corpus", str(folder), "--out", str(out),
@@ -98,7 +101,9 @@ def test_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
             "--stretch-rates=0.8,1", "--gains=-6,0", "--quiet"]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["n_train"] + res["n_test"] == 8 and res["n_test"] == 2  # round(0.2 * 8) files held out
+    assert res["n_train"] + res["n_test"] == 8 and sum(res["n_listed"].values()) == 10
+    assert sorted(s.split(": ", 1)[1].split(" ")[0] for s in res["skipped"]) == ["silent", "unreadable"]
+    assert sorted(Path(s.split(": ", 1)[0]).name for s in res["skipped"]) == ["broken.mp3", "silence.wav"]
     assert "file groups" in res["split"] and res["labelled"] == {"key": False, "tempo": False, "instrument": False}
     assert res["options"]["excerpt_seconds"] == 4.0 and res["n_query_clips"] == 0
     loev = res["models"]["tiny-loev"]
@@ -109,6 +114,7 @@ def test_eval_on_a_plain_folder_of_recordings(tmp_path: Path) -> None:
     assert targets == {"Z.pitch_shift", "Z.invariant"}  # curve checks only: no label, no probe target
     md = (out / "results.md").read_text()
     assert "no labels" in md and "| model | subspace | shift acc | shift MAE (st) |" in md  # no empty columns
+    assert "2 left out, listed below" in md and "Left out (2): " in md and "silence.wav: silent" in md
     assert "key P@1" not in md and "(none: the corpus has no key, tempo or instrument labels" in md
 
 
