@@ -11,6 +11,8 @@ Public, stable API (also used by the dashboard):
             + "rise", "rise_lo", "rise_hi": Spearman of the mean distance against the transform's size
               (`amount`) and its 95 % bootstrap interval over clips (is "it rises" a property of the
               model or of the clips that happened to be drawn?)
+            + pitch shift only: "near_far", "near_far_lo", "near_far_hi": the mean distance at +-1 semitone
+              over that at +-4 (`near_far`) and its 95 % bootstrap interval over clips
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from loev_core.config import stretch_rates
+from loev_core.config import PITCH_SHIFT_RANGE, stretch_rates
 from loev_core.embeddings.waves import centre_crop
 from loev_core.evaluation.transforms import IDENTITY, apply_transform, valid_length
 
@@ -103,6 +105,33 @@ def rise(size: np.ndarray, dist: np.ndarray, n_boot: int = 1000,
     return point, float(lo), float(hi)
 
 
+def near_far(size: np.ndarray, dist: np.ndarray, near: float = 1.0, far: float = 4.0, n_boot: int = 1000,
+             rng: np.random.Generator | None = None) -> tuple[float, float, float]:
+    """Mean distance at size `near` over that at size `far` ([V] sizes, [V, N] per-clip distances; both signs
+    pooled), and its 95 % percentile-bootstrap interval from resampling the N clips. Well under 1: the
+    subspace grades a small shift as small; near 1: it jumps at the first step (a step, not a ramp). NaN
+    when either size is missing or the far distance is 0."""
+    size = np.asarray(size, dtype=np.float64)
+    rows_near, rows_far = np.isclose(size, near), np.isclose(size, far)
+    if not rows_near.any() or not rows_far.any():
+        return float("nan"), float("nan"), float("nan")
+
+    def ratio(d: np.ndarray) -> np.ndarray:  # d: [V, ..., N'] -> ratio of clip means per leading draw
+        lo, hi = d[rows_near].mean(axis=(0, -1)), d[rows_far].mean(axis=(0, -1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), np.nan)
+
+    point = float(ratio(dist))
+    n = dist.shape[1]
+    if n < 2 or np.isnan(point):
+        return point, float("nan"), float("nan")
+    rng = rng or np.random.default_rng(0)
+    draws = ratio(dist[:, rng.integers(0, n, size=(n_boot, n))])
+    draws = draws[~np.isnan(draws)]
+    lo, hi = np.percentile(draws, [2.5, 97.5]) if draws.size else (point, point)
+    return point, float(lo), float(hi)
+
+
 def between_clips(emb: np.ndarray) -> float:
     """Mean cosine distance between different clips: how far "moved as far as another clip" is in this
     subspace. A curve value means little without it (0.13 is far in a space where clips sit 0.2 apart,
@@ -174,6 +203,9 @@ def equivariance_curves(models: Mapping[str, Any], waves: torch.Tensor, sample_r
             out[name][k] = {"values": list(values), "mean": [s[0] for s in stats],
                             "lo": [s[1] for s in stats], "hi": [s[2] for s in stats],
                             "between": between[name][k], "rise": r[0], "rise_lo": r[1], "rise_hi": r[2]}
+            if transform == "pitch_shift":  # the issue's "+-1 clearly below +-4"
+                nf = near_far(size, d, 1.0, PITCH_SHIFT_RANGE[1], min(n_boot, 1000), np.random.default_rng(seed))
+                out[name][k].update(near_far=nf[0], near_far_lo=nf[1], near_far_hi=nf[2])
     return out
 
 

@@ -47,6 +47,7 @@ TEMPO_ACC = Target("tempo acc1, best subspace >= {}", 0.10, over_simclr=True)
 INSTRUMENT_ACC = Target("instrument accuracy, best subspace >= {}", -0.02, over_simclr=True)
 PITCH_RATIO = Target(f"Z.pitch_shift / Z.invariant distance at +-{RATIO_AT:g} st >= {{}}", 3.0)
 PITCH_RISE = Target("Z.pitch_shift distance rises with |shift| (Spearman >= {})", 0.9)
+PITCH_STEP = f"Z.pitch_shift distance at +-1 st clearly below +-{RATIO_AT:g} st (ratio, 95% interval under 1)"
 KEY_P5 = Target("key P@5 in V.pitch_shift >= {}", 0.15, over_simclr=True)
 INVARIANT_FLAT = "Z.invariant stays flat (max mean distance, no threshold)"  # reported, not judged
 PROBE_TARGETS = (("key", "weighted_score", KEY_SCORE), ("tempo", "acc1", TEMPO_ACC),
@@ -120,6 +121,12 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                       if zp.get("rise_lo") is not None and np.isfinite(zp["rise_lo"]) else "")  # older, one clip
             rows.append(_row(PITCH_RISE.text, name, rho, None, PITCH_RISE.passed(rho),
                              f"over {len(zp['values'])} shift values{spread}"))
+            if zp.get("near_far") is not None and np.isfinite(zp["near_far"]):  # absent in older results
+                hi = zp.get("near_far_hi")
+                known = hi is not None and np.isfinite(hi)
+                rows.append(_row(PITCH_STEP, name, zp["near_far"], None, bool(hi < 1.0) if known else None,
+                                 f"Z.pitch_shift {distance_at(zp, 1.0):.4f} at +-1, {dp:.4f} at +-{RATIO_AT:g}"
+                                 + (f"; 95% interval over clips {zp['near_far_lo']:.2f}-{hi:.2f}" if known else "")))
             flat = float(max(zi["mean"]))
             rows.append(_row(INVARIANT_FLAT, name, flat, None, None, f"Z.pitch_shift max {max(zp['mean']):.4f}"))
         val = m["retrieval"].get("V.pitch_shift", {}).get("clean", {}).get("key", {}).get("P@5", float("nan"))

@@ -14,13 +14,20 @@ import torch
 from loev_core import ExperimentConfig, build_model, save_model
 from loev_core.config import AudioConfig, ModelConfig
 from loev_core.evaluation import equivariance_curve
-from loev_core.evaluation.equivariance import amount, between_clips, cosine_distance, rise, transform_distances
+from loev_core.evaluation.equivariance import (
+    amount,
+    between_clips,
+    cosine_distance,
+    near_far,
+    rise,
+    transform_distances,
+)
 from loev_core.evaluation.labels import label_arrays, tempo_accuracy, tempo_bins, tempo_match, tempo_to_bin
 from loev_core.evaluation.markdown import README_END, README_START, update_readme
 from loev_core.evaluation.probes import fit_predict, key_scores, probe_instrument, probe_key, probe_shift, probe_tempo
 from loev_core.evaluation.report import rise_text
 from loev_core.evaluation.retrieval import cosine_knn, retrieval_scores
-from loev_core.evaluation.summary import distance_at
+from loev_core.evaluation.summary import PITCH_STEP, check_targets, distance_at
 from loev_core.evaluation.transforms import apply_transform, moved_labels, transform_waves
 from loev_core.keys import key_index, normalize_key, parse_key, transpose_key
 
@@ -129,14 +136,16 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     curves = equivariance_curve(model, waves, SR, "pitch_shift", [-2.0, 0.0, 2.0], progress=False)
     assert list(curves) == model.subspaces
     for c in curves.values():
-        assert set(c) == {"values", "mean", "lo", "hi", "between", "rise", "rise_lo", "rise_hi"}
+        assert set(c) == {"values", "mean", "lo", "hi", "between", "rise", "rise_lo", "rise_hi",
+                          "near_far", "near_far_lo", "near_far_hi"}  # the last three: pitch shift only
+        assert np.isnan(c["near_far"])  # +-1 and +-4 were not among these shifts
         assert 0.0 <= c["between"] <= 2.0 and c["rise_lo"] <= c["rise"] <= c["rise_hi"]
         assert c["values"] == [-2.0, 0.0, 2.0] and len(c["mean"]) == len(c["lo"]) == len(c["hi"]) == 3
         assert c["mean"][1] == 0.0 and c["lo"][1] == 0.0 and c["hi"][1] == 0.0
         assert all(lo <= m <= hi for lo, m, hi in zip(c["lo"], c["mean"], c["hi"], strict=True))
         assert c["mean"][0] > 0 and c["mean"][2] > 0
     gain = equivariance_curve(model, waves[:2], SR, "gain", [0.0, -6.0], interval="t", progress=False)
-    assert gain["V"]["mean"][0] == 0.0 and gain["V"]["values"] == [0.0, -6.0]
+    assert gain["V"]["mean"][0] == 0.0 and gain["V"]["values"] == [0.0, -6.0] and "near_far" not in gain["V"]
     assert torch.equal(apply_transform("time_stretch", waves, SR, 1.0), waves)
     assert apply_transform("time_stretch", waves, SR, [0.8, 1.0, 1.25]).shape == waves.shape
     faster = transform_waves("time_stretch", list(waves), SR, [0.8, 1.0, 1.25])
@@ -187,6 +196,34 @@ def test_rise_hand_computed_and_its_interval_over_clips() -> None:
     one = rise(size, curve)
     assert one[0] == pytest.approx(9 / np.sqrt(90)) and np.isnan(one[1]) and np.isnan(one[2])
     assert rise_text({"rise": one[0], "rise_lo": None, "rise_hi": None}) == "0.95 [–]"  # as read back from JSON
+
+
+def test_near_far_hand_computed_and_the_step_target() -> None:
+    """+-1 over +-4: a ramp is well under 1 (its interval too), a step is about 1; the target row passes only
+    when the whole 95 % interval is under 1, and older results without the numbers get no row."""
+    values = [-4.0, -1.0, 0.0, 1.0, 4.0]
+    size = amount("pitch_shift", values)
+    ramp = np.repeat(np.array([[0.4], [0.1], [0.0], [0.1], [0.4]]), 6, axis=1)
+    assert near_far(size, ramp) == pytest.approx((0.25, 0.25, 0.25))
+    rng = np.random.default_rng(0)
+    step = np.abs(size)[:, None].clip(0, 1) * 0.4 + rng.normal(0, 0.05, (5, 30)) * (size[:, None] > 0)
+    ratio, lo, hi = near_far(size, step)
+    assert lo < ratio < hi and lo < 1 < hi  # a step: d(+-1) is not below d(+-4)
+    assert np.isnan(near_far(amount("pitch_shift", [-2.0, 0.0, 2.0]), ramp[:3])[0])  # no +-1 / +-4 measured
+
+    def results(curve: dict) -> dict:
+        flat = {"values": values, "mean": [0.01] * 5}
+        return {"models": {"m": {"kind": "loev", "probes": {}, "retrieval": {},
+                                 "curves": {"pitch_shift": {"Z.pitch_shift": curve, "Z.invariant": flat}}}}}
+
+    curve = {"values": values, "mean": [0.4, 0.1, 0.0, 0.1, 0.4], "near_far": 0.25, "near_far_lo": 0.2,
+             "near_far_hi": 0.3}
+    row = next(r for r in check_targets(results(curve)) if r["target"] == PITCH_STEP)
+    assert row["passed"] is True and row["measured"] == 0.25 and "0.1000 at +-1, 0.4000 at +-4" in row["detail"]
+    row = next(r for r in check_targets(results({**curve, "near_far_hi": 1.1})) if r["target"] == PITCH_STEP)
+    assert row["passed"] is False
+    older = {k: v for k, v in curve.items() if not k.startswith("near_far")}
+    assert not [r for r in check_targets(results(older)) if r["target"] == PITCH_STEP]
 
 
 def test_between_clips_hand_computed() -> None:
@@ -250,6 +287,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert set(pp["retrieval"]["V"]) == {"clean", "pitch_shift", "time_stretch"}
     assert set(pp["retrieval"]["V"]["clean"]["key"]) == {"P@1", "P@3", "P@5", "P@10"}
     assert pp["curves"]["pitch_shift"]["Z.pitch_shift"]["values"] == [-4.0, 0.0, 4.0]
+    assert pp["curves"]["pitch_shift"]["Z.pitch_shift"]["near_far"] is None  # no +-1 among these shifts (NaN)
     assert {r["target"].split(",")[0] for r in res["summary"]} >= {"key weighted score", "tempo acc1"}
     for name in ("pitch_shift.png", "time_stretch.png", "gain.png", "probes.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
