@@ -56,6 +56,13 @@ with st.expander("Does the distance rise steadily with the size of the change?")
                "means the sample decides the answer: average more clips.")
     st.dataframe({label: {s: rise_text(c[s]) for s in subs if s in c} for label, c in curves.items()},
                  column_config={"_index": st.column_config.TextColumn("subspace")})
+    if transform == "pitch_shift":
+        st.caption("A small shift should move it less than a big one: the distance at ±1 semitone over the distance "
+                   "at ±4, with its 95 % interval. Near 1, the subspace jumps at the first semitone and then "
+                   "barely grades the size (a step); well under 1, it grades it (a ramp). It describes the "
+                   "curve's shape only: read it for the subspaces that move.")
+        st.dataframe({label: {s: rise_text(c[s], "near_far") for s in subs if s in c} for label, c in curves.items()},
+                     column_config={"_index": st.column_config.TextColumn("subspace")})
 
 
 

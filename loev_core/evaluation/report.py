@@ -98,13 +98,17 @@ def curves_table(results: dict[str, Any]) -> str:
     return _table(["model", "subspace", *[p[2] for p in pts], "between clips", "pitch rise [95%]"], rows)
 
 
-def rise_text(curve: dict[str, Any] | None) -> str:
-    """Spearman of the distance against |shift| with its interval over clips, e.g. "0.97 [0.93, 0.99]"."""
-    if not curve or not math.isfinite(curve.get("rise", math.nan)):  # absent (older results) or undefined
+def rise_text(curve: dict[str, Any] | None, key: str = "rise") -> str:
+    """A curve statistic with its interval over clips, e.g. "0.97 [0.93, 0.99]": the Spearman of the distance
+    against |shift| ("rise"), or the +-1 over +-4 distance ("near_far")."""
+    def finite(k: str) -> bool:
+        return isinstance((curve or {}).get(k), (int, float)) and math.isfinite(curve[k])
+
+    if not finite(key):  # absent (older results), undefined, or NaN read back from JSON as null
         return "–"
-    if any(curve.get(k) is None or not math.isfinite(curve[k]) for k in ("rise_lo", "rise_hi")):  # one clip
-        return f"{curve['rise']:.2f} [–]"
-    return f"{curve['rise']:.2f} [{curve['rise_lo']:.2f}, {curve['rise_hi']:.2f}]"
+    if not (finite(f"{key}_lo") and finite(f"{key}_hi")):  # one clip: nothing to resample
+        return f"{curve[key]:.2f} [–]"
+    return f"{curve[key]:.2f} [{curve[f'{key}_lo']:.2f}, {curve[f'{key}_hi']:.2f}]"
 
 
 def _curve_clips(results: dict[str, Any]) -> str:

@@ -92,6 +92,13 @@ def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: Da
         assert any("rise steadily" in e.label for e in at.expander)
         rises = [str(v) for df in at.dataframe for v in df.value.to_numpy().ravel() if "[" in str(v)]
         assert rises and all(v.count(",") == 1 and v.endswith("]") for v in rises)  # "0.97 [0.93, 0.99]"
+        assert len(at.dataframe) == 3  # for scale, rise, and (pitch shift) +-1 over +-4 per subspace and model
+        near_far = at.dataframe[2].value
+        cells = [v for v in near_far.to_numpy().ravel() if isinstance(v, str)]  # NaN: a model without that subspace
+        assert cells and all(v.endswith("]") for v in cells)  # "0.31 [0.26, 0.37]"
+        assert any("±1 semitone over the distance at ±4" in c.value for c in at.caption)
+        at.segmented_control(key="w.transform").set_value("gain").run()
+        assert not at.exception and len(at.dataframe) == 2  # the +-1 / +-4 table is for pitch shift only
     new = set(folder.glob("curves-*.json")) - before  # the clip count is part of the stored curves' key
     assert new and all(json.loads(f.read_text())["n_clips"] >= 1 for f in new)
 
