@@ -125,7 +125,8 @@ def test_equivariance_clip_count_and_the_rise_table(browser_page) -> None:
     page.get_by_text("Does the distance rise steadily").click()
     settle(page)
     expander = page.locator("[data-testid=stExpander]").filter(has_text="Does the distance rise steadily")
-    assert expander.locator("[data-testid=stDataFrame]").is_visible()
+    tables = expander.locator("[data-testid=stDataFrame]")
+    assert tables.count() == 2 and tables.first.is_visible() and tables.last.is_visible()  # rise, +-1 / +-4
     page.screenshot(path=str(ARTIFACTS / "dashboard-equivariance-rise.png"))
 
 

@@ -134,11 +134,12 @@ def test_equivariance_curve_keys_shapes_identity() -> None:
     t = torch.arange(SR) / SR
     waves = torch.stack([0.3 * torch.sin(2 * torch.pi * f * t) for f in (220.0, 330.0, 440.0)])
     curves = equivariance_curve(model, waves, SR, "pitch_shift", [-2.0, 0.0, 2.0], progress=False)
+    graded = equivariance_curve(model, waves, SR, "pitch_shift", [-4.0, -1.0, 0.0, 1.0, 4.0], progress=False)
+    assert all(c["near_far_lo"] <= c["near_far"] <= c["near_far_hi"] for c in graded.values())
     assert list(curves) == model.subspaces
     for c in curves.values():
-        assert set(c) == {"values", "mean", "lo", "hi", "between", "rise", "rise_lo", "rise_hi",
-                          "near_far", "near_far_lo", "near_far_hi"}  # the last three: pitch shift only
-        assert np.isnan(c["near_far"])  # +-1 and +-4 were not among these shifts
+        # no "near_far": +-1 and +-4 are not among these shifts
+        assert set(c) == {"values", "mean", "lo", "hi", "between", "rise", "rise_lo", "rise_hi"}
         assert 0.0 <= c["between"] <= 2.0 and c["rise_lo"] <= c["rise"] <= c["rise_hi"]
         assert c["values"] == [-2.0, 0.0, 2.0] and len(c["mean"]) == len(c["lo"]) == len(c["hi"]) == 3
         assert c["mean"][1] == 0.0 and c["lo"][1] == 0.0 and c["hi"][1] == 0.0
@@ -287,7 +288,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert set(pp["retrieval"]["V"]) == {"clean", "pitch_shift", "time_stretch"}
     assert set(pp["retrieval"]["V"]["clean"]["key"]) == {"P@1", "P@3", "P@5", "P@10"}
     assert pp["curves"]["pitch_shift"]["Z.pitch_shift"]["values"] == [-4.0, 0.0, 4.0]
-    assert pp["curves"]["pitch_shift"]["Z.pitch_shift"]["near_far"] is None  # no +-1 among these shifts (NaN)
+    assert "near_far" not in pp["curves"]["pitch_shift"]["Z.pitch_shift"]  # no +-1 among these shifts
     assert {r["target"].split(",")[0] for r in res["summary"]} >= {"key weighted score", "tempo acc1"}
     for name in ("pitch_shift.png", "time_stretch.png", "gain.png", "probes.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
