@@ -10,8 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from loev_core.explore.cache import CorpusData
-from loev_core.explore.projection import METHODS, place_points
-from loev_core.explore.retrieval import neighbour_table, query_from_row, search
+from loev_core.explore.retrieval import query_from_row
 from loev_core.explore.tour import (
     SHIFT,
     STEPS,
@@ -20,15 +19,13 @@ from loev_core.explore.tour import (
     distance_at,
     teaching_pair,
 )
-from loev_core.explore.transforms import TRAJECTORY_VALUES
-from loev_core.keys import transpose_key
 from loev_dashboard import cached, plots, widgets
-from loev_dashboard.state import recall, remember, synced
+from loev_dashboard.state import remember, synced
+from loev_dashboard.tour_parts import SHIFTS, keyed_map, moved_key, nearest, shifted, shifted_map, wheel
 
 TITLES = {"throw-away": "1 · What a contrastive model throws away", "heads": "2 · LOEV: a head that may notice",
           "branches": "3 · LOEV++: branches that sort by key", "retrieval": "4 · Targeted retrieval"}
 NAMES = {"simclr": "SimCLR", "loev": "LOEV", "loevpp": "LOEV++"}
-SHIFTS = tuple(TRAJECTORY_VALUES["pitch_shift"])
 CLOSE_RANK = 5  # the original among the first 5 answers to its shifted copy: the shift was ignored
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 K = 10
@@ -76,51 +73,6 @@ def clip_of(data: CorpusData) -> int:
     return cached.tour_clip(cached.get_corpus(ref_label) if ref_label is not None else None, data)
 
 
-def key_of(data: CorpusData, row: int) -> str:
-    return str(data.meta.iloc[row]["key"]) if "key" in data.meta.columns else "its key"
-
-
-def moved_key(data: CorpusData, row: int, semitones: float) -> str:
-    """The clip's key after a shift ('' when the corpus has no key, or a label that is not one)."""
-    try:
-        return transpose_key(key_of(data, row), semitones)
-    except ValueError:
-        return ""
-
-
-def keyed_map(data: CorpusData, sub: str, clip: int, title: str, height: int = 430) -> object:
-    rows, coords = cached.get_projection(data, sub, method())
-    color = "key" if "key" in data.label_columns else None
-    return plots.scatter_map(coords, data.meta.iloc[rows].reset_index(drop=True), color, data.label_columns,
-                             highlight=clip, height=height, title=title, legend=color is None)
-
-
-def method() -> str:
-    chosen = recall("method", "UMAP")
-    return chosen if chosen in METHODS else "UMAP"
-
-
-def wheel(data: CorpusData, clip: int) -> None:
-    if "key" in data.meta.columns:
-        st.plotly_chart(plots.key_wheel(data.meta["key"].astype(str).value_counts().to_dict(), [key_of(data, clip)],
-                                        size=190), key="wheel", config={"displayModeBar": False})
-        st.caption("Key colours: the circle of fifths, majors outside, relative minors inside.")
-
-
-def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...]) -> None:
-    """Players for the clip at each shift (0 = the original)."""
-    sr = cached.get_model(label).sample_rate
-    versions = cached.get_versions(data, clip, sr, "pitch_shift", amounts)
-    credit = widgets.clip_credit(data, clip)
-    if credit:  # copies of a credited recording: credited like its player
-        st.caption(credit)
-    for col, amount, wave in zip(st.columns(len(amounts)), amounts, versions, strict=True):
-        with col:
-            k = moved_key(data, clip, amount)
-            st.caption(f"**{'original' if amount == 0 else f'{amount:+g} semitones'}** {k}")
-            widgets.play_wave(wave, sr)
-
-
 def throw_away() -> None:
     label = find("simclr")
     if label is None:
@@ -137,13 +89,7 @@ def throw_away() -> None:
     st.markdown(f"SimCLR learns that a clip and its pitch-shifted copy are the same music: search its `{sub}` with "
                 f"the copy {rep['shift']:+g} semitones up (now in **{moved_to}**) and the original {found}: "
                 f"{verdict}.")
-    fig = keyed_map(data, sub, clip, f"{label} · {sub} · yellow: the clip shifted -6…+6 semitones")
-    rows, coords = cached.get_projection(data, sub, method())
-    xy = place_points(traj[sub], data.vectors(sub, rows), coords)
-    at = np.flatnonzero(rows == clip)
-    if at.size:  # the unshifted step on the clip's own dot, as in the explorer
-        xy = xy + (coords[at[0]] - xy[SHIFTS.index(0.0)])
-    plots.add_trajectory(fig, xy, SHIFTS, "semitones")
+    fig = shifted_map(label, data, sub, clip, f"{label} · {sub} · yellow: the clip shifted -6…+6 semitones")
     left, right = st.columns([3, 1])
     left.plotly_chart(fig, key="fig-throw-away", config={"displaylogo": False})
     with right:
@@ -194,6 +140,8 @@ def branches() -> None:
     if view is None:
         return
     data, ignore, keep, clip = view
+    if "key" not in data.meta.columns:  # e.g. the real-music demo set: follow one clip through every key instead
+        return branches_by_shifting(data, ignore, keep, clip)
     share = {s: cached.agreement(data, s, "key", K) for s in (ignore, keep)}
     shares = (f"**{share[keep]:.0%}** against **{share[ignore]:.0%}** of a clip's {K} nearest neighbours share its "
               f"key (chance {chance(data, 'key'):.0%})")
@@ -204,11 +152,30 @@ def branches() -> None:
     else:
         st.markdown(f"LOEV++ gives each head its own encoder branch, but in this model `{keep}` (right) sorts clips "
                     f"by key hardly more than `{ignore}` (left): {shares}.")
+    branch_maps(data, clip, keyed_map(data, ignore, clip, f"{ignore} · ignores pitch"),
+                keyed_map(data, keep, clip, f"{keep} · keeps pitch"))
+
+
+def branches_by_shifting(data: CorpusData, ignore: str, keep: str, clip: int) -> None:
+    """Step 3 on a corpus without key labels: how far a transposition moves the clip in each branch."""
+    label = str(find("loevpp"))
+    curves = cached.get_curves(label, data, "pitch_shift", SHIFTS)
+    moves, stays = distance_at(curves, keep, SHIFT), distance_at(curves, ignore, SHIFT)
+    verdict = ("the right branch follows the key, the left one drops it" if moves >= max(1.5 * stays, stays + 0.05)
+               else "in this model both branches move about as much")
+    st.markdown(f"LOEV++ gives each head its own encoder branch. This corpus has no key labels to colour clips by, "
+                f"so follow one clip through every key instead (yellow: shifted -6…+6 semitones): ±{SHIFT:g} "
+                f"semitones move clips **{moves:.2f}** in `{keep}` (right) and **{stays:.2f}** in `{ignore}` "
+                f"(left), {verdict}. The labelled generated set (**Models** page) shows clips gathering by key.")
+    branch_maps(data, clip, shifted_map(label, data, ignore, clip, f"{ignore} · ignores pitch"),
+                shifted_map(label, data, keep, clip, f"{keep} · keeps pitch"))
+
+
+def branch_maps(data: CorpusData, clip: int, left: object, right: object) -> None:
+    """Step 3's two branch maps side by side, and the followed clip (key wheel, player) beside them."""
     a, b, c = st.columns([1, 1, 0.7], gap="small")
-    a.plotly_chart(keyed_map(data, ignore, clip, f"{ignore} · ignores pitch"), key="fig-branches-a",
-                   config={"displaylogo": False})
-    b.plotly_chart(keyed_map(data, keep, clip, f"{keep} · keeps pitch"), key="fig-branches-b",
-                   config={"displaylogo": False})
+    a.plotly_chart(left, key="fig-branches-a", config={"displaylogo": False})
+    b.plotly_chart(right, key="fig-branches-b", config={"displaylogo": False})
     with c:
         wheel(data, clip)
         st.markdown(f"**The star:** {widgets.clip_title(data, clip)}")
@@ -220,6 +187,8 @@ def retrieval() -> None:
     if view is None:
         return
     data, ignore, keep, clip = view
+    if "key" not in data.meta.columns:
+        return retrieval_by_shifting(data, ignore, keep, clip)
     sound = next((c for c in ("instrument", "piece") if c in data.label_columns), None)
     labels = [c for c in ("key", sound) if c]
     table = pd.DataFrame({f"same {lab}": [cached.agreement(data, s, lab, K) for s in (keep, ignore)]
@@ -243,14 +212,30 @@ def retrieval() -> None:
                    f"(chance: key {chance(data, 'key'):.0%}" + (f", {sound} {chance(data, sound):.0%}" if sound else "")
                    + ").")
     with right:
-        query = query_from_row(data, clip)
-        for col, sub in zip(st.columns(2), (keep, ignore), strict=True):
-            with col:
-                st.markdown(f"**Nearest in `{sub}`**")
-                hits = neighbour_table(data, search(data, query, [sub], 3, exclude=clip), widgets.shown_labels(data))
-                for _, h in hits.iterrows():
-                    st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))}")
-                    widgets.play_row(data, int(h["row"]), slot=f"tn-{sub}")
+        nearest(data, query_from_row(data, clip), (keep, ignore), exclude=clip)
+
+
+def retrieval_by_shifting(data: CorpusData, ignore: str, keep: str, clip: int) -> None:
+    """Step 4 on a corpus without key labels: search with the clip moved into another key, in both branches."""
+    label = str(find("loevpp"))
+    traj = cached.get_trajectory(label, data, clip, "pitch_shift", SHIFTS)
+    rep = {s: copy_report(traj, SHIFTS, data, clip, s, SHIFT) for s in (keep, ignore)}
+
+    def found(s: str) -> str:
+        return f"**{ordinal(rep[s]['rank'])}**" if rep[s]["rank"] <= 100 else "not among the first 100"
+
+    split = rep[ignore]["rank"] <= CLOSE_RANK < rep[keep]["rank"]
+    st.markdown(f"Search with the clip moved {SHIFT:+g} semitones, into another key: `{ignore}` returns the original "
+                f"{found(ignore)} (the same music, whatever the key), `{keep}` {found(keep)}"
+                + (": it looks for music in the new key." if split else "; in this model the branches answer alike.")
+                + " This corpus has no key labels to count, so listen to what each branch finds.")
+    left, right = st.columns([1, 1.4], gap="large")
+    with left:
+        st.markdown(f"**Query:** {widgets.clip_title(data, clip)}")
+        shifted(label, data, clip, (0.0, SHIFT))
+    with right:
+        at = SHIFTS.index(SHIFT)
+        nearest(data, {s: np.asarray(traj[s])[at] for s in (keep, ignore)}, (keep, ignore))
 
 
 RENDER: dict[str, Callable[[], None]] = {"throw-away": throw_away, "heads": heads, "branches": branches,

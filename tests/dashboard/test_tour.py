@@ -4,17 +4,18 @@ so; the step lives in the URL; maps are coloured on the circle of fifths), and i
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from loev_core.explore.session import ENV_CHECKPOINTS
+from loev_core.explore.session import ENV_CHECKPOINTS, ENV_CORPUS
 from loev_core.explore.tour import STEPS
 from loev_core.keys import KEYS_BY_FIFTHS, key_colour
 from tests.dashboard.support import APP, app_environment, no_problem, running_app, settle
-from tests.support import DashEnv
+from tests.support import DashEnv, make_corpus
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -58,6 +59,33 @@ def test_every_tour_step_renders(dash_env: DashEnv, step: str) -> None:
         assert at.get("plotly_chart"), "every step has a figure"
         assert at.get("audio"), "every step has a sound"
         assert {b.label for b in at.button} >= {"Previous", "Next"}
+
+
+@pytest.mark.parametrize("step, told", [("branches", "follow one clip through every key"),
+                                         ("retrieval", "moved +4 semitones, into another key")])
+def test_steps_about_keys_work_on_a_corpus_without_key_labels(dash_env: DashEnv, step: str, told: str) -> None:
+    """The real-music demo set and a user's folder have no `key` column: the branch and retrieval steps show a
+    transposed clip instead of key shares (which would read "nan%" and claim the branches are alike)."""
+    corpus = dash_env.root / "no-keys"
+    if not (corpus / "manifest.csv").exists():
+        make_corpus(corpus, n=12, seed=3)
+        with (corpus / "manifest.csv").open(newline="") as f:
+            rows = [{"path": r["path"], "split": r["split"]} for r in csv.DictReader(f)]
+        with (corpus / "manifest.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, ["path", "split"])
+            w.writeheader()
+            w.writerows(rows)
+    with app_environment({**dash_env.env, ENV_CORPUS: str(corpus)}):
+        at = open_view("tour", step=step)
+        assert not at.exception and not problems(at), (at.exception, problems(at))
+        text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+        assert told in text and "no key labels" in text and "nan" not in text
+        if step == "branches":  # both branch maps, each with the clip's path through every shift, and the clip
+            paths = [c for c in specs(at) if is_map(c) and any(tr.get("mode") == "lines+markers+text"
+                                                                for tr in c["data"])]
+            assert len(paths) == 2 and at.get("audio")
+        else:  # the clip and its shifted copy, and the 3 nearest in each branch
+            assert len(at.get("audio")) == 2 + 2 * 3
 
 
 def test_the_tour_steps_through_the_url(dash_env: DashEnv) -> None:
