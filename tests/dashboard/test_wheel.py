@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loev_core.bench.first_visit import free_port, stop, wait_healthy
+from loev_core.bench.first_visit import serving
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINT = REPO / "assets" / "checkpoints" / "demo-loevpp"
@@ -54,17 +54,12 @@ def test_the_installed_wheel_serves_the_explorer(built_wheel: Path, tmp_path: Pa
     assert out[3] == "None", f"the wheel thinks it runs from a checkout: {out}"
 
     clips = len((DEMO / "manifest.csv").read_text().strip().splitlines()) - 1
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "loev_core.cli", "dashboard", "--checkpoint", str(CHECKPOINT), "--corpus", str(DEMO),
-           "--port", str(port), "--cache-dir", str(tmp_path / "cache")]
+           "--cache-dir", str(tmp_path / "cache")]
     ARTIFACTS.mkdir(exist_ok=True)
     t0 = time.perf_counter()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_healthy(url, proc, timeout=120)
-        with sync_api.sync_playwright() as p:
+        with serving(cmd, env, elsewhere, log_path, timeout=120) as url, sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1440, "height": 1200})
@@ -82,7 +77,5 @@ def test_the_installed_wheel_serves_the_explorer(built_wheel: Path, tmp_path: Pa
                 browser.close()
         print(f"explorer drawn {time.perf_counter() - t0:.1f} s after `loev dashboard` started")
     except BaseException:
-        print(f"--- {log_path} ---\n{log_path.read_text()[-8000:]}")
+        print(f"--- {log_path} ---\n{log_path.read_text()[-8000:] if log_path.exists() else '(no log)'}")
         raise
-    finally:
-        stop(proc)
