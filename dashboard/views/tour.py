@@ -124,24 +124,25 @@ def heads() -> None:
     shifted(label, data, clip_of(data), (-SHIFT, 0.0, SHIFT))
 
 
-def loevpp_view() -> tuple[CorpusData, str, str, int] | None:
-    """LOEV++'s corpus, its (ignoring, keeping) branch pair and the tour's clip; None (and a note) without one."""
+def loevpp_view() -> tuple[str, CorpusData, str, str, int] | None:
+    """LOEV++'s label and corpus, its (ignoring, keeping) branch pair and the tour's clip; None (and a note)
+    without one."""
     label = find("loevpp")
     if label is None:
         missing("loevpp", "with encoder branches")
         return None
     data = cached.get_corpus(label)
     ignore, keep = teaching_pair(data.subspaces)
-    return data, ignore, keep, clip_of(data)
+    return label, data, ignore, keep, clip_of(data)
 
 
 def branches() -> None:
     view = loevpp_view()
     if view is None:
         return
-    data, ignore, keep, clip = view
+    label, data, ignore, keep, clip = view
     if "key" not in data.meta.columns:  # e.g. the real-music demo set: follow one clip through every key instead
-        return branches_by_shifting(data, ignore, keep, clip)
+        return branches_by_shifting(label, data, ignore, keep, clip)
     share = {s: cached.agreement(data, s, "key", K) for s in (ignore, keep)}
     shares = (f"**{share[keep]:.0%}** against **{share[ignore]:.0%}** of a clip's {K} nearest neighbours share its "
               f"key (chance {chance(data, 'key'):.0%})")
@@ -156,9 +157,8 @@ def branches() -> None:
                 keyed_map(data, keep, clip, f"{keep} · keeps pitch"))
 
 
-def branches_by_shifting(data: CorpusData, ignore: str, keep: str, clip: int) -> None:
+def branches_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, clip: int) -> None:
     """Step 3 on a corpus without key labels: how far a transposition moves the clip in each branch."""
-    label = str(find("loevpp"))
     curves = cached.get_curves(label, data, "pitch_shift", SHIFTS)
     moves, stays = distance_at(curves, keep, SHIFT), distance_at(curves, ignore, SHIFT)
     verdict = ("the right branch follows the key, the left one drops it" if moves >= max(1.5 * stays, stays + 0.05)
@@ -186,9 +186,9 @@ def retrieval() -> None:
     view = loevpp_view()
     if view is None:
         return
-    data, ignore, keep, clip = view
+    label, data, ignore, keep, clip = view
     if "key" not in data.meta.columns:
-        return retrieval_by_shifting(data, ignore, keep, clip)
+        return retrieval_by_shifting(label, data, ignore, keep, clip)
     sound = next((c for c in ("instrument", "piece") if c in data.label_columns), None)
     labels = [c for c in ("key", sound) if c]
     table = pd.DataFrame({f"same {lab}": [cached.agreement(data, s, lab, K) for s in (keep, ignore)]
@@ -215,9 +215,8 @@ def retrieval() -> None:
         nearest(data, query_from_row(data, clip), (keep, ignore), exclude=clip)
 
 
-def retrieval_by_shifting(data: CorpusData, ignore: str, keep: str, clip: int) -> None:
+def retrieval_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, clip: int) -> None:
     """Step 4 on a corpus without key labels: search with the clip moved into another key, in both branches."""
-    label = str(find("loevpp"))
     traj = cached.get_trajectory(label, data, clip, "pitch_shift", SHIFTS)
     rep = {s: copy_report(traj, SHIFTS, data, clip, s, SHIFT) for s in (keep, ignore)}
 
