@@ -141,7 +141,7 @@ def build_index(embeddings: Embeddings, out_dir: str | Path, *, exact_threshold:
 def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Path,
                     options: EmbedOptions | None = None) -> Embeddings:
     """Embed `audio` with `checkpoint` into `out_dir/embeddings` (resumable), for `build_index(.., out_dir)`,
-    whose index.json then also records the checkpoint's id and the number of bad files."""
+    whose index.json then also records where the embeddings are and the number of bad files."""
     from loev_core.checkpoint import load_model
     from loev_core.embeddings.compute import EmbedOptions, embed_corpus
 
@@ -150,9 +150,7 @@ def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Pa
     report = embed_corpus(model, audio, folder,
                           replace(options or EmbedOptions(), checkpoint=str(Path(checkpoint).resolve())))
     loaded = load_embeddings(folder)
-    # the loaded model's `model_id` (in embed.json) is its file's `checkpoint_id`: no second hash of the weights
-    return replace(loaded, provenance=replace(loaded.provenance, checkpoint_id=loaded.provenance.model_id,
-                                              embeddings="embeddings", n_skipped=report.n_skipped))
+    return replace(loaded, provenance=replace(loaded.provenance, embeddings="embeddings", n_skipped=report.n_skipped))
 
 
 class Index:

@@ -127,11 +127,11 @@ def parts_dir(out: Path) -> Path:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where embeddings came from; `build_index` records it in index.json (checkpoint and checkpoint_id
-    always, the other fields when set)."""
+    """Where embeddings came from; `build_index` records it in index.json (checkpoint always, the other
+    fields when set). `model_id` is the id of the model that embedded them, which is also the
+    `checkpoint_id` of its file: one id, whether the index embedded the audio or read embeddings."""
 
     checkpoint: str | None = None
-    checkpoint_id: str | None = None  # content hash of `checkpoint`, when the index embedded the audio itself
     embeddings: str | None = None  # the embeddings folder, relative to the index folder holding it
     n_skipped: int | None = None  # bad files, when the index embedded the audio itself
     sample_rate: int | None = None
@@ -147,7 +147,7 @@ class Provenance:
                    stream_seconds=summary.get("stream_seconds"))
 
     def index_fields(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k in ("checkpoint", "checkpoint_id") or v is not None}
+        return {k: v for k, v in asdict(self).items() if k == "checkpoint" or v is not None}
 
 
 @dataclass(frozen=True, eq=False)

@@ -151,7 +151,7 @@ def load_corpus(model: Any, checkpoint: Path, checkpoint_id: str, source: str | 
     src = resolve_allowed(source, roots, "corpus")
     if is_index_folder(src):
         index = Index(src)
-        made_by = index.info.get("checkpoint_id")
+        made_by = index.info.get("model_id") or index.info.get("checkpoint_id")  # the latter: older index.json
         if made_by and made_by != checkpoint_id:
             raise PathRefused(f"The index {src} was built with another checkpoint ({made_by}); "
                               f"this model is {checkpoint_id}. Rebuild it with `loev index`.")

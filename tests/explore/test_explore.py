@@ -303,3 +303,28 @@ def test_store_builds_each_corpus_once_and_prebuild_fills_it(dash_env: DashEnv) 
     for path in settings.checkpoints.values():
         key = warmup.corpus_key(path, checkpoint_id(path), settings.corpus, settings.cache_dir)
         assert len(store.items[key]) == 24
+
+
+@pytest.mark.parametrize("field", ["model_id", "checkpoint_id"])  # checkpoint_id: index.json written before
+def test_an_index_folder_of_another_model_is_refused(tmp_path: Path, field: str) -> None:
+    """Whether `loev index` embedded the audio or read embeddings, index.json names the model that made the
+    vectors; the dashboard refuses to search them with another model (the scores would mean nothing)."""
+    import json
+    from types import SimpleNamespace
+
+    from loev_core.embeddings.index import Embeddings, build_index
+    from loev_core.embeddings.store import Provenance
+
+    x = clustered(12, 8)
+    meta = pd.DataFrame({"path": [f"/music/c{i}.ogg" for i in range(12)], "offset": 0.0, "duration": 3.0})
+    folder = tmp_path / "ix"
+    build_index(Embeddings({"Z.invariant": x}, meta, Provenance(checkpoint="m.ckpt", model_id="made-by")), folder)
+    spec = json.loads((folder / "index.json").read_text())
+    assert spec["model_id"] == "made-by" and "checkpoint_id" not in spec  # one id, not two copies of it
+    if field == "checkpoint_id":
+        spec["checkpoint_id"] = spec.pop("model_id")
+        (folder / "index.json").write_text(json.dumps(spec))
+    model = SimpleNamespace(subspaces=["Z.invariant"])
+    assert len(load_corpus(model, tmp_path / "m.ckpt", "made-by", folder, [tmp_path], tmp_path / "cache")) == 12
+    with pytest.raises(PathRefused, match="built with another checkpoint \\(made-by\\); this model is other"):
+        load_corpus(model, tmp_path / "m.ckpt", "other", folder, [tmp_path], tmp_path / "cache")
