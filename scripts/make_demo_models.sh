@@ -129,7 +129,10 @@ if [ -n "$INV_STEPS" ]; then
   loevpp_run=runs/demo-loevpp-inv
 fi
 simclr_run=runs/demo-simclr
-# Real music, last (docs/real-music.md, docs/experiments.md "Real music: fine-tunes"): every model continues on
+# The bundled checkpoints were trained stage by stage while the candidates were compared, so the run names in
+# their history (model.json, the Models page) are those experiments' folders (real-*, n-*, sv-*, w-*, w2-*, g-*,
+# g4-*, adj-*, adjh-*; docs/experiments.md) rather than this script's runs/demo-*-real*; the settings are these.
+# Real music, first round (docs/real-music.md, docs/experiments.md "Real music: fine-tunes"): every model continues on
 # the real corpus's training tracks (the validation tracks of scripts/real_validation.py and the unseen package
 # left out), mixed half and half with the generated corpus (train.mix_*), whole tracks cropped at random each
 # step, at lr 5e-4, one thread each, the three in parallel. SimCLR: the paper's loss, 600 steps then a warm
