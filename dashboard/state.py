@@ -61,6 +61,10 @@ def synced(widget: Callable[..., Any], label: str, options: Sequence[Any], name:
             except (TypeError, ValueError):
                 wanted = None
         st.session_state[key] = wanted if wanted in options else (default if default in options else options[0])
+    else:
+        # Claim the value again: a widget with this key drawn elsewhere (another page, another column after a
+        # layout change) has another widget id, and Streamlit would otherwise start it at its default (None).
+        st.session_state[key] = st.session_state[key]
     value = widget(label, options, key=key, **kwargs)
     remember(name, value)
     return value

@@ -59,6 +59,22 @@ def test_every_page_renders_in_chromium(browser_page) -> None:
     assert all(t in nav for t in PAGES.values())
 
 
+def test_moving_between_pages_keeps_each_pages_selection(browser_page) -> None:
+    """Compare shares the projection and transform selections with the Explorer and Equivariance pages; in a new
+    session, moving from one to the other by the sidebar must keep them (it once crashed on a None)."""
+    url, page = browser_page
+    for start, target, kept in (("compare", "equivariance", "transform=pitch_shift"),
+                                ("compare", "explorer", "method=UMAP"), ("explorer", "compare", "method=UMAP"),
+                                ("equivariance", "compare", "transform=pitch_shift")):
+        page.goto(f"{url}/{start}")  # a new session
+        settle(page)
+        page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=PAGES[target]).click()
+        settle(page)
+        assert page.locator("h1").first.inner_text().strip() == PAGES[target]
+        no_problem(page)
+        assert kept in page.url, f"{start} -> {target}: {page.url}"
+
+
 def test_click_a_point_plays_it_and_lists_neighbours(browser_page) -> None:
     url, page = browser_page
     page.goto(f"{url}/explorer?method=PCA&model=ckpt-loevpp&subspace=Z.pitch_shift&color=key")
