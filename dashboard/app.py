@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from loev_dashboard import cached, widgets
-from loev_dashboard.state import active_models, corpus_source
+from loev_dashboard.state import active_models, corpus_title, keep_in_url
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,14 +42,18 @@ PAGES = [
 page = st.navigation(PAGES)
 cached.start_warmup()
 widgets.one_player()
+for shared in ("corpus", "models"):
+    keep_in_url(shared)
 with st.sidebar:
     st.caption("**LOEV Explorer** · what contrastive music models keep and what they throw away")
-    models = active_models()
-    st.caption(f"Models: {', '.join(models) if models else 'none yet'}")
-    st.caption(f"Corpus: `{Path(corpus_source()).name}`")
+    chosen = st.empty()  # filled after the page ran: the Models page may have just changed the choice
 try:
     page.run()
 except Exception as e:  # last resort: a message on the page, never a traceback (details go to the log)
     logging.getLogger("loev.dashboard").exception("page failed")
     st.error(f"This page hit an unexpected problem ({type(e).__name__}: {e}). Other pages still work; "
              "the server log has the details.", icon=":material/error:")
+finally:
+    models = active_models()
+    chosen.caption(f"Models: {', '.join(models) if models else 'none yet'}  \nCorpus: "
+                   f"`{corpus_title()}`")

@@ -39,6 +39,16 @@ def remember(name: str, value: Any, url: bool = True) -> None:
         st.query_params[name] = str(value)
 
 
+def keep_in_url(name: str) -> None:
+    """A selection every page uses (the corpus, the models) is made on the Models page, but Streamlit clears the
+    query string on each page change: copy it from the URL into the session (a bookmark), and back into the URL,
+    so every page's URL still says which corpus and models it shows."""
+    if name in st.query_params:
+        st.session_state[_canon(name)] = st.query_params[name]
+    elif st.session_state.get(_canon(name)) is not None:
+        remember(name, st.session_state[_canon(name)])
+
+
 def recall(name: str, default: Any = None) -> Any:
     """A selection: from the URL first (a bookmark), else this session, else `default`."""
     if name in st.query_params:
@@ -102,3 +112,10 @@ def active_models() -> list[str]:
 
 def corpus_source() -> str:
     return str(recall("corpus", str(settings().corpus)))
+
+
+def corpus_title() -> str:
+    """The corpus's name for the sidebar: a folder of tracks by its own name, not its clips' cache folder."""
+    from loev_core.explore.long_tracks import corpus_name
+
+    return corpus_name(corpus_source(), settings().cache_dir)

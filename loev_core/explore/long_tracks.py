@@ -129,3 +129,10 @@ def source_folder(corpus: str | Path, cache_dir: str | Path) -> Path | None:
     if source.parts[-len(track.parts):] != track.parts:
         return None
     return Path(*source.parts[:-len(track.parts)])
+
+
+def corpus_name(corpus: str | Path, cache_dir: str | Path) -> str:
+    """What to call a corpus on screen: the folder of tracks it was cut from (not the cache folder's hashed
+    name), else its own folder's name."""
+    folder = source_folder(corpus, cache_dir)
+    return (folder or Path(corpus)).name or str(corpus)

@@ -93,7 +93,9 @@ class Settings:
         if (self.real_demo / "manifest.csv").is_file():
             named["Real-music demo set"] = self.real_demo
         if self.corpus not in named.values():
-            named[f"Started with: {self.corpus.name}"] = self.corpus
+            from loev_core.explore.long_tracks import corpus_name
+
+            named[f"Started with: {corpus_name(self.corpus, self.cache_dir)}"] = self.corpus
         return named
 
     @property

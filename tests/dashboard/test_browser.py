@@ -3,8 +3,9 @@ one player at a time, a refused upload; screenshots go to test-artifacts/. Plus 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin
 
 import pytest
 
@@ -73,6 +74,24 @@ def test_moving_between_pages_keeps_each_pages_selection(browser_page) -> None:
         assert page.locator("h1").first.inner_text().strip() == PAGES[target]
         no_problem(page)
         assert kept in page.url, f"{start} -> {target}: {page.url}"
+
+
+def test_every_pages_url_bookmarks_the_chosen_corpus(browser_page, dash_env: DashEnv) -> None:
+    """The corpus is chosen on the Models page; the other pages' URLs must still name it, so a bookmark (a new
+    session) opens on the same music, and the sidebar names it."""
+    url, page = browser_page
+    picked = dash_env.root / "picked-corpus"
+    if not picked.exists():
+        shutil.copytree(dash_env.corpus, picked)
+    page.goto(f"{url}/?corpus={picked}")
+    settle(page)
+    page.locator("[data-testid=stSidebarNav]").get_by_role("link", name="Retrieval").click()
+    settle(page)
+    assert "corpus=" in page.url and "picked-corpus" in unquote(page.url), page.url
+    page.goto(page.url)  # the bookmark, in a new session
+    settle(page)
+    no_problem(page)
+    assert "Corpus: picked-corpus" in page.locator("[data-testid=stSidebarUserContent]").inner_text()
 
 
 def test_click_a_point_plays_it_and_lists_neighbours(browser_page) -> None:

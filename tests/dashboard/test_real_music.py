@@ -71,6 +71,12 @@ def open_page(page: str | None, **params: str) -> AppTest:
     return at
 
 
+def sidebar_corpus(at: AppTest) -> str:
+    """The corpus the sidebar names (`Corpus: `name``)."""
+    text = next(c.value for c in at.sidebar.caption if "Corpus:" in c.value)
+    return text.split("Corpus:")[1].strip().strip("`")
+
+
 def metric(at: AppTest, prefix: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(prefix))
 
@@ -84,6 +90,7 @@ def test_corpus_picker_switches_to_the_real_demo_set(real_env: dict[str, str]) -
         assert pick.value.startswith("Started with") and metric(at, "Clips") == "8"
         pick.set_value("Real-music demo set").run()
         assert not at.exception and metric(at, "Clips") == "12"
+        assert sidebar_corpus(at) == Path(real_env[ENV_REAL_DEMO]).name  # in the same run, not one page later
         assert at.query_params["corpus"] in (real_env[ENV_REAL_DEMO], [real_env[ENV_REAL_DEMO]])
         assert any("never trained on" in c.value for c in at.caption)
         at.switch_page("views/retrieval.py")
@@ -204,6 +211,7 @@ def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir
         next(t for t in at.text_input if t.label.startswith("Audio folder")).input(str(music))
         next(b for b in at.button if b.label == "Use").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
+        assert sidebar_corpus(at) == "typed-music"  # the folder typed, not its clips' hashed cache folder
         assert cuts == [(1, 2), (2, 2)]  # the page's progress bar followed the cutting
         assert any("5 clips of 2 track(s) in typed-music" in s.value for s in at.success)
         assert metric(at, "Clips") == "5"  # 65 s: clips at 10, 30, 50 s; 42 s: at 10, 30 s
@@ -227,7 +235,7 @@ def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir
 
 def test_source_folder_names_the_folder_a_clip_cache_was_cut_from(tmp_path: Path) -> None:
     """Only clip folders in the cache are traced back; the real-music demo set (also cut) is not."""
-    from loev_core.explore.long_tracks import CLIPS_JSON, source_folder
+    from loev_core.explore.long_tracks import CLIPS_JSON, corpus_name, source_folder
 
     music = tmp_path / "music"
     cache = tmp_path / "cache" / "clips" / "music-abc"
@@ -238,6 +246,7 @@ def test_source_folder_names_the_folder_a_clip_cache_was_cut_from(tmp_path: Path
         (folder / "manifest.csv").write_text(f"path,track,source_file\n{row}\n")
     assert source_folder(cache, tmp_path / "cache") == music
     assert source_folder(tmp_path / "demo", tmp_path / "cache") is None
+    assert corpus_name(cache, tmp_path / "cache") == "music" and corpus_name(tmp_path / "demo", cache) == "demo"
     (cache / "manifest.csv").write_text("path,track\naudio/a-00.ogg,a.ogg\n")
     assert source_folder(cache, tmp_path / "cache") is None
 
