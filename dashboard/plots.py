@@ -191,8 +191,14 @@ def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspa
 
 
 def metrics_figure(long: pd.DataFrame) -> go.Figure:
-    """Training curves: every loss term against the step (learning rate on its own axis)."""
+    """Training curves: every loss term against the step (learning rate on its own axis); with a `stage` column
+    (`runinfo.read_stages`), a dotted line and the stage's name where each stage starts."""
     fig = go.Figure()
+    if "stage" in long.columns and long["stage"].nunique() > 1:
+        for name, start in long.groupby("stage", sort=False)["step"].min().iloc[1:].items():
+            fig.add_vline(x=float(start), line=dict(color="gray", width=1, dash="dot"), annotation_text=str(name),
+                          annotation_textangle=-90, annotation_position="top left",
+                          annotation_font=dict(size=10, color="gray"))
     for i, (series, g) in enumerate(long.groupby("series", sort=False)):
         fig.add_trace(go.Scatter(x=g["step"], y=g["value"], name=series, mode="lines",
                                  yaxis="y2" if series == "lr" else "y",
@@ -224,11 +230,15 @@ def interval_columns(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
 
 def scores_figure(table: pd.DataFrame, height: int = 380) -> go.Figure:
     """Grouped bars of a results table: one group per row (model / subspace), one bar per column; a score with
-    an interval is one bar with its low-high as an error bar, not three bars."""
+    an interval is one bar with its low-high as an error bar, not three bars. Errors (lower is better, another
+    scale: the pitch-shift probe's MAE in semitones) stay in the table."""
+    from loev_core.explore.runinfo import score_columns
+
     fig = go.Figure()
     intervals = interval_columns(table)
-    bounds = {c for pair in intervals.values() for c in pair}
-    for i, col in enumerate(c for c in table.columns if c not in bounds):
+    scores, _ = score_columns(table.columns)
+    table = table[[c for c in table.columns if str(c) in scores or c in {b for p in intervals.values() for b in p}]]
+    for i, col in enumerate(c for c in table.columns if str(c) in scores):
         err = {}
         if col in intervals:
             low, high = (table[c].astype(float) for c in intervals[col])

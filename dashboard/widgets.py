@@ -233,10 +233,19 @@ def pick_clip(data: CorpusData, name: str = "clip", label: str = "Clip") -> int:
     return synced(st.selectbox, label, opts, name, default=0, cast=int, format_func=lambda r: names[r])
 
 
+BEST_NOTE = "the best value of each column is highlighted (the highest score, the lowest error)"
+
+
 def shaded(table: Any) -> Any:
-    """Scores with 3 decimals, the highest of each column in the accent colour (readable on dark)."""
+    """Scores with 3 decimals, the best of each column in the accent colour (readable on dark): the highest
+    score, the lowest error (`score_columns`); interval bounds are not scores and stay plain."""
+    from loev_core.explore.runinfo import score_columns
+
+    scores, errors = score_columns(table.columns)
+    props = "color: #ff7f50; font-weight: 700"
     try:
-        return table.style.format("{:.3f}").highlight_max(axis=0, props="color: #ff7f50; font-weight: 700")
+        return (table.style.format("{:.3f}").highlight_max(axis=0, subset=scores, props=props)
+                .highlight_min(axis=0, subset=errors, props=props))
     except Exception:  # pandas Styler needs jinja2; plain numbers are fine too
         return table.round(3)
 

@@ -215,28 +215,36 @@ if [ -n "$REAL" ] && [ -n "$REAL2" ] && [ -n "$REAL3" ]; then
   simclr_run=runs/demo-simclr-realadj loev_run=runs/demo-loev-realadj loevpp_run=runs/demo-loevpp-realadj
 fi
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
+declare -A n_curves=([simclr]=0 [loev]=0 [loevpp]=0)
+keep_curve() {  # keep_curve KIND STAGE: the stage's metrics.csv beside the checkpoint, numbered in training order
+  local kind=$1 stage=$2
+  n_curves[$kind]=$((n_curves[$kind] + 1))
+  cp "runs/demo-$kind-$stage/metrics.csv" \
+    "assets/checkpoints/demo-$kind/metrics-$(printf %02d "${n_curves[$kind]}")-$stage.csv"
+}
 for kind in simclr loev loevpp; do
   run=$simclr_run
   [ "$kind" = loevpp ] && run=$loevpp_run
   [ "$kind" = loev ] && run=$loev_run
   $LOEV export "$run" --out "assets/checkpoints/demo-$kind"
+  rm -f "assets/checkpoints/demo-$kind"/metrics-*.csv
   cp "runs/demo-$kind/metrics.csv" "assets/checkpoints/demo-$kind/metrics.csv"  # the encoder's training
 done
-[ -n "$HEAD_STEPS" ] && cp runs/demo-loevpp-head/metrics.csv assets/checkpoints/demo-loevpp/metrics-head.csv
-[ -n "$INV_STEPS" ] && cp runs/demo-loevpp-inv/metrics.csv assets/checkpoints/demo-loevpp/metrics-inv.csv
-[ -n "$VIEWS_STEPS" ] && cp runs/demo-loev-views/metrics.csv assets/checkpoints/demo-loev/metrics-views.csv
+[ -n "$HEAD_STEPS" ] && keep_curve loevpp head
+[ -n "$INV_STEPS" ] && keep_curve loevpp inv
+[ -n "$VIEWS_STEPS" ] && keep_curve loev views
 if [ -n "$REAL" ]; then
-  for kind in simclr loev loevpp; do cp "runs/demo-$kind-real/metrics.csv" "assets/checkpoints/demo-$kind/metrics-real.csv"; done
-  cp runs/demo-loevpp-realhead/metrics.csv assets/checkpoints/demo-loevpp/metrics-realhead.csv
-  cp runs/demo-loevpp-realinv/metrics.csv assets/checkpoints/demo-loevpp/metrics-realinv.csv
+  for kind in simclr loev loevpp; do keep_curve "$kind" real; done
+  keep_curve loevpp realhead
+  keep_curve loevpp realinv
 fi
 if [ -n "$REAL" ] && [ -n "$REAL2" ]; then
   for stage in simclr-real2 simclr-real3 loev-real2 loev-realw loev-realw2 loevpp-realpitch loevpp-realpitch2; do
-    cp "runs/demo-$stage/metrics.csv" "assets/checkpoints/demo-${stage%%-*}/metrics-${stage#*-}.csv"
+    keep_curve "${stage%%-*}" "${stage#*-}"
   done
 fi
 if [ -n "$REAL" ] && [ -n "$REAL2" ] && [ -n "$REAL3" ]; then
-  for kind in simclr loev loevpp; do cp "runs/demo-$kind-realadj/metrics.csv" "assets/checkpoints/demo-$kind/metrics-realadj.csv"; done
+  for kind in simclr loev loevpp; do keep_curve "$kind" realadj; done
 fi
 
 # 3. evaluation on the committed demo set (probes fit on its train split, scored on its test split)

@@ -13,11 +13,12 @@ from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, 
 from loev_core.explore.runinfo import (
     evaluation_tables,
     find_evaluations,
-    find_metrics,
+    find_stages,
     mixed_up_table,
     model_card,
-    read_metrics,
+    order_evaluations,
     read_results_folder,
+    read_stages,
     recordings_rule,
     results_caption,
     results_tables,
@@ -80,10 +81,14 @@ def clips_of(path: Path) -> tuple[Path, str]:
 def pick_evaluation(found: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """One of a checkpoint's evaluations (newest first; the bundled models have the demo set's and the real
     recordings'), chosen by the corpus it ran on when there are several."""
+    found = order_evaluations(found, corpus_source())
     if len(found) == 1:
         return found[0]
     names = [f"{ev['results'].get('corpus', '?')} ({ev['file'].parent.name})" for ev in found]
-    choice = st.radio("Evaluated on", names, horizontal=True, key=f"evaluation-{label}")
+    if len(names) <= 3:
+        choice = st.radio("Evaluated on", names, horizontal=True, key=f"evaluation-{label}")
+    else:  # a researcher's many runs: a list, not a wall of buttons
+        choice = st.selectbox("Evaluated on", names, key=f"evaluation-{label}")
     return found[names.index(choice)] if choice in names else found[0]
 
 
@@ -192,10 +197,14 @@ for label in chosen:
             widgets.kv_table(card)
             st.caption(f"`{path}`")
         with cols[1]:
-            metrics = find_metrics(path)
-            if metrics is not None:
-                st.markdown("**Training curves**")
-                st.plotly_chart(plots.metrics_figure(read_metrics(metrics)), key=f"metrics-{label}")
+            stages = find_stages(path)
+            if stages:
+                st.markdown("**Training curves**" + (f", {len(stages)} stages one after the other" if len(stages) > 1
+                                                      else ""))
+                st.plotly_chart(plots.metrics_figure(read_stages(stages)), key=f"metrics-{label}")
+                st.caption("The learning rate jumps where a stage, or a warm restart within one, begins; the loss "
+                           "jumps where a stage changes what it trains (views per clip, heads, data), so its "
+                           "level is comparable within a stage. The card's final loss is the last stage's.")
             else:
                 st.caption("No training curves: the run folder (metrics.csv) is not next to this checkpoint.")
             try:
@@ -205,7 +214,7 @@ for label in chosen:
             if found:
                 ev = pick_evaluation(found, label)
                 st.markdown(f"**Evaluation** by `loev eval` on `{ev['results'].get('corpus', '?')}` "
-                            f"({ev['file'].parent.name}); the highest value of each column is highlighted")
+                            f"({ev['file'].parent.name}); {widgets.BEST_NOTE}")
                 recordings = ((ev["results"].get("recordings") or {}).get("models") or {}).get(ev["name"])
                 tables = evaluation_tables(ev["model"], recordings)
                 if recordings:
@@ -245,7 +254,7 @@ if shown:
         if not tables:
             st.info("This results file holds no scores.")
         for title, table in tables.items():
-            st.markdown(f"**{title}**; the highest value of each column is highlighted")
+            st.markdown(f"**{title}**; {widgets.BEST_NOTE}")
             st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
             st.plotly_chart(plots.scores_figure(table), key=f"results-{title}")
         for name, per in ((results.get("recordings") or {}).get("models") or {}).items():

@@ -8,6 +8,7 @@ results from a `results.json` written by `loev eval` that names this checkpoint'
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,31 @@ def read_metrics(path: Path) -> pd.DataFrame:
     return long.dropna()
 
 
+def find_stages(path: str | Path) -> list[tuple[str, Path]]:
+    """(stage, curve file) for every training stage of a checkpoint, in training order: its run's
+    `metrics.csv`, then the later stages' curves kept beside it as `metrics-NN-<stage>.csv` (the bundled models:
+    a fine-tune's run folder holds only its own curve, and the card describes the last stage)."""
+    first = find_metrics(path)
+    if first is None:
+        return []
+    later = [(int(m.group(1)), m.group(2), f) for f in first.parent.glob("metrics-*.csv")
+             if (m := re.fullmatch(r"metrics-(\d+)-(.+)\.csv", f.name))]
+    return [(first.parent.name, first), *((name, f) for _, name, f in sorted(later))]
+
+
+def read_stages(stages: list[tuple[str, Path]]) -> pd.DataFrame:
+    """The stages' curves one after the other: `read_metrics` columns plus `stage`, with `step` counted from
+    the start of the first stage (each fine-tune's own steps restart at 0)."""
+    parts, offset = [], 0
+    for name, path in stages:
+        part = read_metrics(path)
+        if part.empty:
+            continue
+        parts.append(part.assign(step=part["step"] + offset, stage=name))
+        offset = int(part["step"].max()) + offset
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["step", "series", "value", "stage"])
+
+
 def find_evaluations(path: str | Path, checkpoint_id: str, extra_roots: tuple[Path, ...] = ()) -> list[dict]:
     """Every `loev eval` results.json that evaluated this checkpoint (matched by content hash), newest first:
     the bundled models have two, the generated demo set and the real recordings."""
@@ -119,6 +145,30 @@ def find_evaluations(path: str | Path, checkpoint_id: str, extra_roots: tuple[Pa
                         found.append((f.stat().st_mtime, {"name": name, "model": m, "file": f, "results": results}))
                         break
     return [ev for _, ev in sorted(found, key=lambda t: -t[0])]
+
+
+def order_evaluations(found: list[dict], corpus: str | Path) -> list[dict]:
+    """`find_evaluations`' list with the one to show first: an evaluation on the corpus being explored, then the
+    bundled ones (`assets/`: the demo set, the real recordings), then the rest (a user's runs), each newest first."""
+    here = Path(corpus).expanduser().resolve()
+
+    def rank(ev: dict) -> int:
+        ran_on = Path(str(ev["results"].get("corpus", ""))).expanduser()
+        ran_on = (ran_on if ran_on.is_absolute() else BASE_DIR / ran_on).resolve()
+        return 0 if ran_on == here else 1 if ASSETS.resolve() in ev["file"].resolve().parents else 2
+
+    return sorted(found, key=rank)
+
+
+ERROR_METRICS = ("mae",)  # results-table columns where lower is better (the pitch-shift probe's error, semitones)
+
+
+def score_columns(columns: Any) -> tuple[list[str], list[str]]:
+    """(scores, errors) of a results table: where the highest value is best, where the lowest is; the "low" and
+    "high" columns of a 95 % interval are neither (they bound the score beside them)."""
+    names = [str(c) for c in columns if not str(c).endswith((" low", " high"))]
+    errors = [c for c in names if c.split(" ")[-1] in ERROR_METRICS]
+    return [c for c in names if c not in errors], errors
 
 
 def flatten_scores(node: Any, prefix: str = "") -> dict[str, float]:

@@ -289,22 +289,3 @@ def test_models_page_offers_each_evaluation_of_a_checkpoint(real_env: dict[str, 
     finally:
         for f in written:
             f.unlink()
-
-
-def test_a_score_with_an_interval_is_one_bar_with_error_bars() -> None:
-    """A recordings table (score, low, high per metric) plots one bar per score with its 95% interval as the
-    error bar, not the bounds as bars of their own; tables without intervals keep a bar per column."""
-    import pandas as pd
-
-    from loev_dashboard import plots
-
-    table = pd.DataFrame({"same-track P@1": [0.7, 0.5], "same-track low": [0.6, 0.3], "same-track high": [0.8, 0.6],
-                          "degraded top-1": [0.95, 0.9], "degraded low": [0.9, 0.85], "degraded high": [1.0, 0.92]},
-                         index=["V", "Z.invariant"])
-    fig = plots.scores_figure(table)
-    assert [t.name for t in fig.data] == ["same-track P@1", "degraded top-1"]
-    bars = fig.data[0]
-    assert list(bars.y) == [0.7, 0.5]
-    assert np.allclose(bars.error_y.array, [0.1, 0.1]) and np.allclose(bars.error_y.arrayminus, [0.1, 0.2])
-    plain = plots.scores_figure(pd.DataFrame({"key P@1": [0.4], "key P@5": [0.3]}, index=["V"]))
-    assert [t.name for t in plain.data] == ["key P@1", "key P@5"] and plain.data[0].error_y.array is None

@@ -16,8 +16,9 @@ from loev_core.checkpoint import checkpoint_id
 from loev_core.explore import projection as P
 from loev_core.explore.cache import load_corpus
 from loev_core.explore.retrieval import breakdown, precision_at_k, presets_for, query_from_row, search
-from loev_core.explore.runinfo import _loss_summary, find_metrics, model_card, read_metrics
+from loev_core.explore.runinfo import _loss_summary, find_metrics, find_stages, model_card, read_metrics, read_stages
 from loev_core.explore.session import load_settings
+from loev_dashboard.plots import metrics_figure
 from tests.support import DashEnv, tiny_checkpoint
 
 
@@ -133,12 +134,26 @@ def test_model_card_and_training_curves(tmp_path: Path) -> None:
     assert found == tmp_path / "run" / "metrics.csv"
     curves = read_metrics(found)
     assert set(curves["series"]) == {"lr", "loss", "loss.invariant"} and len(curves) == 6
+    # later stages kept beside it, numbered in training order (10 after 9, not after 1); other csv files ignored
+    for n, name in ((10, "last"), (9, "second")):
+        (tmp_path / "run" / f"metrics-{n}-{name}.csv").write_text("step,lr,loss,seconds\n10,0.1,2.0,1\n30,0.1,1.5,2\n")
+    (tmp_path / "run" / "metrics-notes.csv").write_text("step,lr\n1,2\n")
+    stages = find_stages(ckpt)
+    assert [name for name, _ in stages] == ["run", "second", "last"]
+    long = read_stages(stages)
+    loss = long[long["series"] == "loss"]
+    assert loss["step"].tolist() == [10, 20, 30, 50, 60, 80]  # each stage starts where the one before ended
+    assert loss["stage"].tolist() == ["run", "run", "second", "second", "last", "last"]
+    fig = metrics_figure(long)
+    assert [a.text for a in fig.layout.annotations] == ["second", "last"]  # a line where each later stage starts
+    assert [sh.x0 for sh in fig.layout.shapes] == [30.0, 60.0]
 
 
 def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_env: DashEnv) -> None:
     import json
 
-    from loev_core.explore.runinfo import evaluation_tables, find_evaluations
+    from loev_core.explore.runinfo import evaluation_tables, find_evaluations, order_evaluations
+    from loev_core.explore.session import ASSETS
 
     ckpt = dash_env.checkpoints["loevpp"]
     cid = checkpoint_id(ckpt)
@@ -168,6 +183,12 @@ def test_evaluation_results_are_found_by_checkpoint_hash(tmp_path: Path, dash_en
     rec = evaluation_tables(both[0]["model"], both[0]["results"]["recordings"]["models"]["r"])["recordings"]
     assert rec.loc["V"].to_dict() == {"same-track P@1": 0.7, "same-track low": 0.6, "same-track high": 0.8,
                                       "degraded top-1": 0.95, "degraded low": 0.9, "degraded high": 0.99}
+    # shown first: the evaluation on the corpus being explored, else a bundled one, else the newest
+    both[1]["results"]["corpus"] = str(dash_env.corpus)  # "demo" ran on the corpus explored, "r" did not
+    assert [ev["name"] for ev in order_evaluations(both, dash_env.corpus)] == ["demo", "r"]
+    assert [ev["name"] for ev in order_evaluations(both, tmp_path / "elsewhere")] == ["r", "demo"]
+    bundled = {"name": "bundled", "file": ASSETS / "eval" / "results.json", "results": {"corpus": "assets/demo"}}
+    assert [ev["name"] for ev in order_evaluations([*both, bundled], tmp_path)] == ["bundled", "r", "demo"]
 
 
 def test_a_results_folder_of_recordings_shows_their_scores() -> None:

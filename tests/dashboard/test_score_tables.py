@@ -1,0 +1,37 @@
+"""The Models page's score tables and bars: which value is best (highest score, lowest error), intervals drawn
+as error bars, errors kept off the 0-1 score axis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from loev_dashboard import plots, widgets
+
+
+def test_a_score_with_an_interval_is_one_bar_with_error_bars() -> None:
+    """A recordings table (score, low, high per metric) plots one bar per score with its 95% interval as the
+    error bar, not the bounds as bars of their own; tables without intervals keep a bar per column."""
+    table = pd.DataFrame({"same-track P@1": [0.7, 0.5], "same-track low": [0.6, 0.3], "same-track high": [0.8, 0.6],
+                          "degraded top-1": [0.95, 0.9], "degraded low": [0.9, 0.85], "degraded high": [1.0, 0.92]},
+                         index=["V", "Z.invariant"])
+    fig = plots.scores_figure(table)
+    assert [t.name for t in fig.data] == ["same-track P@1", "degraded top-1"]
+    bars = fig.data[0]
+    assert list(bars.y) == [0.7, 0.5]
+    assert np.allclose(bars.error_y.array, [0.1, 0.1]) and np.allclose(bars.error_y.arrayminus, [0.1, 0.2])
+    plain = plots.scores_figure(pd.DataFrame({"key P@1": [0.4], "key P@5": [0.3]}, index=["V"]))
+    assert [t.name for t in plain.data] == ["key P@1", "key P@5"] and plain.data[0].error_y.array is None
+
+
+def test_errors_are_best_when_lowest_and_stay_out_of_the_score_bars() -> None:
+    """The pitch-shift probe's MAE (semitones) is an error: its lowest value is the one highlighted, and it is
+    not drawn on the 0-1 score axis beside the accuracies; interval bounds are never highlighted."""
+    table = pd.DataFrame({"pitch_shift accuracy": [0.2, 0.6], "pitch_shift mae": [2.6, 0.9],
+                          "degraded top-1": [0.9, 0.95], "degraded low": [0.85, 0.9], "degraded high": [0.99, 1.0]},
+                         index=["Z.invariant", "Z.pitch_shift"])
+    styles = widgets.shaded(table)._compute().ctx  # (row, column) -> CSS of the highlighted cells
+    assert sorted(k for k, v in styles.items() if v) == [(1, 0), (1, 1), (1, 2)]  # accuracy max, MAE min, top-1 max
+    fig = plots.scores_figure(table)
+    assert [t.name for t in fig.data] == ["pitch_shift accuracy", "degraded top-1"]
+    assert fig.layout.yaxis.range == (0, 1)
