@@ -165,6 +165,9 @@ def add_trajectory(fig: go.Figure, xy: np.ndarray, values: Sequence[float], unit
     return fig
 
 
+CURVE_MIN_TOP = 0.1  # cosine distance: under this a transformed copy has barely moved
+
+
 def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspaces: Sequence[str],
                   unit: str, height: int = 460) -> go.Figure:
     """Mean cosine distance with its 95 % band, colour per subspace, dash per model."""
@@ -184,9 +187,11 @@ def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspa
                                      legendgroup=name))
             fig.add_trace(go.Scatter(x=x, y=c["mean"], mode="lines+markers", name=name, legendgroup=name,
                                      line=dict(color=colours[s], dash=dashes[m_i % len(dashes)], width=2)))
+    # from 0, and at least to 0.1: curves that barely move (gain) must look flat, not steep on a 0-0.008 axis
+    tops = [max(c["hi"]) for per_sub in curves.values() for s, c in per_sub.items() if s in subspaces and c["hi"]]
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=unit,
                       yaxis_title="cosine distance to the original", legend=dict(font=dict(size=11)),
-                      hovermode="x unified")
+                      hovermode="x unified", yaxis_range=[0, max([CURVE_MIN_TOP, *(1.08 * t for t in tops)])])
     return fig
 
 

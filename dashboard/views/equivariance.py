@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
 from loev_core.evaluation.report import rise_text
@@ -9,6 +13,17 @@ from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.transforms import CURVE_CLIP_CHOICES, CURVE_CLIPS, TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import remember, synced
+
+BY_SUBSPACE = {"_index": st.column_config.TextColumn("subspace")}
+
+
+def per_model(curves: dict[str, dict], subs: list[str], cell: Callable[[dict], Any]) -> pd.DataFrame:
+    """One value per subspace (row) and model (column): numbers with 3 decimals, "–" where a model has no such
+    subspace (SimCLR has no branches), never "None"."""
+    table = pd.DataFrame({label: {s: cell(c[s]) for s in subs if s in c} for label, c in curves.items()})
+    return table.map(lambda v: "–" if v is None or (isinstance(v, float) and v != v)
+                     else f"{v:.3f}" if isinstance(v, (int, float)) else str(v))
+
 
 widgets.intro("Equivariance", """Take a clip, change it by a known amount (shift its pitch by a few semitones, play it
 faster, make it louder) and measure how far its vector moves: 0 means "the model did not notice". An
@@ -48,21 +63,18 @@ st.caption(f"Mean over a fixed sample of up to {n_clips} corpus clips (test spli
 with st.expander("For scale: how far apart two *different* clips are in each subspace"):
     st.caption("A transformed copy this far from its clip has lost what the transform changed; 0.1 means "
                "little in a subspace where clips sit 0.9 apart.")
-    st.dataframe({label: {s: c[s].get("between") for s in subs if s in c} for label, c in curves.items()},
-                 column_config={"_index": st.column_config.TextColumn("subspace")})
+    st.dataframe(per_model(curves, subs, lambda c: c.get("between")), column_config=BY_SUBSPACE)
 with st.expander("Does the distance rise steadily with the size of the change?"):
     st.caption("Spearman correlation between the mean distance and the size of the change (1: every bigger "
                "change moves the clip further), with its 95 % interval over the clips averaged. A wide interval "
                "means the sample decides the answer: average more clips.")
-    st.dataframe({label: {s: rise_text(c[s]) for s in subs if s in c} for label, c in curves.items()},
-                 column_config={"_index": st.column_config.TextColumn("subspace")})
+    st.dataframe(per_model(curves, subs, rise_text), column_config=BY_SUBSPACE)
     if transform == "pitch_shift":
         st.caption("A small shift should move it less than a big one: the distance at ±1 semitone over the distance "
                    "at ±4, with its 95 % interval. Near 1, the subspace jumps at the first semitone and then "
                    "barely grades the size (a step); well under 1, it grades it (a ramp). It describes the "
                    "curve's shape only: read it for the subspaces that move.")
-        st.dataframe({label: {s: rise_text(c[s], "near_far") for s in subs if s in c} for label, c in curves.items()},
-                     column_config={"_index": st.column_config.TextColumn("subspace")})
+        st.dataframe(per_model(curves, subs, lambda c: rise_text(c, "near_far")), column_config=BY_SUBSPACE)
 
 
 

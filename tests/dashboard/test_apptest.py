@@ -94,8 +94,12 @@ def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: Da
         assert rises and all(v.count(",") == 1 and v.endswith("]") for v in rises)  # "0.97 [0.93, 0.99]"
         assert len(at.dataframe) == 3  # for scale, rise, and (pitch shift) +-1 over +-4 per subspace and model
         near_far = at.dataframe[2].value
-        cells = [v for v in near_far.to_numpy().ravel() if isinstance(v, str)]  # NaN: a model without that subspace
+        cells = [v for v in near_far.to_numpy().ravel() if v != "–"]  # "–": a model without that subspace
         assert cells and all(v.endswith("]") for v in cells)  # "0.31 [0.26, 0.37]"
+        every = [str(v) for df in at.dataframe for v in df.value.to_numpy().ravel()]
+        assert "–" in every and not [v for v in every if v in ("None", "nan")]  # SimCLR has no branches
+        scale = [v for v in at.dataframe[0].value.to_numpy().ravel() if v != "–"]
+        assert scale and all(len(v.split(".")[1]) == 3 for v in scale)  # one number format: 0.918, not 0.8184
         assert any("±1 semitone over the distance at ±4" in c.value for c in at.caption)
         at.segmented_control(key="w.transform").set_value("gain").run()
         assert not at.exception and len(at.dataframe) == 2  # the +-1 / +-4 table is for pitch shift only

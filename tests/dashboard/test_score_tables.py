@@ -1,5 +1,5 @@
-"""The Models page's score tables and bars: which value is best (highest score, lowest error), intervals drawn
-as error bars, errors kept off the 0-1 score axis."""
+"""The dashboard's figures and score tables: which value is best (highest score, lowest error), intervals drawn
+as error bars, errors kept off the 0-1 score axis, distance curves drawn from 0."""
 
 from __future__ import annotations
 
@@ -35,3 +35,15 @@ def test_errors_are_best_when_lowest_and_stay_out_of_the_score_bars() -> None:
     fig = plots.scores_figure(table)
     assert [t.name for t in fig.data] == ["pitch_shift accuracy", "degraded top-1"]
     assert fig.layout.yaxis.range == (0, 1)
+
+
+def test_curves_start_at_zero_and_a_flat_curve_looks_flat() -> None:
+    """Cosine-distance curves are drawn from 0 and at least up to 0.1: a curve that moves by 0.005 (gain) must
+    not fill the plot as if it rose steeply; a curve that does rise sets the top."""
+    flat = {"m": {"Z.invariant": {"values": [-6, 0, 6], "mean": [0.004, 0.0, 0.005], "lo": [0.003, 0.0, 0.004],
+                                  "hi": [0.005, 0.0, 0.006]}}}
+    assert plots.curves_figure(flat, ["Z.invariant"], "dB").layout.yaxis.range == (0, plots.CURVE_MIN_TOP)
+    steep = {"m": {**flat["m"], "Z.pitch_shift": {"values": [-6, 0, 6], "mean": [0.5, 0.0, 0.55],
+                                                  "lo": [0.4, 0.0, 0.45], "hi": [0.6, 0.0, 0.65]}}}
+    top = plots.curves_figure(steep, ["Z.invariant", "Z.pitch_shift"], "semitones").layout.yaxis.range[1]
+    assert abs(top - 0.65 * 1.08) < 1e-9
