@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from loev_core.config import TIME_STRETCH_RANGE
@@ -80,7 +81,9 @@ with widgets.guard("Could not prepare the query: "):
         else query_from_row(data, row)
 if moved:
     with t_col:
-        st.caption(f"Transformed query ({pitch:+d} semitones, ×{rate:g} speed)")
+        now = ", ".join(f"{c} {v:.0f}" if isinstance(v, float) else f"{c} {v}" for c, v in labels.items()
+                        if c in ("key", "tempo") and not pd.isna(v))  # what "same key" / "same tempo" now count
+        st.caption(f"Transformed query ({pitch:+d} semitones, ×{rate:g} speed){': now ' + now if now else ''}")
         widgets.play_wave(wave.numpy(), sr)
 
 

@@ -257,6 +257,21 @@ def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:
         assert not at.exception and any("+3 semitones" in c.value for c in at.caption)
 
 
+def test_a_transposed_query_names_its_new_key(dash_env: DashEnv) -> None:
+    """"same key" then counts the key the query is now in; the page must say which one it is."""
+    from loev_core.audio import read_manifest
+    from loev_core.evaluation.transforms import moved_labels
+
+    key = next(c.labels["key"] for c in read_manifest(dash_env.corpus / "manifest.csv")
+               if Path(c.path).name == "clip003.ogg")
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", model="ckpt-loevpp", clip="3")
+        assert any(f"key: {key}" in m.value for m in at.markdown)  # the clip as it is in the corpus
+        at.slider(key="q-pitch").set_value(4).run()
+        moved = moved_labels("pitch_shift", {"key": key}, 4)["key"]
+        assert moved != key and any(f"+4 semitones, ×1 speed): now key {moved}" in c.value for c in at.caption)
+
+
 def test_missing_bundled_models_are_explained(dash_env: DashEnv, monkeypatch, tmp_path) -> None:
     import loev_core.explore.session as session
 
