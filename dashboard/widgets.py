@@ -113,7 +113,7 @@ def score_labels(data: CorpusData) -> list[str]:
 
 def pick_color(labels: Sequence[str], name: str = "color") -> str:
     opts = ["(none)", *labels]
-    default = next((c for c in ("key", "instrument", "tempo", "source") if c in labels), opts[0])
+    default = next((c for c in ("key", "instrument", "tempo", "source", "track") if c in labels), opts[0])
     return synced(st.selectbox, "Colour by", opts, name, default=default)
 
 

@@ -222,6 +222,9 @@ def test_a_folder_of_full_tracks_typed_on_the_models_page_is_cut_like_corpus_dir
         at.switch_page("views/retrieval.py")
         at.run()
         assert not at.exception and metric(at, "Corpus searched") == "5 clips" and metric(at, "Same-track P@")
+        at.switch_page("views/explorer.py")
+        at.run()  # a folder of tracks has no key, instrument or source: its maps open coloured by track
+        assert not at.exception and at.selectbox(key="w.color").value == "track"
         reloaded = open_page(None, corpus=str(corpus))  # a browser reload: a new session, the corpus in the URL
         assert next(t for t in reloaded.text_input if t.label.startswith("Audio folder")).value == str(music)
     monkeypatch.undo()
