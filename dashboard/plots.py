@@ -257,3 +257,14 @@ def scores_figure(table: pd.DataFrame, height: int = 380) -> go.Figure:
                       yaxis_range=[0, 1] if unit else None, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0,
                                                       font=dict(size=11)))
     return fig
+
+
+def found_figure(within: Mapping[str, Mapping[int, float]], tops: Sequence[int], height: int = 260) -> go.Figure:
+    """How often a search found the original, per subspace (`{subspace: {k: share}}`): grouped bars over "first
+    k answers", on a fixed 0-100 % axis."""
+    fig = go.Figure([go.Bar(x=[f"first {k}" for k in tops], y=[shares[k] for k in tops], name=sub,
+                            marker_color=PALETTE[i % len(PALETTE)]) for i, (sub, shares) in enumerate(within.items())])
+    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_range=[0, 1],
+                      yaxis_title="original found", yaxis_tickformat=".0%",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig

@@ -17,8 +17,10 @@ from loev_core.explore.tour import (
     chance,
     copy_report,
     distance_at,
+    found_within,
     teaching_pair,
 )
+from loev_core.explore.transforms import curve_rows
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import remember, synced
 from loev_dashboard.tour_parts import SHIFTS, keyed_map, moved_key, nearest, shifted, shifted_map, wheel
@@ -29,6 +31,7 @@ NAMES = {"simclr": "SimCLR", "loev": "LOEV", "loevpp": "LOEV++"}
 CLOSE_RANK = 5  # the original among the first 5 answers to its shifted copy: the shift was ignored
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 K = 10
+TOPS = (1, CLOSE_RANK, 10)  # step 4 on unlabelled music: the original among the first 1, 5, 10 answers
 
 widgets.intro("Tour", """Four steps through the idea behind LOEV, computed live on the models of this session: what a
 plain contrastive model forgets, how LOEV keeps it in a head of its own, how LOEV++ splits the encoder so one part
@@ -158,17 +161,24 @@ def branches() -> None:
 
 
 def branches_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, clip: int) -> None:
-    """Step 3 on a corpus without key labels: how far a transposition moves the clip in each branch."""
+    """Step 3 on a corpus without key labels: shift clips through the keys and measure how far each branch moves
+    (a distance curve, which says it exactly; a map's distances are not the embedding's)."""
     curves = cached.get_curves(label, data, "pitch_shift", SHIFTS)
     moves, stays = distance_at(curves, keep, SHIFT), distance_at(curves, ignore, SHIFT)
-    verdict = ("the right branch follows the key, the left one drops it" if moves >= max(1.5 * stays, stays + 0.05)
+    verdict = (f"`{keep}` follows the key, `{ignore}` drops it" if moves >= max(1.5 * stays, stays + 0.05)
                else "in this model both branches move about as much")
+    n = len(curve_rows(data))  # the clips get_curves averages over
     st.markdown(f"LOEV++ gives each head its own encoder branch. This corpus has no key labels to colour clips by, "
-                f"so follow one clip through every key instead (yellow: shifted -6…+6 semitones): ±{SHIFT:g} "
-                f"semitones move clips **{moves:.2f}** in `{keep}` (right) and **{stays:.2f}** in `{ignore}` "
-                f"(left), {verdict}. The labelled generated set (**Models** page) shows clips gathering by key.")
-    branch_maps(data, clip, shifted_map(label, data, ignore, clip, f"{ignore} · ignores pitch"),
-                shifted_map(label, data, keep, clip, f"{keep} · keeps pitch"))
+                f"so move its clips through every key (-6…+6 semitones) and measure how far each moves: "
+                f"±{SHIFT:g} semitones move a clip **{moves:.2f}** in `{keep}` and **{stays:.2f}** in `{ignore}` "
+                f"(cosine distance, mean over {n} clips): {verdict}. The labelled generated set (**Models** page) "
+                "shows clips gathering by key.")
+    fig, side = st.columns([2, 0.7], gap="medium")
+    fig.plotly_chart(plots.curves_figure({label: curves}, [ignore, keep], "semitones", height=380),
+                     key="fig-branches-curves", config={"displaylogo": False})
+    with side:
+        st.markdown(f"**Hear it:** {widgets.clip_title(data, clip)}")
+        shifted(label, data, clip, (0.0, SHIFT))
 
 
 def branch_maps(data: CorpusData, clip: int, left: object, right: object) -> None:
@@ -216,18 +226,20 @@ def retrieval() -> None:
 
 
 def retrieval_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, clip: int) -> None:
-    """Step 4 on a corpus without key labels: search with the clip moved into another key, in both branches."""
+    """Step 4 on a corpus without key labels: search with clips moved into another key, in both branches, and
+    count how often each returns the original (many clips, so one clip's luck does not make the lesson)."""
+    ranks = cached.copy_ranks_of(label, data, (ignore, keep))
+    within = {s: found_within(ranks[s]) for s in (ignore, keep)}
+    top = TOPS[1]
+    a, b = within[ignore][top], within[keep][top]
+    lesson = (f"`{ignore}` finds the same music whatever the key; `{keep}` looks for music in the new key"
+              if a >= b + 0.2 else "in this model the branches answer alike")
+    st.markdown(f"This corpus has no key labels to count, so search with {len(ranks[keep])} of its clips, each moved "
+                f"{SHIFT:+g} semitones, into another key: `{ignore}` "
+                f"returns the original among its first {top} answers for **{a:.0%}** of them, `{keep}` for "
+                f"**{b:.0%}**: {lesson}. Below, one of them to listen to.")
+    st.plotly_chart(plots.found_figure(within, TOPS), key="fig-copy-ranks", config={"displayModeBar": False})
     traj = cached.get_trajectory(label, data, clip, "pitch_shift", SHIFTS)
-    rep = {s: copy_report(traj, SHIFTS, data, clip, s, SHIFT) for s in (keep, ignore)}
-
-    def found(s: str) -> str:
-        return f"**{ordinal(rep[s]['rank'])}**" if rep[s]["rank"] <= 100 else "not among the first 100"
-
-    split = rep[ignore]["rank"] <= CLOSE_RANK < rep[keep]["rank"]
-    st.markdown(f"Search with the clip moved {SHIFT:+g} semitones, into another key: `{ignore}` returns the original "
-                f"{found(ignore)} (the same music, whatever the key), `{keep}` {found(keep)}"
-                + (": it looks for music in the new key." if split else "; in this model the branches answer alike.")
-                + " This corpus has no key labels to count, so listen to what each branch finds.")
     left, right = st.columns([1, 1.4], gap="large")
     with left:
         st.markdown(f"**Query:** {widgets.clip_title(data, clip)}")

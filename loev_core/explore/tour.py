@@ -148,3 +148,28 @@ def distance_at(curves: Mapping[str, Mapping[str, Any]], subspace: str, amount: 
     xs, ys = [float(x) for x in c["values"]], [float(y) for y in c["mean"]]
     picks = [ys[i] for i, x in enumerate(xs) if abs(abs(x) - amount) < 1e-6]
     return float(np.mean(picks)) if picks else float("nan")
+
+
+def copy_ranks(model: Any, data: CorpusData, rows: Sequence[int], roots: Sequence[Any], subspaces: Sequence[str],
+               shift: float = SHIFT, depth: int = 100) -> dict[str, np.ndarray]:
+    """Step 4 on a corpus without key labels, over many clips instead of one: search each subspace with each
+    clip of `rows` moved `shift` semitones and return where the original comes back ({subspace: ranks}, 1 =
+    first, `depth + 1` = not among the first `depth`). A key-invariant branch finds the same music whatever the
+    key; a key-aware one looks for the new key, so the original falls back."""
+    from loev_core.explore.transforms import clip_wave, embed_unit, transformed
+
+    sr = int(model.sample_rate)
+    moved = [embed_unit(model, transformed(clip_wave(data, int(r), sr, roots), sr, "pitch_shift", [shift]), sr)
+             for r in rows]
+    ranks = {}
+    for sub in subspaces:
+        _, ids = data.index.search(np.concatenate([m[sub] for m in moved]), sub, min(depth, len(data)))
+        hit = ids == np.asarray(rows, dtype=ids.dtype)[:, None]
+        ranks[sub] = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, depth + 1)
+    return ranks
+
+
+def found_within(ranks: np.ndarray, tops: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
+    """Share of searches whose original came back within the first k answers, for each k in `tops`."""
+    r = np.asarray(ranks)
+    return {int(k): float(np.mean(r <= k)) if r.size else float("nan") for k in tops}

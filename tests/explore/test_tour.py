@@ -12,14 +12,17 @@ from loev_core.explore.cache import CorpusData, enrich_meta
 from loev_core.explore.tour import (
     agreement,
     chance,
+    copy_ranks,
     copy_report,
     distance_at,
+    found_within,
     pool_rows,
     retrieval_example,
     same_clip,
     teaching_pair,
     tour_clip,
 )
+from tests.support import DashEnv
 
 KEYS = ("C major", "G major", "D major", "A minor")
 SOUNDS = ("piano", "organ", "brass")
@@ -104,3 +107,27 @@ def test_distance_at_averages_both_sides() -> None:
     curves = {"Z.pitch_shift": {"values": [-4, -2, 0, 2, 4], "mean": [0.5, 0.2, 0.0, 0.2, 0.3]}}
     assert distance_at(curves, "Z.pitch_shift", 4) == pytest.approx(0.4)
     assert np.isnan(distance_at(curves, "Z.pitch_shift", 3))
+
+
+def test_found_within_counts_ranks_hand_computed() -> None:
+    assert found_within(np.array([1, 3, 7, 101])) == {1: 0.25, 5: 0.5, 10: 0.75}
+    assert found_within(np.array([2, 2]), tops=(1, 2)) == {1: 0.0, 2: 1.0}
+
+
+def test_copy_ranks_find_an_unmoved_clip_first_in_every_subspace(dash_env: DashEnv) -> None:
+    """Moved by 0 semitones, a clip's copy is the clip, embedded as the corpus was: every subspace returns the
+    original first. Moved by 4, each rank is a place in the answers, or depth + 1 when it is not among them."""
+    from loev_core import load_model
+    from loev_core.checkpoint import checkpoint_id
+    from loev_core.explore.cache import load_corpus
+    from loev_core.explore.transforms import curve_rows
+
+    ckpt = dash_env.checkpoints["loevpp"]
+    model = load_model(ckpt)
+    roots = [dash_env.root, dash_env.corpus]
+    data = load_corpus(model, ckpt, checkpoint_id(ckpt), dash_env.corpus, roots, dash_env.root / "explore-cache")
+    rows = curve_rows(data, 5)
+    same = copy_ranks(model, data, rows, roots, ["V.invariant", "V.pitch_shift"], shift=0.0)
+    assert {s: r.tolist() for s, r in same.items()} == {"V.invariant": [1] * 5, "V.pitch_shift": [1] * 5}
+    moved = copy_ranks(model, data, rows, roots, ["V.pitch_shift"], shift=4.0, depth=3)
+    assert moved["V.pitch_shift"].shape == (5,) and set(moved["V.pitch_shift"].tolist()) <= {1, 2, 3, 4}
