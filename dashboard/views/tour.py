@@ -82,6 +82,8 @@ def throw_away() -> None:
         return missing("simclr", "trained to ignore its augmentations")
     data = cached.get_corpus(label)
     clip, sub = clip_of(data), "Z.invariant" if "Z.invariant" in data.subspaces else data.subspaces[-1]
+    if "key" not in data.meta.columns:  # e.g. the real-music demo set: count over many clips, not one clip's map
+        return thrown_away_by_shifting(label, data, sub, clip)
     traj = cached.get_trajectory(label, data, clip, "pitch_shift", SHIFTS)
     rep = copy_report(traj, SHIFTS, data, clip, sub, SHIFT)
     moved_to = moved_key(data, clip, rep["shift"]) or "another key"
@@ -97,6 +99,22 @@ def throw_away() -> None:
     left.plotly_chart(fig, key="fig-throw-away", config={"displaylogo": False})
     with right:
         wheel(data, clip)
+    shifted(label, data, clip, (0.0, SHIFT))
+
+
+def thrown_away_by_shifting(label: str, data: CorpusData, sub: str, clip: int) -> None:
+    """Step 1 on a corpus without key labels: how often SimCLR returns the original when searched with its copy
+    in another key, over many clips (a map's path can look long where the vectors barely move)."""
+    ranks = cached.copy_ranks_of(label, data, (sub,))[sub]
+    within = found_within(ranks, TOPS)
+    verdict = ("the key is thrown away" if within[CLOSE_RANK] >= 0.5
+               else "this model still tells many of them apart")
+    st.markdown(f"SimCLR learns that a clip and its pitch-shifted copy are the same music. This corpus has no key "
+                f"labels, so search its `{sub}` with {len(ranks)} of its clips, each moved {SHIFT:+g} semitones into "
+                f"another key: the original comes back first for **{within[1]:.0%}** of them and among the first "
+                f"{CLOSE_RANK} for **{within[CLOSE_RANK]:.0%}**: {verdict}.")
+    st.plotly_chart(plots.found_figure({sub: within}, TOPS), key="fig-throw-away", config={"displayModeBar": False})
+    st.markdown(f"**Hear it:** {widgets.clip_title(data, clip)}")
     shifted(label, data, clip, (0.0, SHIFT))
 
 

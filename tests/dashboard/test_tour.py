@@ -61,7 +61,8 @@ def test_every_tour_step_renders(dash_env: DashEnv, step: str) -> None:
         assert {b.label for b in at.button} >= {"Previous", "Next"}
 
 
-@pytest.mark.parametrize("step, told", [("branches", "move its clips through every key"),
+@pytest.mark.parametrize("step, told", [("throw-away", "each moved +4 semitones into another key"),
+                                         ("branches", "move its clips through every key"),
                                          ("retrieval", "each moved +4 semitones, into another key")])
 def test_steps_about_keys_work_on_a_corpus_without_key_labels(dash_env: DashEnv, step: str, told: str) -> None:
     """The real-music demo set and a user's folder have no `key` column: the branch and retrieval steps show a
@@ -88,6 +89,10 @@ def test_steps_about_keys_work_on_a_corpus_without_key_labels(dash_env: DashEnv,
             assert [tr["name"] for tr in figure["data"] if tr.get("mode") == "lines+markers"] == \
                 ["V.invariant", "V.pitch_shift"]
             assert f"mean over {n_test} clips" in text and len(at.get("audio")) == 2
+        elif step == "throw-away":  # how often SimCLR found the original, and the clip with its shifted copy
+            bars = {tr["name"]: tr["y"] for tr in figure["data"]}
+            assert list(bars) == ["Z.invariant"] and f"search its `Z.invariant` with {n_test} of its clips" in text
+            assert f"first for **{round(100 * bars['Z.invariant'][0])}%**" in text and len(at.get("audio")) == 2
         else:  # how often each branch found the original, the clip and its shifted copy, the 3 nearest in each
             bars = {tr["name"]: tr["y"] for tr in figure["data"]}
             assert set(bars) == {"V.invariant", "V.pitch_shift"} and all(0 <= v <= 1 for y in bars.values() for v in y)
