@@ -139,10 +139,13 @@ def _cell(value: Any) -> str:
 
 def clip_credit(data: CorpusData, row: int) -> str:
     """"by AUTHOR · licence LICENCE · from SOURCE" from the manifest's author, licence and source columns (real
-    recordings must be credited); '' when it has none of them."""
+    recordings must be credited); '' without an author or a licence (the generated set's `source` is how a clip
+    was made, e.g. "procedural", not a credit)."""
     r = data.meta.iloc[int(row)]
     author = _cell(r.get("author"))
     licence = _cell(r.get("licence")) or _cell(r.get("license"))
+    if not (author or licence):
+        return ""
     source = _cell(r.get("source"))
     parts = (f"by {author}" if author else "", f"licence {licence}" if licence else "",
              f"from {source}" if source else "")

@@ -224,9 +224,12 @@ def retrieval() -> None:
     r = data.meta.iloc[clip]
     split = sound is None or table.iloc[1, 1] > table.iloc[0, 1]
     if table.iloc[0, 0] >= max(2 * table.iloc[1, 0], table.iloc[1, 0] + 0.08) and split:
-        st.markdown(f"Search with one query in two branches: `{keep}` returns music in its key "
-                    f"(**{r.get('key', '?')}**) whatever the {sound or 'sound'}, `{ignore}` returns the same "
-                    f"{sound or 'sound'}" + (f" (**{r.get(sound, '?')}**)" if sound else "") + " whatever the key.")
+        (k_keep, *s_keep), (k_ignore, *s_ignore) = table.loc[keep], table.loc[ignore]
+        other = (f", while `{ignore}` favours the same {sound} (**{s_ignore[0]:.0%}** against **{s_keep[0]:.0%}**)"
+                 if sound else "")
+        st.markdown(f"Search with one query in two branches: `{keep}` favours music in the query's key "
+                    f"(**{r.get('key', '?')}** here; **{k_keep:.0%}** of a clip's {K} nearest share its key, against "
+                    f"**{k_ignore:.0%}** in `{ignore}`){other}.")
     else:
         st.markdown(f"Search with one query in two branches and compare what the neighbours share: in this model "
                     f"`{keep}` and `{ignore}` find much the same kind of neighbours.")

@@ -59,3 +59,18 @@ def test_no_credit_line_without_the_columns(dash_env: DashEnv) -> None:
         at = open_retrieval(dash_env.env)
         assert not [c for c in captions(at) if c.startswith("by ") or "licence" in c]
         assert os.environ.get(ENV_CORPUS) == str(dash_env.corpus)
+
+
+def test_a_source_alone_is_not_a_credit() -> None:
+    """The generated set's `source` says how a clip was made ("procedural", "chorale"): no "from procedural"
+    line under its players; with an author or a licence the source completes the credit."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from loev_dashboard.widgets import clip_credit
+
+    meta = pd.DataFrame([{"source": "procedural"}, {"source": "pkg", "licence": "GPL-2+"},
+                         {"source": "pkg", "author": "A. Composer"}])
+    data = SimpleNamespace(meta=meta)
+    assert [clip_credit(data, i) for i in range(3)] == ["", "licence GPL-2+ · from pkg", "by A. Composer · from pkg"]
