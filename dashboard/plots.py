@@ -57,6 +57,9 @@ def _hover(meta: pd.DataFrame, labels: Sequence[str]) -> tuple[np.ndarray, str]:
     return custom, "<br>".join(lines) + "<extra></extra>"
 
 
+COLOUR_UNITS = {"tempo": "tempo (BPM)", "duration": "duration (s)", "start": "start (s)"}
+
+
 def scatter_map(coords: np.ndarray, meta: pd.DataFrame, color_by: str | None, labels: Sequence[str],
                 highlight: int | None = None, height: int = 560, title: str | None = None,
                 legend: bool = True) -> go.Figure:
@@ -79,7 +82,8 @@ def scatter_map(coords: np.ndarray, meta: pd.DataFrame, color_by: str | None, la
         fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", customdata=custom,
                                    hovertemplate=template, name=color_by, showlegend=False,
                                    marker=dict(size=size, color=values, colorscale=NUMERIC_SCALE, showscale=legend,
-                                               colorbar=dict(title=color_by, thickness=12))))
+                                               colorbar=dict(title=COLOUR_UNITS.get(color_by, color_by),
+                                                             thickness=12))))
     else:
         text = values.astype(str)
         cats = sorted(text.unique(), key=_natural)

@@ -148,8 +148,9 @@ def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str,
                              format_func=lambda t: t.replace("_", " "), disabled=not show_traj)
     figs = [plots.scatter_map(xy, data.meta.iloc[r].reset_index(drop=True) if i else meta, color_by,
                               data.label_columns, highlight=clip, height=400 if side_by_side else 620,
-                              legend=not keyed and (not side_by_side or i == 1))
-            for i, (_, r, xy) in enumerate(maps)]
+                              legend=not keyed and (not side_by_side or i == 1),
+                              title=f"{sub} ({'left' if i == 0 else 'right'})" if side_by_side else None)
+            for i, (sub, r, xy) in enumerate(maps)]
     moves = None
     if show_traj and clip is not None:
         values = TRAJECTORY_VALUES[transform]

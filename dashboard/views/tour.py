@@ -139,6 +139,7 @@ def heads() -> None:
                     f"(**{moves:.2f}** at ±{SHIFT:g} semitones) and `Z.invariant` (**{stays:.2f}**) move about as "
                     "much: this model has not learned to keep pitch in one head and drop it in the other.")
     fig = plots.curves_figure({label: curves}, subs, "pitch shift (semitones)", height=380)
+    fig.update_layout(title=dict(text=f"{label}: its two heads under pitch shift", font=dict(size=14)))
     st.plotly_chart(fig, key="fig-heads", config={"displaylogo": False})
     st.caption("Mean cosine distance between each clip and its shifted copy, over a fixed sample of corpus clips "
                "(band: 95 % interval). Listen to one clip shifted down and up:")
