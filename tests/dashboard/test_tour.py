@@ -150,7 +150,7 @@ def test_the_explorer_opens_on_two_maps_coloured_on_the_circle_of_fifths(dash_en
 
         at.selectbox(key="w.color").set_value("tempo").run()  # numbers: a colour scale with a colour bar
         tempo = next(c for c in specs(at) if is_map(c))["data"][0]["marker"]
-        assert tempo["showscale"] and tempo["colorbar"]["title"]["text"] == "tempo"
+        assert tempo["showscale"] and tempo["colorbar"]["title"]["text"] == "tempo (BPM)"
 
 
 def test_simclr_shows_its_two_spaces(dash_env: DashEnv) -> None:
