@@ -290,6 +290,10 @@ def read_manifest(path: str | Path, allow_outside: bool = False) -> list[Clip]:
     for i, row in _manifest_rows(path):
         if not isinstance(row, dict):
             raise ManifestError(f"{path}: row {i} is not a mapping (a JSON object)")
+        if i == 1 and "path" not in row and path.suffix.lower() != ".jsonl":  # the header has no such column
+            header = ", ".join(repr(str(k))[:40] for k in list(row)[:4])
+            raise ManifestError(f"{path}: not a manifest (its first line has no 'path' column: {header}). A corpus "
+                                "is a folder of audio, or a CSV/JSONL manifest listing each file in a 'path' column.")
         if "path" not in row or not row["path"]:
             raise ManifestError(f"{path}: row {i} has no 'path'")
         rel = row.pop("path")
@@ -314,6 +318,8 @@ def resolve_corpus(source: str | Path, split: str | None = None) -> list[Clip]:
     if source.is_dir():
         manifest = next((source / n for n in ("manifest.csv", "manifest.jsonl") if (source / n).exists()), None)
         clips = read_manifest(manifest) if manifest else scan_folder(source)
+    elif source.is_file() and source.suffix.lower() in AUDIO_EXTENSIONS:
+        raise ManifestError(f"{source}: one audio file is not a corpus; give the folder that holds it")
     elif source.is_file():
         clips = read_manifest(source)
     else:

@@ -43,6 +43,12 @@ def test_manifest_pointing_outside_its_folder_is_refused(tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     with pytest.raises(PathRefused, match="no audio files"):
         corpus_clips(tmp_path / "empty", [tmp_path])
+    (tmp_path / "notes.md").write_text("# My music\nsome words\n")  # a file typed where a corpus belongs
+    with pytest.raises(PathRefused, match=r"not a manifest \(its first line has no 'path' column: '# My music'\)"):
+        corpus_clips(tmp_path / "notes.md", [tmp_path])
+    (tmp_path / "song.ogg").write_bytes(b"OggS")
+    with pytest.raises(PathRefused, match="one audio file is not a corpus; give the folder that holds it"):
+        corpus_clips(tmp_path / "song.ogg", [tmp_path])
 
 
 def wav_bytes(seconds: float = 1.0, sr: int = 16000, fmt: str = "WAV") -> bytes:
