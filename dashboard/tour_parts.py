@@ -61,14 +61,16 @@ def wheel(data: CorpusData, clip: int) -> None:
         st.caption("Key colours: the circle of fifths, majors outside, relative minors inside.")
 
 
-def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...]) -> None:
-    """Players for the clip at each shift (0 = the original)."""
+def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...], stacked: bool = False) -> None:
+    """Players for the clip at each shift (0 = the original): side by side, or one under the other (`stacked`, in
+    a narrow column, where side by side squeezes each player to its play button)."""
     sr = cached.get_model(label).sample_rate
     versions = cached.get_versions(data, clip, sr, "pitch_shift", amounts)
     credit = widgets.clip_credit(data, clip)
     if credit:  # copies of a credited recording: credited like its player
         st.caption(credit)
-    for col, amount, wave in zip(st.columns(len(amounts)), amounts, versions, strict=True):
+    cols = [st.container() for _ in amounts] if stacked else st.columns(len(amounts))
+    for col, amount, wave in zip(cols, amounts, versions, strict=True):
         with col:
             k = moved_key(data, clip, amount)
             st.caption(f"**{'original' if amount == 0 else f'{amount:+g} semitones'}** {k}")

@@ -197,7 +197,7 @@ def branches_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, c
                      key="fig-branches-curves", config={"displaylogo": False})
     with side:
         st.markdown(f"**Hear it:** {widgets.clip_title(data, clip)}")
-        shifted(label, data, clip, (0.0, SHIFT))
+        shifted(label, data, clip, (0.0, SHIFT), stacked=True)
 
 
 def branch_maps(data: CorpusData, clip: int, left: object, right: object) -> None:
@@ -265,7 +265,7 @@ def retrieval_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, 
     left, right = st.columns([1, 1.4], gap="large")
     with left:
         st.markdown(f"**Query:** {widgets.clip_title(data, clip)}")
-        shifted(label, data, clip, (0.0, SHIFT))
+        shifted(label, data, clip, (0.0, SHIFT), stacked=True)
     with right:
         at = SHIFTS.index(SHIFT)
         nearest(data, {s: np.asarray(traj[s])[at] for s in (keep, ignore)}, (keep, ignore))
