@@ -11,6 +11,7 @@ from loev_core.explore.retrieval import neighbour_table, precision_at_k, query_f
 from loev_core.explore.transforms import TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import synced
+from loev_dashboard.tables import bar_table
 
 MODES = ("Two models", "Two subspaces")
 K = 10
@@ -101,7 +102,7 @@ for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tabl
                  if hit_labels is not None else "")
         st.markdown(f"**{name} · `{sub}`**{extra}")
         cols = ["rank", "name", "score", *[c for c in widgets.shown_labels(data_a) if c in t.columns]]
-        widgets.bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
+        bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
 
 st.subheader("Equivariance curves")
 transform = synced(st.segmented_control, "Transform", list(IDENTITY), "transform", default="pitch_shift",

@@ -26,6 +26,7 @@ from loev_core.explore.runinfo import (
 from loev_core.explore.uploads import UploadError, save_checkpoint_upload
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import active_models, add_model, corpus_source, model_paths, recall, remember, settings
+from loev_dashboard.tables import BEST_NOTE, kv_table, shaded
 
 widgets.intro("Models", """A **model** turns a few seconds of music into vectors. A plain contrastive model (SimCLR)
 learns to ignore everything its training augmentations change, so it forgets key and tempo. **LOEV** adds one
@@ -194,7 +195,7 @@ for label in chosen:
             continue
         cols = st.columns([2, 3], gap="large")
         with cols[0]:
-            widgets.kv_table(card)
+            kv_table(card)
             st.caption(f"`{path}`")
         with cols[1]:
             stages = find_stages(path)
@@ -214,7 +215,7 @@ for label in chosen:
             if found:
                 ev = pick_evaluation(found, label)
                 st.markdown(f"**Evaluation** by `loev eval` on `{ev['results'].get('corpus', '?')}` "
-                            f"({ev['file'].parent.name}); {widgets.BEST_NOTE}")
+                            f"({ev['file'].parent.name}); {BEST_NOTE}")
                 recordings = ((ev["results"].get("recordings") or {}).get("models") or {}).get(ev["name"])
                 tables = evaluation_tables(ev["model"], recordings)
                 if recordings:
@@ -225,7 +226,7 @@ for label in chosen:
                 tabs = st.tabs(names)
                 for tab, table in zip(tabs, tables.values(), strict=False):
                     with tab:
-                        st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
+                        st.dataframe(shaded(table), height=38 + 35 * len(table))
                 if confused is not None:
                     with tabs[-1]:
                         st.caption("The recordings whose clips most often find a clip of another recording first, "
@@ -254,8 +255,8 @@ if shown:
         if not tables:
             st.info("This results file holds no scores.")
         for title, table in tables.items():
-            st.markdown(f"**{title}**; {widgets.BEST_NOTE}")
-            st.dataframe(widgets.shaded(table), height=38 + 35 * len(table))
+            st.markdown(f"**{title}**; {BEST_NOTE}")
+            st.dataframe(shaded(table), height=38 + 35 * len(table))
             st.plotly_chart(plots.scores_figure(table), key=f"results-{title}")
         for name, per in ((results.get("recordings") or {}).get("models") or {}).items():
             confused = mixed_up_table(per)

@@ -22,6 +22,7 @@ from loev_core.explore.transforms import transformed
 from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, UploadError
 from loev_dashboard import cached, widgets
 from loev_dashboard.state import synced
+from loev_dashboard.tables import bar_table
 
 SOURCES = ("Corpus clip", "Upload a file", "Record")
 
@@ -169,7 +170,7 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     if target is not None and hit_labels is not None:
         shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
     top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
-    widgets.bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
+    bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
     st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",
                        icon=":material/download:")
 

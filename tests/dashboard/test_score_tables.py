@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from loev_dashboard import plots, widgets
+from loev_dashboard import plots
+from loev_dashboard.tables import shaded
 
 
 def test_a_score_with_an_interval_is_one_bar_with_error_bars() -> None:
@@ -30,7 +31,7 @@ def test_errors_are_best_when_lowest_and_stay_out_of_the_score_bars() -> None:
     table = pd.DataFrame({"pitch_shift accuracy": [0.2, 0.6], "pitch_shift mae": [2.6, 0.9],
                           "degraded top-1": [0.9, 0.95], "degraded low": [0.85, 0.9], "degraded high": [0.99, 1.0]},
                          index=["Z.invariant", "Z.pitch_shift"])
-    styles = widgets.shaded(table)._compute().ctx  # (row, column) -> CSS of the highlighted cells
+    styles = shaded(table)._compute().ctx  # (row, column) -> CSS of the highlighted cells
     assert sorted(k for k, v in styles.items() if v) == [(1, 0), (1, 1), (1, 2)]  # accuracy max, MAE min, top-1 max
     fig = plots.scores_figure(table)
     assert [t.name for t in fig.data] == ["pitch_shift accuracy", "degraded top-1"]
