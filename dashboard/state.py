@@ -86,19 +86,24 @@ def model_paths() -> dict[str, Path]:
     return reg
 
 
-def add_model(label: str, path: Path) -> tuple[str, bool]:
-    """Register a checkpoint and select it; returns (label, whether it is new to this session)."""
+def add_model(label: str, path: Path) -> tuple[str, str]:
+    """Register a checkpoint and select it; returns (label, "new" | "selected" | "already"): new to this session,
+    known but removed from the selection (selected again), or already selected."""
     reg = model_paths()
     for known, p in reg.items():
         if Path(p) == Path(path):
-            return known, False
+            if known in active_models():
+                return known, "already"
+            remember("models", [*active_models(), known])
+            st.session_state["_models_changed"] = True
+            return known, "selected"
     base, n = label, 2
     while label in reg:
         label, n = f"{base}-{n}", n + 1
     reg[label] = path
     remember("models", [*active_models(), label])
     st.session_state["_models_changed"] = True
-    return label, True
+    return label, "new"
 
 
 def active_models() -> list[str]:

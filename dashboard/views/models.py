@@ -117,8 +117,9 @@ with left:
             try:
                 path = resolve_allowed(typed, settings().roots, "checkpoint path")
                 read_metadata(path)
-                label, new = add_model(checkpoint_label(path), path)
-                st.session_state["_flash"] = f"Added **{label}**." if new else f"**{label}** is already here."
+                label, status = add_model(checkpoint_label(path), path)
+                st.session_state["_flash"] = {"new": f"Added **{label}**.", "selected": f"**{label}** is back in "
+                                              "this session."}.get(status, f"**{label}** is already in this session.")
                 st.rerun()
             except (PathRefused, CheckpointError) as e:
                 st.error(str(e), icon=":material/block:")
@@ -127,8 +128,8 @@ with left:
         try:
             folder = save_checkpoint_upload(upload.name, upload.getvalue(), settings().upload_dir,
                                             cached.settings_upload_mb())
-            label, new = add_model(f"upload-{upload.name.removesuffix('.safetensors')}", folder)
-            if new:
+            label, status = add_model(f"upload-{upload.name.removesuffix('.safetensors')}", folder)
+            if status != "already":
                 st.session_state["_flash"] = f"Uploaded checkpoint available as **{label}**."
                 st.rerun()
         except UploadError as e:

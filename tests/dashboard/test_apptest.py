@@ -134,6 +134,20 @@ def test_bad_checkpoint_paths_are_messages(dash_env: DashEnv, typed: str, messag
         assert any(message in p for p in problems(at)), problems(at)
 
 
+def test_a_model_removed_from_the_session_can_be_added_back_by_path(dash_env: DashEnv) -> None:
+    with app_environment(dash_env.env):
+        at = open_page("models")
+        at.multiselect(key="w.models").set_value(["ckpt-simclr"]).run()
+        assert at.multiselect(key="w.models").value == ["ckpt-simclr"]
+        for expected in ("is back in this session", "is already in this session"):  # added back, then a no-op
+            next(t for t in at.text_input if t.label == "Add a checkpoint by path").input(
+                str(dash_env.checkpoints["loevpp"]))
+            next(b for b in at.button if b.label == "Add").click().run()
+            assert not at.exception
+            assert at.multiselect(key="w.models").value == ["ckpt-simclr", "ckpt-loevpp"]
+            assert any(expected in m.value for m in at.success), [m.value for m in at.success]
+
+
 def test_corpus_outside_roots_or_escaping_manifest_is_refused(dash_env: DashEnv, tmp_path) -> None:
     bad = dash_env.root / "escaping"
     bad.mkdir(exist_ok=True)
