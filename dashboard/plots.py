@@ -173,8 +173,9 @@ CURVE_MIN_TOP = 0.1  # cosine distance: under this a transformed copy has barely
 
 
 def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspaces: Sequence[str],
-                  unit: str, height: int = 460) -> go.Figure:
-    """Mean cosine distance with its 95 % band, colour per subspace, dash per model."""
+                  unit: str, height: int = 460, colour_by: str = "subspace") -> go.Figure:
+    """Mean cosine distance with its 95 % band, colour per subspace and dash per model (or, `colour_by="model"`,
+    colour per model: the same subspace of two models must not share a colour)."""
     fig = go.Figure()
     dashes = ["solid", "dash", "dot", "dashdot"]
     colours = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(subspaces)}
@@ -182,6 +183,8 @@ def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspa
         for s in subspaces:
             if s not in per_sub:
                 continue
+            if colour_by == "model":
+                colours[s] = PALETTE[m_i % len(PALETTE)]
             c = per_sub[s]
             x, lo, hi = list(c["values"]), list(c["lo"]), list(c["hi"])
             name = f"{model} · {s}" if len(curves) > 1 else s

@@ -8,6 +8,7 @@ import streamlit as st
 from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.projection import METHODS, procrustes_align
 from loev_core.explore.retrieval import neighbour_table, precision_at_k, query_from_row, search
+from loev_core.explore.tour import teaching_pair
 from loev_core.explore.transforms import TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
 from loev_dashboard.state import synced
@@ -19,7 +20,8 @@ K = 10
 widgets.intro("Compare", """Put two models, or two subspaces of one model, side by side on the same music. The right map
 is rotated, scaled and shifted (Procrustes alignment) to match the left one as closely as possible, so the same
 clip sits in a comparable place: when the two look alike, both spaces organise the music the same way. Below,
-the equivariance curves and the nearest neighbours of one clip in each space show where they differ.""")
+the nearest neighbours of one clip in each space, and each space's equivariance curve (averaged over corpus clips),
+show where they differ.""")
 
 models = widgets.need_models()
 mode = synced(st.segmented_control, "Compare", MODES, "cmp", default=MODES[0] if len(models) > 1 else MODES[1],
@@ -29,16 +31,28 @@ with widgets.guard():
     with ca:
         a = widgets.pick_model("model", "Model A" if mode == MODES[0] else "Model")
         data_a = cached.get_corpus(a)
-        sub_a = widgets.pick_subspace(data_a.subspaces, "sub_a", "Subspace A", default=data_a.subspaces[0])
-    with cb:
-        if mode == MODES[0]:
+    if mode == MODES[0]:  # the same subspace of two models
+        with cb:
             b = widgets.pick_model("model_b", "Model B", default=next((m for m in models if m != a), a))
-        else:
-            b = a
-        data_b = cached.get_corpus(b)
-        other = next((s for s in data_b.subspaces if s != sub_a and s.startswith("Z.")), data_b.subspaces[-1])
-        sub_b = widgets.pick_subspace(data_b.subspaces, "sub_b", "Subspace B",
-                                 default=sub_a if mode == MODES[0] and sub_a in data_b.subspaces else other)
+            data_b = cached.get_corpus(b)
+        if b == a:
+            st.info("Model A and Model B are the same model: add or choose another one on the **Models** page.",
+                    icon=":material/info:")
+        sa, sb = st.columns(2, gap="large")  # subspaces on a row of their own, each under its model
+        with sa:
+            sub_a = widgets.pick_subspace(data_a.subspaces, "sub_a", "Subspace A", default=data_a.subspaces[0])
+        with sb:
+            sub_b = widgets.pick_subspace(data_b.subspaces, "sub_b", "Subspace B",
+                                          default=sub_a if sub_a in data_b.subspaces else data_b.subspaces[0])
+    else:  # two subspaces of one model: its own selections, opening on the pair that shows the method's effect
+        b, data_b = a, data_a
+        pair = teaching_pair(data_a.subspaces)
+        sa, sb = st.columns(2, gap="large")
+        with sa:
+            sub_a = widgets.pick_subspace(data_a.subspaces, "sub_1", "Subspace A", default=pair[0])
+        with sb:
+            sub_b = widgets.pick_subspace(data_b.subspaces, "sub_2", "Subspace B",
+                                          default=pair[1] if pair[1] != sub_a else pair[0])
 c1, c2, c3 = st.columns(3)
 with c1:
     method = synced(st.segmented_control, "Projection", METHODS, "method", default="UMAP", required=True)
@@ -115,5 +129,7 @@ if mode == MODES[0]:
     curves = {f"A {a}": {sub_a: ca_[sub_a]}, f"B {b}": {sub_b: cb_[sub_b]}}
 else:
     curves = {a: {sub_a: ca_[sub_a], sub_b: cb_[sub_b]}}
-st.plotly_chart(plots.curves_figure(curves, list(dict.fromkeys([sub_a, sub_b])), UNITS[transform], 380),
-                key="cmp_curves")
+st.plotly_chart(plots.curves_figure(curves, list(dict.fromkeys([sub_a, sub_b])), UNITS[transform], 380,
+                                    colour_by="model" if mode == MODES[0] else "subspace"), key="cmp_curves")
+st.caption("Mean cosine distance between a clip and its transformed copy over a fixed sample of corpus clips (the "
+           "Equivariance page sets how many), not the highlighted clip alone; band: 95 % interval over the clips.")

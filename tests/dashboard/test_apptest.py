@@ -283,3 +283,20 @@ def test_a_results_folder_shows_as_a_table_and_a_chart(dash_env: DashEnv) -> Non
         next(t for t in at.text_input if t.label == "Results folder").input("/etc")
         next(b for b in at.button if b.label == "Show").click().run()
         assert any("outside the allowed folders" in p for p in problems(at)), problems(at)
+
+
+def test_compare_opens_two_subspaces_on_two_different_ones(dash_env: DashEnv) -> None:
+    """"Two subspaces" of LOEV++ opens on the pair that shows its effect, not A = B (identical maps); "Two models"
+    with one model says a second one is needed; two models' curves get a colour each."""
+    with app_environment(dash_env.env):
+        at = open_page("compare", cmp="Two subspaces", model="ckpt-loevpp")
+        assert (at.selectbox(key="w.sub_1").value, at.selectbox(key="w.sub_2").value) == \
+            ("V.invariant", "V.pitch_shift")
+        assert any("not the highlighted clip alone" in c.value for c in at.caption)
+        at = open_page("compare", cmp="Two models", model="ckpt-loevpp", model_b="ckpt-loevpp")
+        assert any("the same model" in i.value for i in at.info)
+        at = open_page("compare", cmp="Two models", model="ckpt-loevpp", model_b="ckpt-simclr")
+        curves = [c for c in chart_specs(at) if c["layout"].get("yaxis", {}).get("title", {}).get("text", "")
+                  .startswith("cosine distance")]
+        lines = {tr["name"]: tr["line"]["color"] for tr in curves[0]["data"] if tr.get("mode") == "lines+markers"}
+        assert len(lines) == 2 and len(set(lines.values())) == 2, lines
