@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
+import torch
 
 from loev_core.config import TIME_STRETCH_RANGE
 from loev_core.evaluation.transforms import moved_labels
@@ -19,12 +22,36 @@ from loev_core.explore.retrieval import (
     search,
 )
 from loev_core.explore.transforms import transformed
-from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, UploadError
+from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, MAX_QUERY_SECONDS, UploadError
 from loev_dashboard import cached, widgets
-from loev_dashboard.state import synced
+from loev_dashboard.state import recall, remember, synced
 from loev_dashboard.tables import bar_table
 
 SOURCES = ("Corpus clip", "Upload a file", "Record")
+
+
+def heard(wave: torch.Tensor, sr: int, clip_seconds: float, player: bool = True) -> None:
+    """The uploaded (or recorded: `player=False`, its widget plays it) query as the model gets it: a player, and
+    how it is embedded (a long file is not cut to one clip: its windows are averaged, as `loev embed` does)."""
+    if player:
+        widgets.play_wave(wave.numpy(), sr)
+    seconds = wave.numel() / sr
+    windows = math.ceil(seconds / clip_seconds)
+    how = (f"the mean of its {windows} windows of {clip_seconds:g} s" if windows > 1
+           else f"one window of {clip_seconds:g} s" + (" (looped to fill it)" if seconds < clip_seconds else ""))
+    cut = f", its first {MAX_QUERY_SECONDS / 60:g} min" if seconds >= MAX_QUERY_SECONDS - 0.5 else ""
+    st.caption(f"{seconds:.1f} s{cut}, embedded as {how}.")
+
+
+def seed_from_url(key: str, name: str, default: float, cast: type, low: float, high: float) -> None:
+    """A slider's first value in this session from the URL (a bookmark), clamped to its range."""
+    if key in st.session_state:
+        return
+    try:
+        value = cast(recall(name, default))
+    except (TypeError, ValueError):
+        value = default
+    st.session_state[key] = cast(min(max(value, low), high))
 
 widgets.intro("Retrieval", """Give the model a piece of music (a clip of the corpus, your own file, or a recording) and
 it returns the most similar clips. *Similar* depends on the **subspace**: search `V.pitch_shift` (or the preset
@@ -52,6 +79,7 @@ with q_col:
             if up is not None:
                 try:
                     wave = cached.decode_upload(up.name, up.getvalue(), sr)
+                    heard(wave, sr, model.clip_seconds)
                 except UploadError as e:
                     st.error(str(e), icon=":material/block:")
         else:
@@ -59,11 +87,16 @@ with q_col:
             if rec is not None:
                 try:
                     wave = cached.decode_upload("recording.wav", rec.getvalue(), sr)
+                    heard(wave, sr, model.clip_seconds, player=False)
                 except UploadError as e:
                     st.error(str(e), icon=":material/block:")
-with t_col:
-    pitch = st.slider("Transpose the query (semitones)", -6, 6, 0, key="q-pitch")
-    rate = st.slider("Tempo of the query (× speed)", *TIME_STRETCH_RANGE, 1.0, 0.05, key="q-rate")  # trained range
+with t_col:  # in the URL like every selection, so a bookmark keeps the transformed query
+    seed_from_url("q-pitch", "pitch", 0, int, -6, 6)
+    seed_from_url("q-rate", "rate", 1.0, float, *TIME_STRETCH_RANGE)
+    pitch = st.slider("Transpose the query (semitones)", -6, 6, key="q-pitch")
+    rate = st.slider("Tempo of the query (× speed)", *TIME_STRETCH_RANGE, step=0.05, key="q-rate")  # trained range
+    remember("pitch", pitch if pitch else None)
+    remember("rate", rate if rate != 1.0 else None)
 
 if row is None and wave is None:
     st.info("Choose a query: upload a file or record one.", icon=":material/library_music:")
@@ -121,7 +154,8 @@ def same_track_metric(box: object, data: CorpusData, query: dict, subspaces: lis
 
 
 @st.fragment
-def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved: bool) -> None:
+def results(model_label: str, data: CorpusData, query: dict, row: int | None, labels: dict, moved: bool
+            ) -> None:
     """Search settings and results: changing a preset, k or the label reruns only this part."""
     st.divider()
     presets = presets_for(data.subspaces)
@@ -166,13 +200,19 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
     st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a short bar "
                 "means close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in "
                 "`V.time_stretch` shares the key, not the tempo.")
-    shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True))
+    shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True)).rename(columns={"score": "similarity"})
+    if moved and row is not None and int(row) in hits["row"].tolist():  # a transformed query may find its own clip
+        at = hits["row"].tolist().index(int(row))
+        shown.loc[at, "name"] = f"{shown.loc[at, 'name']} (the query's own clip, untransformed)"
     if target is not None and hit_labels is not None:
         shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
     top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
-    bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), list(dist.columns), top)
-    st.download_button("Download the results (CSV)", shown.to_csv(index=False).encode(), "neighbours.csv", "text/csv",
-                       icon=":material/download:")
+    bar_table(shown.rename(columns={"rank": "#"}), list(dist.columns), top)
+    context = {"query": data.meta.iloc[int(row)]["name"] if row is not None else "upload or recording",
+               "model": model_label, "searched": " + ".join(subspaces)}
+    csv = shown.assign(**context)[[*context, *shown.columns]].to_csv(index=False).encode()
+    st.download_button("Download the results (CSV)", csv, f"neighbours-{model_label}-{'+'.join(subspaces)}.csv",
+                       "text/csv", icon=":material/download:")
 
     st.markdown("**Listen to the neighbours**")
     per_row = 3
@@ -184,4 +224,4 @@ def results(data: CorpusData, query: dict, row: int | None, labels: dict, moved:
                 widgets.play_row(data, int(h["row"]), slot="n")
 
 
-results(data, query, row, labels, moved)
+results(label, data, query, row, labels, moved)

@@ -45,8 +45,14 @@ def test_a_microphone_recording_is_a_query(dash_env: DashEnv) -> None:
         at.audio_input[0].set_value(("rec.wav", buf.getvalue(), "audio/wav")).run()
         assert not at.exception and not problems(at), problems(at)
         assert any(m.label == "P@10" and m.value == "n/a" for m in at.metric)  # a recording has no label
+        assert any("2.0 s, embedded as one window of 3 s (looped to fill it)" in c.value for c in at.caption)
         at.slider(key="q-pitch").set_value(3).run()  # transposed query: heard and searched
         assert not at.exception and any("+3 semitones" in c.value for c in at.caption)
+        long = io.BytesIO()  # 7 s: not cut to one clip, its windows averaged, as `loev embed` does with a file
+        sf.write(long, np.tile((0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 4)[:7 * 16000], 16000,
+                 format="WAV")
+        at.audio_input[0].set_value(("long.wav", long.getvalue(), "audio/wav")).run()
+        assert any("7.0 s, embedded as the mean of its 3 windows of 3 s" in c.value for c in at.caption)
 
 
 def test_a_transposed_query_names_its_new_key(dash_env: DashEnv) -> None:
@@ -62,3 +68,21 @@ def test_a_transposed_query_names_its_new_key(dash_env: DashEnv) -> None:
         at.slider(key="q-pitch").set_value(4).run()
         moved = moved_labels("pitch_shift", {"key": key}, 4)["key"]
         assert moved != key and any(f"+4 semitones, ×1 speed): now key {moved}" in c.value for c in at.caption)
+
+
+def test_the_query_transform_lives_in_the_url_and_the_own_clip_is_marked(dash_env: DashEnv) -> None:
+    """A bookmark keeps the transposition and tempo; a transformed query that finds its own (untransformed) clip
+    says so on that row, since same-track and label P@k leave it out."""
+    with app_environment(dash_env.env):
+        at = open_page("retrieval", model="ckpt-loevpp", clip="3", pitch="3", rate="1.1", k="50")
+        assert (at.slider(key="q-pitch").value, at.slider(key="q-rate").value) == (3, 1.1)
+        assert any("+3 semitones, ×1.1 speed" in c.value for c in at.caption)
+        html = " ".join(h.proto.body for h in at.get("html"))  # the neighbour table (all 24 clips at k = 50)
+        assert "clip003.ogg (the query&#x27;s own clip, untransformed)" in html or \
+            "clip003.ogg (the query's own clip, untransformed)" in html
+        at.slider(key="q-pitch").set_value(-2).run()
+        assert at.query_params["pitch"] in ("-2", ["-2"]) and at.query_params["rate"] in ("1.1", ["1.1"])
+        at.slider(key="q-pitch").set_value(0).run()
+        assert "pitch" not in at.query_params  # the untransformed query needs no parameter
+        at = open_page("retrieval", model="ckpt-loevpp", clip="3", pitch="40")  # a hand-edited URL: clamped
+        assert at.slider(key="q-pitch").value == 6
