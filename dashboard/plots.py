@@ -216,7 +216,8 @@ def metrics_figure(long: pd.DataFrame) -> go.Figure:
                                  yaxis="y2" if series == "lr" else "y",
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dot" if series == "lr" else "solid")))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step", yaxis_title="loss",
-                      yaxis2=dict(title="learning rate", overlaying="y", side="right", showgrid=False),
+                      yaxis2=dict(title="learning rate", overlaying="y", side="right", showgrid=False,
+                                  rangemode="nonnegative"),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, font=dict(size=11)))
     return fig
 

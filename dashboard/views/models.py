@@ -201,12 +201,15 @@ for label in chosen:
         with cols[1]:
             stages = find_stages(path)
             if stages:
-                st.markdown("**Training curves**" + (f", {len(stages)} stages one after the other" if len(stages) > 1
-                                                      else ""))
+                st.markdown("**Training curves**" + (f", {len(stages)} curve files one after the other"
+                                                      if len(stages) > 1 else ""))
                 st.plotly_chart(plots.metrics_figure(read_stages(stages)), key=f"metrics-{label}")
-                st.caption("The learning rate jumps where a stage, or a warm restart within one, begins; the loss "
-                           "jumps where a stage changes what it trains (views per clip, heads, data), so its "
-                           "level is comparable within a stage. The card's final loss is the last stage's.")
+                st.caption("The learning rate jumps where a run, or a warm restart within one, begins; the loss "
+                           "jumps where a run changes what it trains (views per clip, heads, data), so its level "
+                           "is comparable within a run. A curve file can hold several of the card's training "
+                           "stages (a run resumed), and the bundled models' files are named after "
+                           "`scripts/make_demo_models.sh`'s stages, the card after the run folders they were "
+                           "trained in. The card's final loss is the last run's.")
             else:
                 st.caption("No training curves: the run folder (metrics.csv) is not next to this checkpoint.")
             try:
