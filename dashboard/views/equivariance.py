@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from loev_core.evaluation.report import rise_text
+from loev_core.evaluation.report import moves_without_grading, rise_text
 from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.transforms import CURVE_CLIP_CHOICES, CURVE_CLIPS, TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
@@ -60,6 +60,13 @@ subs = st.multiselect("Subspaces", all_subs, default=default_subs, key="w.eq_sub
 st.plotly_chart(plots.curves_figure(curves, subs, UNITS[transform]), key="curves")
 st.caption(f"Mean over a fixed sample of up to {n_clips} corpus clips (test split when there is one); solid, "
            "dashed and dotted lines are the first, second and third model.")
+ungraded = [f"`{s}` ({label})" for label, c in curves.items() for s in subs if moves_without_grading(c.get(s))]
+if ungraded:
+    one = len(ungraded) == 1
+    st.caption(f"{', '.join(ungraded)} move{'s' if one else ''} but do{'es' if one else ''} not rise steadily with "
+               "the size of the change (Spearman under 0.5, table below): such a subspace "
+               "notices the transform without measuring how much, e.g. its distance peaks at small amounts and "
+               "falls back at large ones.")
 with st.expander("For scale: how far apart two *different* clips are in each subspace"):
     st.caption("A transformed copy this far from its clip has lost what the transform changed; 0.1 means "
                "little in a subspace where clips sit 0.9 apart.")

@@ -111,6 +111,15 @@ def rise_text(curve: dict[str, Any] | None, key: str = "rise") -> str:
     return f"{curve[key]:.2f} [{curve[f'{key}_lo']:.2f}, {curve[f'{key}_hi']:.2f}]"
 
 
+def moves_without_grading(curve: dict[str, Any] | None, moved: float = 0.1, graded: float = 0.5) -> bool:
+    """A curve that clearly moves (mean distance above `moved` somewhere) but does not rise with the size of the
+    change (Spearman under `graded`): the subspace notices the transform without measuring it, e.g. a distance
+    that peaks at small stretches and falls back at large ones. Worth saying next to the figure."""
+    if not curve or not isinstance(curve.get("rise"), (int, float)) or not math.isfinite(curve["rise"]):
+        return False
+    return max(curve.get("mean") or [0.0]) > moved and curve["rise"] < graded
+
+
 def _curve_clips(results: dict[str, Any]) -> str:
     every = results.get("curve_rows", "test split") != "test split"
     return "clips (no split column: train and test, no model trained on either)" if every else "test clips"

@@ -48,3 +48,15 @@ def test_curves_start_at_zero_and_a_flat_curve_looks_flat() -> None:
                                                   "lo": [0.4, 0.0, 0.45], "hi": [0.6, 0.0, 0.65]}}}
     top = plots.curves_figure(steep, ["Z.invariant", "Z.pitch_shift"], "semitones").layout.yaxis.range[1]
     assert abs(top - 0.65 * 1.08) < 1e-9
+
+
+def test_a_curve_that_moves_without_grading_is_named() -> None:
+    """A distance that peaks at small stretches and falls back (Spearman under 0.5) is worth a sentence next to the
+    figure; a flat curve (it does not move) or a rising one is not."""
+    from loev_core.evaluation.report import moves_without_grading
+
+    peaked = {"mean": [0.2, 0.6, 0.0, 0.6, 0.2], "rise": 0.2}
+    assert moves_without_grading(peaked)
+    assert not moves_without_grading({**peaked, "rise": 0.9})  # graded
+    assert not moves_without_grading({"mean": [0.02, 0.0, 0.03], "rise": 0.1})  # barely moves: invariant
+    assert not moves_without_grading({"mean": [0.5], "rise": float("nan")}) and not moves_without_grading(None)
