@@ -98,12 +98,14 @@ st.caption("Click a clip on either map to highlight it on both and list its neig
 st.subheader("Nearest neighbours of the highlighted clip")
 st.markdown(widgets.clip_title(data_a, clip))
 widgets.play_row(data_a, clip)
-pk_label = next((c for c in ("key", "tempo", "instrument") if c in data_a.label_columns), None)
+# a label to score the neighbours by; on real music the recording (repeats of the clip skipped, as on Retrieval)
+pk_label = next((c for c in ("key", "tempo", "instrument", "track") if c in data_a.label_columns), None)
 tables = []
 with widgets.guard("Search failed: "):
     b_row = pos_b.get(keys_a[int(np.flatnonzero(rows_a == clip)[0])]) if clip in rows_a else None
     for data, sub, row in ((data_a, sub_a, clip), (data_b, sub_b, rows_b[b_row] if b_row is not None else clip)):
-        hits = search(data, query_from_row(data, int(row)), [sub], K, exclude=int(row))
+        skip = [int(row), *(cached.get_repeats(data, int(row)) if pk_label == "track" else ())]
+        hits = search(data, query_from_row(data, int(row)), [sub], K, exclude=skip)
         tables.append(neighbour_table(data, hits, widgets.shown_labels(data)))
 shared = len(set(tables[0]["name"]) & set(tables[1]["name"]))
 m2.metric(f"Shared neighbours of this clip (top {K})", f"{shared} / {K}")
@@ -112,7 +114,8 @@ for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tabl
     with col:
         target = data_a.meta.iloc[clip][pk_label] if pk_label else None
         hit_labels = data.meta[pk_label].iloc[t["row"].to_numpy()] if pk_label in data.meta.columns else None
-        extra = (f" · P@{K} ({pk_label}) **{precision_at_k(hit_labels, target, pk_label):.2f}**"
+        score = f"same-track P@{K}" if pk_label == "track" else f"P@{K} ({pk_label})"
+        extra = (f" · {score} **{precision_at_k(hit_labels, target, pk_label):.2f}**"
                  if hit_labels is not None else "")
         st.markdown(f"**{name} · `{sub}`**{extra}")
         cols = ["rank", "name", "score", *[c for c in widgets.shown_labels(data_a) if c in t.columns]]

@@ -164,6 +164,8 @@ def test_every_page_credits_the_recording_under_its_player(real_env: dict[str, s
         assert CREDIT in [c.value for c in at.caption], [c.value for c in at.caption]
         if page == "equivariance":
             assert len(at.get("plotly_chart")) >= 1
+        if page == "compare":  # no key or instrument to score by: the neighbours' recording is the score
+            assert sum("same-track P@10" in m.value for m in at.markdown) == 2
 
 
 def test_a_clip_cut_from_a_long_track_plays_the_track_from_its_start(real_env: dict[str, str]) -> None:
