@@ -251,7 +251,7 @@ def retrieval_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, 
     """Step 4 on a corpus without key labels: search with clips moved into another key, in both branches, and
     count how often each returns the original (many clips, so one clip's luck does not make the lesson)."""
     ranks = cached.copy_ranks_of(label, data, (ignore, keep))
-    within = {s: found_within(ranks[s]) for s in (ignore, keep)}
+    within = {s: found_within(ranks[s], TOPS) for s in (ignore, keep)}
     top = TOPS[1]
     a, b = within[ignore][top], within[keep][top]
     lesson = (f"`{ignore}` finds the same music whatever the key; `{keep}` looks for music in the new key"

@@ -152,12 +152,14 @@ def distance_at(curves: Mapping[str, Mapping[str, Any]], subspace: str, amount: 
 
 def copy_ranks(model: Any, data: CorpusData, rows: Sequence[int], roots: Sequence[Any], subspaces: Sequence[str],
                shift: float = SHIFT, depth: int = 100) -> dict[str, np.ndarray]:
-    """Step 4 on a corpus without key labels, over many clips instead of one: search each subspace with each
-    clip of `rows` moved `shift` semitones and return where the original comes back ({subspace: ranks}, 1 =
-    first, `depth + 1` = not among the first `depth`). A key-invariant branch finds the same music whatever the
+    """Steps 1 and 4 on a corpus without key labels, over many clips instead of one: search each subspace with
+    each clip of `rows` moved `shift` semitones and return where the original comes back ({subspace: ranks}, 1 =
+    first, `depth + 1` = not among the first `depth`). A key-invariant subspace finds the same music whatever the
     key; a key-aware one looks for the new key, so the original falls back."""
     from loev_core.explore.transforms import clip_wave, embed_unit, transformed
 
+    if len(rows) == 0:
+        return {sub: np.zeros(0, dtype=int) for sub in subspaces}
     sr = int(model.sample_rate)
     moved = [embed_unit(model, transformed(clip_wave(data, int(r), sr, roots), sr, "pitch_shift", [shift]), sr)
              for r in rows]

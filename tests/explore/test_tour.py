@@ -131,3 +131,4 @@ def test_copy_ranks_find_an_unmoved_clip_first_in_every_subspace(dash_env: DashE
     assert {s: r.tolist() for s, r in same.items()} == {"V.invariant": [1] * 5, "V.pitch_shift": [1] * 5}
     moved = copy_ranks(model, data, rows, roots, ["V.pitch_shift"], shift=4.0, depth=3)
     assert moved["V.pitch_shift"].shape == (5,) and set(moved["V.pitch_shift"].tolist()) <= {1, 2, 3, 4}
+    assert copy_ranks(model, data, [], roots, ["V"])["V"].shape == (0,)  # no clips: nothing searched
