@@ -31,7 +31,7 @@ NAMES = {"simclr": "SimCLR", "loev": "LOEV", "loevpp": "LOEV++"}
 CLOSE_RANK = 5  # the original among the first 5 answers to its shifted copy: the shift was ignored
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
 K = 10
-TOPS = (1, CLOSE_RANK, 10)  # step 4 on unlabelled music: the original among the first 1, 5, 10 answers
+TOPS = (1, CLOSE_RANK, 10)  # steps 1 and 4 on unlabelled music: the original among the first 1, 5, 10 answers
 
 widgets.intro("Tour", """Four steps through the idea behind LOEV, computed live on the models of this session: what a
 plain contrastive model forgets, how LOEV keeps it in a head of its own, how LOEV++ splits the encoder so one part
