@@ -28,14 +28,12 @@ from loev_core.explore.paths import PathRefused
 from loev_core.explore.projection import MAX_POINTS
 from loev_core.explore.retrieval import track_repeats
 from loev_core.explore.session import ENV_WARM
+from loev_core.explore.tour import TOUR_COPIES
 from loev_core.explore.tour import agreement as _agreement_of
-from loev_core.explore.tour import copy_ranks
 from loev_core.explore.tour import tour_clip as _tour_clip_of
-from loev_core.explore.transforms import CURVE_CLIPS, clip_wave, curve_rows, embed_unit
+from loev_core.explore.transforms import CURVE_CLIPS, clip_wave, embed_unit
 from loev_core.explore.uploads import validate_audio_upload
 from loev_dashboard.state import corpus_source, model_paths, settings
-
-TOUR_COPIES = 24  # clips the tour moves into another key to count what each branch finds (once per model and corpus)
 
 torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
 # one query at a time per session: FAISS's OpenMP threads only add waiting (tens of ms on a busy machine)
@@ -197,13 +195,8 @@ def tour_clip(ref: CorpusData | None, data: CorpusData) -> int:
     return _tour_clip(ref.key if ref is not None else "", data.key, ref, data)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _copy_ranks(label: str, ckpt_id: str, data_key: str, subspaces: tuple[str, ...], _data: CorpusData
-                ) -> dict[str, np.ndarray]:
-    rows = curve_rows(_data, TOUR_COPIES)
-    return copy_ranks(get_model(label), _data, rows, settings().roots, subspaces)
-
-
 def copy_ranks_of(label: str, data: CorpusData, subspaces: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """`loev_core.explore.tour.copy_ranks` on the curves' fixed sample of clips, once per model and corpus."""
-    return _copy_ranks(label, model_id(label), data.key, tuple(subspaces), data)
+    """`loev_core.explore.tour.copy_ranks` on the curves' fixed sample of clips, once per model and corpus for
+    every session (`loev dashboard --prepare` computes the tour's first step ahead)."""
+    return memory.get_copy_ranks(Path(model_paths()[label]), model_id(label), data, TOUR_COPIES, tuple(subspaces),
+                                 settings().roots)

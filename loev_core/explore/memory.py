@@ -20,8 +20,9 @@ import numpy as np
 from loev_core.explore.cache import CorpusData, NotStored, Progress, SharedStore, load_corpus
 from loev_core.explore.projection import MAX_POINTS, corpus_map
 
-__all__ = ["MEMORY", "Memory", "NotStored", "checkpoint_id_of", "corpus_key", "corpus_summary", "get_corpus",
-           "get_curves", "get_map", "get_model", "get_trajectory", "get_versions", "has_curves", "has_map"]
+__all__ = ["MEMORY", "Memory", "NotStored", "checkpoint_id_of", "corpus_key", "corpus_summary", "get_copy_ranks",
+           "get_corpus", "get_curves", "get_map", "get_model", "get_trajectory", "get_versions", "has_curves",
+           "has_map"]
 
 
 @dataclass
@@ -165,6 +166,21 @@ def get_trajectory(path: Path, checkpoint_id: str, data: CorpusData, row: int, t
         return _frozen(trajectory(model, wave, model.sample_rate, transform, list(values)))
 
     key = ("trajectory", checkpoint_id, data.key, int(row), transform, tuple(map(float, values)))
+    return memory.sounds.get(key, build)
+
+
+def get_copy_ranks(path: Path, checkpoint_id: str, data: CorpusData, n_clips: int, subspaces: Sequence[str],
+                   roots: Sequence[Path], memory: Memory = MEMORY) -> dict[str, np.ndarray]:
+    """`tour.copy_ranks` on the curves' fixed sample of `n_clips` clips: the tour's count, on a corpus without key
+    labels, of how often each subspace returns a clip moved into another key (kept for every session)."""
+    from loev_core.explore.tour import copy_ranks
+    from loev_core.explore.transforms import curve_rows
+
+    def build() -> dict[str, np.ndarray]:
+        model = get_model(path, checkpoint_id, memory)
+        return _frozen(copy_ranks(model, data, curve_rows(data, n_clips), roots, subspaces))
+
+    key = ("copy_ranks", checkpoint_id, data.key, int(n_clips), tuple(subspaces))
     return memory.sounds.get(key, build)
 
 

@@ -26,6 +26,7 @@ from loev_core.explore.memory import (
     Memory,
     checkpoint_id_of,
     corpus_summary,
+    get_copy_ranks,
     get_corpus,
     get_curves,
     get_map,
@@ -110,9 +111,10 @@ def other_corpora(settings: Settings, extra: Sequence[Path]) -> list[Settings]:
 
 
 def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]) -> list[Step]:
-    """The tour's first step: the SimCLR model's trajectory of the tour's clip, and two copies to hear."""
+    """The tour's first step: the SimCLR model's trajectory of the tour's clip (on a corpus without key labels,
+    how often its search finds clips moved into another key), and two copies to hear."""
     from loev_core.checkpoint import read_metadata
-    from loev_core.explore.tour import SHIFT, tour_clip
+    from loev_core.explore.tour import SHIFT, TOUR_COPIES, tour_clip
     from loev_core.explore.transforms import TRAJECTORY_VALUES
 
     kinds = {}
@@ -130,7 +132,11 @@ def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]
         ref = get_corpus(ref_path, ref_id, s.corpus, s.roots, s.cache_dir, memory=memory, stored_only=stored_only)
         data = get_corpus(path, cid, s.corpus, s.roots, s.cache_dir, memory=memory, stored_only=stored_only)
         row = tour_clip(ref, data)  # the clip the tour's page follows
-        get_trajectory(path, cid, data, row, "pitch_shift", values, s.roots, memory)
+        if "key" in data.meta.columns:
+            get_trajectory(path, cid, data, row, "pitch_shift", values, s.roots, memory)
+        else:  # the page counts over many clips instead (views/tour.py: thrown_away_by_shifting)
+            sub = "Z.invariant" if "Z.invariant" in data.subspaces else data.subspaces[-1]
+            get_copy_ranks(path, cid, data, TOUR_COPIES, (sub,), s.roots, memory)
         sr = get_model(path, cid, memory).sample_rate
         get_versions(data, row, sr, "pitch_shift", (0.0, float(SHIFT)), s.roots, memory)
 

@@ -22,6 +22,7 @@ STEPS = ("throw-away", "heads", "branches", "retrieval")
 PAIRS = (("V.invariant", "V.pitch_shift"), ("Z.invariant", "Z.pitch_shift"), ("V", "Z.invariant"))
 SHIFT = 4.0  # semitones the tour shifts its clip by: far enough to hear a different key
 POOL = 240  # clips that corpus-wide neighbour shares are averaged over (fast on any index)
+TOUR_COPIES = 24  # clips moved into another key on a corpus without key labels, to count what each subspace finds
 
 
 def teaching_pair(subspaces: Sequence[str]) -> tuple[str, str]:

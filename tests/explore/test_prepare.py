@@ -139,3 +139,29 @@ def test_warm_up_reads_a_prepared_real_demo_set_after_the_default_corpus(dash_en
     assert {k: len(getattr(fresh, k).items) for k in ("corpora", "maps", "curves")} == {"corpora": 4, "maps": 18,
                                                                                       "curves": 4}
     assert len([k for k in fresh.corpora.items if str(demo) in k]) == 2  # both models' view of the demo set
+
+
+def test_warm_up_prepares_the_tour_count_on_a_corpus_without_keys(dash_env: DashEnv, tmp_path: Path,
+                                                                   quick_maps: None) -> None:
+    """Without key labels (a folder of tracks given to `loev dashboard --corpus`) the tour's first step counts how
+    often SimCLR's search finds clips moved into another key: that count is what the warm-up holds ready, not a
+    trajectory the page no longer draws."""
+    import csv
+
+    from loev_core.explore.tour import TOUR_COPIES
+
+    corpus = tmp_path / "no-keys"
+    shutil.copytree(dash_env.corpus, corpus)
+    with (corpus / "manifest.csv").open(newline="") as f:
+        rows = [{"path": r["path"], "split": r["split"]} for r in csv.DictReader(f)]
+    with (corpus / "manifest.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, ["path", "split"])
+        w.writeheader()
+        w.writerows(rows)
+    settings = load_settings({**dash_env.env, ENV_CACHE: str(tmp_path / "cache"), ENV_CORPUS: str(corpus),
+                              ENV_ROOTS: f"{dash_env.root}:{tmp_path}"})
+    memory = Memory()
+    warmup.warm(settings, memory, libraries=False)
+    held = {k[0]: k for k in memory.sounds.items}
+    assert "copy_ranks" in held and "trajectory" not in held
+    assert held["copy_ranks"][3:] == (TOUR_COPIES, ("Z.invariant",))  # the key the tour page asks for
