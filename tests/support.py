@@ -32,6 +32,18 @@ def write_tone_clip(path: Path, tonic: int, bpm: float, seconds: float = 3.5, se
     sf.write(path, y.astype(np.float32), SR, format="OGG", subtype="VORBIS")
 
 
+def keep_columns(corpus: Path, columns: tuple[str, ...] = ("path", "split")) -> Path:
+    """Rewrite a corpus's manifest.csv with only `columns`: a corpus without key labels (the real-music set, a
+    user's folder) made from a labelled one."""
+    with (corpus / "manifest.csv").open(newline="") as f:
+        rows = [{c: r[c] for c in columns} for r in csv.DictReader(f)]
+    with (corpus / "manifest.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, list(columns))
+        w.writeheader()
+        w.writerows(rows)
+    return corpus
+
+
 def make_corpus(root: Path, n: int = 24, seed: int = 0) -> Path:
     (root / "audio").mkdir(parents=True, exist_ok=True)
     rows = []

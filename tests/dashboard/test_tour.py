@@ -15,7 +15,7 @@ from loev_core.explore.session import ENV_CHECKPOINTS, ENV_CORPUS
 from loev_core.explore.tour import STEPS
 from loev_core.keys import KEYS_BY_FIFTHS, key_colour
 from tests.dashboard.support import APP, app_environment, no_problem, running_app, settle
-from tests.support import DashEnv, make_corpus
+from tests.support import DashEnv, keep_columns, make_corpus
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -65,18 +65,12 @@ def test_every_tour_step_renders(dash_env: DashEnv, step: str) -> None:
                                          ("branches", "move its clips through every key"),
                                          ("retrieval", "each moved +4 semitones, into another key")])
 def test_steps_about_keys_work_on_a_corpus_without_key_labels(dash_env: DashEnv, step: str, told: str) -> None:
-    """The real-music demo set and a user's folder have no `key` column: the branch and retrieval steps show a
+    """The real-music demo set and a user's folder have no `key` column: the key steps show
     transposed clips instead of key shares (which would read "nan%" and claim the branches are alike), measured
     over the corpus (a map's distances are not the embedding's, and one clip's luck is not the lesson)."""
     corpus = dash_env.root / "no-keys"
     if not (corpus / "manifest.csv").exists():
-        make_corpus(corpus, n=12, seed=3)
-        with (corpus / "manifest.csv").open(newline="") as f:
-            rows = [{"path": r["path"], "split": r["split"]} for r in csv.DictReader(f)]
-        with (corpus / "manifest.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, ["path", "split"])
-            w.writeheader()
-            w.writerows(rows)
+        keep_columns(make_corpus(corpus, n=12, seed=3))
     with (corpus / "manifest.csv").open(newline="") as f:
         n_test = sum(r["split"] == "test" for r in csv.DictReader(f))  # the clips the curves average over
     with app_environment({**dash_env.env, ENV_CORPUS: str(corpus)}):

@@ -13,7 +13,7 @@ from loev_core.explore import prepare as P
 from loev_core.explore import warmup
 from loev_core.explore.memory import Memory
 from loev_core.explore.session import ENV_CACHE, ENV_CORPUS, ENV_ROOTS, load_settings
-from tests.support import DashEnv
+from tests.support import DashEnv, keep_columns
 
 
 @pytest.fixture
@@ -146,18 +146,11 @@ def test_warm_up_prepares_the_tour_count_on_a_corpus_without_keys(dash_env: Dash
     """Without key labels (a folder of tracks given to `loev dashboard --corpus`) the tour's first step counts how
     often SimCLR's search finds clips moved into another key: that count is what the warm-up holds ready, not a
     trajectory the page no longer draws."""
-    import csv
-
     from loev_core.explore.tour import TOUR_COPIES
 
     corpus = tmp_path / "no-keys"
     shutil.copytree(dash_env.corpus, corpus)
-    with (corpus / "manifest.csv").open(newline="") as f:
-        rows = [{"path": r["path"], "split": r["split"]} for r in csv.DictReader(f)]
-    with (corpus / "manifest.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, ["path", "split"])
-        w.writeheader()
-        w.writerows(rows)
+    keep_columns(corpus)
     settings = load_settings({**dash_env.env, ENV_CACHE: str(tmp_path / "cache"), ENV_CORPUS: str(corpus),
                               ENV_ROOTS: f"{dash_env.root}:{tmp_path}"})
     memory = Memory()
