@@ -17,6 +17,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
@@ -27,6 +28,7 @@ from loev_core.explore.cache import CorpusData
 from loev_core.explore.paths import PathRefused
 from loev_core.explore.projection import MAX_POINTS
 from loev_core.explore.retrieval import track_repeats
+from loev_core.explore.runinfo import find_stages, read_stages
 from loev_core.explore.session import ENV_WARM
 from loev_core.explore.tour import TOUR_COPIES
 from loev_core.explore.tour import agreement as _agreement_of
@@ -200,3 +202,15 @@ def copy_ranks_of(label: str, data: CorpusData, subspaces: tuple[str, ...]) -> d
     every session (`loev dashboard --prepare` computes the tour's first step ahead)."""
     return memory.get_copy_ranks(Path(model_paths()[label]), model_id(label), data, TOUR_COPIES, tuple(subspaces),
                                  settings().roots)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _stages(files: tuple[tuple[str, str, float], ...]) -> pd.DataFrame:
+    return read_stages([(name, Path(f)) for name, f, _ in files])
+
+
+def training_curves(path: str | Path) -> pd.DataFrame:
+    """`runinfo.read_stages` of a checkpoint's curve files, read once per change of any file (the Models page
+    runs on every click; the bundled models hold 5-9 files each). Empty without curves."""
+    files = tuple((name, str(f), f.stat().st_mtime) for name, f in find_stages(path))
+    return _stages(files) if files else pd.DataFrame()

@@ -13,12 +13,10 @@ from loev_core.explore.paths import PathRefused, corpus_clips, is_index_folder, 
 from loev_core.explore.runinfo import (
     evaluation_tables,
     find_evaluations,
-    find_stages,
     mixed_up_table,
     model_card,
     order_evaluations,
     read_results_folder,
-    read_stages,
     recordings_rule,
     results_caption,
     results_tables,
@@ -199,11 +197,11 @@ for label in chosen:
             kv_table(card)
             st.caption(f"`{path}`")
         with cols[1]:
-            stages = find_stages(path)
-            if stages:
-                st.markdown("**Training curves**" + (f", {len(stages)} curve files one after the other"
-                                                      if len(stages) > 1 else ""))
-                st.plotly_chart(plots.metrics_figure(read_stages(stages)), key=f"metrics-{label}")
+            curves = cached.training_curves(path)
+            if not curves.empty:
+                n = curves["stage"].nunique()
+                st.markdown("**Training curves**" + (f", {n} curve files one after the other" if n > 1 else ""))
+                st.plotly_chart(plots.metrics_figure(curves), key=f"metrics-{label}")
                 st.caption("The learning rate jumps where a run, or a warm restart within one, begins; the loss "
                            "jumps where a run changes what it trains (views per clip, heads, data), so its level "
                            "is comparable within a run. A curve file can hold several of the card's training "
