@@ -149,6 +149,11 @@ def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Pa
     folder = Path(out_dir) / "embeddings"
     report = embed_corpus(model, audio, folder,
                           replace(options or EmbedOptions(), checkpoint=str(Path(checkpoint).resolve())))
+    if report.n_clips == 0:
+        raise FileNotFoundError(f"{audio}: no audio files (wav, flac, ogg, mp3, ...) or manifest rows to index")
+    if report.n_embedded == 0:
+        raise ValueError(f"{audio}: none of its {report.n_clips} file(s) could be decoded; the reasons are in "
+                         f"{report.skipped_csv or folder}")
     loaded = load_embeddings(folder)
     return replace(loaded, provenance=replace(loaded.provenance, embeddings="embeddings", n_skipped=report.n_skipped))
 

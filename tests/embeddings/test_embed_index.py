@@ -263,6 +263,15 @@ def test_cli_embed_index_search_with_a_real_checkpoint(corpus: Path, tmp_path: P
                  "--checkpoint", str(ckpt)]) == 0
     assert f"1  1.0000  {query}" in capsys.readouterr().out
     assert main(["search", "--index", str(tmp_path / "ix"), "--query", str(audio / "corrupt.wav")]) == 2
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "corrupt.wav").write_bytes((audio / "corrupt.wav").read_bytes())
+    for folder, said in (("empty", "no audio files (wav, flac, ogg, mp3, ...) or manifest rows to index"),
+                         ("bad", "none of its 1 file(s) could be decoded; the reasons are in")):
+        assert main(["index", "--checkpoint", str(ckpt), "--audio", str(tmp_path / folder), "--out",
+                     str(tmp_path / f"ix-{folder}"), "--quiet", "--workers", "0"]) == 2
+        assert said in capsys.readouterr().err  # not "no embeddings here (no shard-*.npz files)"
 
 
 def test_background_decoding_keeps_order_errors_and_stops_early() -> None:
