@@ -114,6 +114,16 @@ def check(args: argparse.Namespace) -> str | None:
     corpus = Path(args.corpus) if args.corpus else DEMO_CORPUS
     if args.corpus and not corpus.exists():
         return f"{corpus}: no such corpus folder or manifest"
+    if args.corpus:  # say it now, not as a list of steps that could not be prepared
+        from loev_core.audio import resolve_corpus
+        from loev_core.explore.paths import is_index_folder
+
+        if not is_index_folder(corpus):
+            try:
+                if not resolve_corpus(corpus):
+                    return f"{corpus}: no audio files (wav, flac, ogg, mp3, ...) or manifest rows in it"
+            except ValueError as e:  # a manifest that cannot be used (ManifestError), one audio file
+                return str(e)
     if not args.checkpoint and not bundled_checkpoints():
         print("note: the bundled models are missing (assets/checkpoints); the dashboard will say how to add one",
               file=sys.stderr)

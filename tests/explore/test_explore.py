@@ -232,6 +232,10 @@ def test_dashboard_command_builds_the_app_environment(tmp_path: Path, dash_env: 
     assert env["NUMBA_CACHE_DIR"] and env["LOEV_DASHBOARD_CORPUS"] == str(dash_env.corpus.resolve())
     bad = p.parse_args(["--checkpoint", str(dash_env.corpus / "manifest.csv")])
     assert "not a safetensors" in cli.check(bad)
+    (tmp_path / "no-audio").mkdir()
+    assert "no audio files" in cli.check(p.parse_args(["--corpus", str(tmp_path / "no-audio")]))  # said at start
+    one = next((dash_env.corpus / "audio").iterdir())
+    assert "one audio file is not a corpus" in cli.check(p.parse_args(["--corpus", str(one)]))
     vectors = {"V": np.eye(4, dtype=np.float32)}
     meta = pd.DataFrame({"path": [str(dash_env.corpus / "audio" / f"clip00{i}.ogg") for i in range(4)],
                          "offset": 0.0, "duration": 3.5, "labels": [{}] * 4})
