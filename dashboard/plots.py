@@ -202,6 +202,9 @@ def curves_figure(curves: Mapping[str, Mapping[str, Mapping[str, list]]], subspa
     return fig
 
 
+CURVE_POINTS = 500  # points per training-curve series on the Models page (a checkpoint's stages hold up to ~1,200)
+
+
 def metrics_figure(long: pd.DataFrame) -> go.Figure:
     """Training curves: every loss term against the step (learning rate on its own axis); with a `stage` column
     (`runinfo.read_stages`), a dotted line and the stage's name where each stage starts."""
@@ -212,6 +215,7 @@ def metrics_figure(long: pd.DataFrame) -> go.Figure:
                           annotation_textangle=-90, annotation_position="top left",
                           annotation_font=dict(size=10, color="gray"))
     for i, (series, g) in enumerate(long.groupby("series", sort=False)):
+        g = g.iloc[::-(-len(g) // CURVE_POINTS)]  # every n-th logged step: a screen-wide line, not 1,200 points
         fig.add_trace(go.Scatter(x=g["step"], y=g["value"], name=series, mode="lines",
                                  yaxis="y2" if series == "lr" else "y",
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dot" if series == "lr" else "solid")))
