@@ -80,6 +80,18 @@ def synced(widget: Callable[..., Any], label: str, options: Sequence[Any], name:
     return value
 
 
+def seeded_slider(key: str, name: str, default: float, cast: type, low: float, high: float) -> None:
+    """A slider's first value in this session from the URL (a bookmark), clamped to its range: `synced` for
+    widgets with a range instead of options (write the value back with `remember`)."""
+    if key in st.session_state:
+        return
+    try:
+        value = cast(recall(name, default))
+    except (TypeError, ValueError):
+        value = default
+    st.session_state[key] = cast(min(max(value, low), high))
+
+
 def model_paths() -> dict[str, Path]:
     """Every checkpoint known to this session: the CLI's/bundled ones plus those added on the Models page."""
     reg = st.session_state.setdefault("_models", dict(settings().checkpoints))

@@ -24,7 +24,7 @@ from loev_core.explore.retrieval import (
 from loev_core.explore.transforms import transformed
 from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, MAX_QUERY_SECONDS, UploadError
 from loev_dashboard import cached, widgets
-from loev_dashboard.state import recall, remember, synced
+from loev_dashboard.state import remember, seeded_slider, synced
 from loev_dashboard.tables import bar_table
 
 SOURCES = ("Corpus clip", "Upload a file", "Record")
@@ -42,16 +42,6 @@ def heard(wave: torch.Tensor, sr: int, clip_seconds: float, player: bool = True)
     cut = f", its first {MAX_QUERY_SECONDS / 60:g} min" if seconds >= MAX_QUERY_SECONDS - 0.5 else ""
     st.caption(f"{seconds:.1f} s{cut}, embedded as {how}.")
 
-
-def seed_from_url(key: str, name: str, default: float, cast: type, low: float, high: float) -> None:
-    """A slider's first value in this session from the URL (a bookmark), clamped to its range."""
-    if key in st.session_state:
-        return
-    try:
-        value = cast(recall(name, default))
-    except (TypeError, ValueError):
-        value = default
-    st.session_state[key] = cast(min(max(value, low), high))
 
 widgets.intro("Retrieval", """Give the model a piece of music (a clip of the corpus, your own file, or a recording) and
 it returns the most similar clips. *Similar* depends on the **subspace**: search `V.pitch_shift` (or the preset
@@ -91,8 +81,8 @@ with q_col:
                 except UploadError as e:
                     st.error(str(e), icon=":material/block:")
 with t_col:  # in the URL like every selection, so a bookmark keeps the transformed query
-    seed_from_url("q-pitch", "pitch", 0, int, -6, 6)
-    seed_from_url("q-rate", "rate", 1.0, float, *TIME_STRETCH_RANGE)
+    seeded_slider("q-pitch", "pitch", 0, int, -6, 6)
+    seeded_slider("q-rate", "rate", 1.0, float, *TIME_STRETCH_RANGE)
     pitch = st.slider("Transpose the query (semitones)", -6, 6, key="q-pitch")
     rate = st.slider("Tempo of the query (× speed)", *TIME_STRETCH_RANGE, step=0.05, key="q-rate")  # trained range
     remember("pitch", pitch if pitch else None)

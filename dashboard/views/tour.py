@@ -17,6 +17,7 @@ from loev_core.explore.tour import (
     chance,
     copy_report,
     distance_at,
+    forgetting_subspace,
     found_within,
     teaching_pair,
 )
@@ -81,7 +82,7 @@ def throw_away() -> None:
     if label is None:
         return missing("simclr", "trained to ignore its augmentations")
     data = cached.get_corpus(label)
-    clip, sub = clip_of(data), "Z.invariant" if "Z.invariant" in data.subspaces else data.subspaces[-1]
+    clip, sub = clip_of(data), forgetting_subspace(data.subspaces)
     if "key" not in data.meta.columns:  # e.g. the real-music demo set: count over many clips, not one clip's map
         return thrown_away_by_shifting(label, data, sub, clip)
     traj = cached.get_trajectory(label, data, clip, "pitch_shift", SHIFTS)

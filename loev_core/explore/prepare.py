@@ -114,7 +114,7 @@ def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]
     """The tour's first step: the SimCLR model's trajectory of the tour's clip (on a corpus without key labels,
     how often its search finds clips moved into another key), and two copies to hear."""
     from loev_core.checkpoint import read_metadata
-    from loev_core.explore.tour import SHIFT, TOUR_COPIES, tour_clip
+    from loev_core.explore.tour import SHIFT, TOUR_COPIES, forgetting_subspace, tour_clip
     from loev_core.explore.transforms import TRAJECTORY_VALUES
 
     kinds = {}
@@ -135,8 +135,7 @@ def tour_steps(settings: Settings, memory: Memory, order: list[tuple[str, Path]]
         if "key" in data.meta.columns:
             get_trajectory(path, cid, data, row, "pitch_shift", values, s.roots, memory)
         else:  # the page counts over many clips instead (views/tour.py: thrown_away_by_shifting)
-            sub = "Z.invariant" if "Z.invariant" in data.subspaces else data.subspaces[-1]
-            get_copy_ranks(path, cid, data, TOUR_COPIES, (sub,), s.roots, memory)
+            get_copy_ranks(path, cid, data, TOUR_COPIES, (forgetting_subspace(data.subspaces),), s.roots, memory)
         sr = get_model(path, cid, memory).sample_rate
         get_versions(data, row, sr, "pitch_shift", (0.0, float(SHIFT)), s.roots, memory)
 

@@ -25,6 +25,11 @@ POOL = 240  # clips that corpus-wide neighbour shares are averaged over (fast on
 TOUR_COPIES = 24  # clips moved into another key on a corpus without key labels, to count what each subspace finds
 
 
+def forgetting_subspace(subspaces: Sequence[str]) -> str:
+    """The subspace the tour's first step searches to show what SimCLR throws away: its invariant head."""
+    return "Z.invariant" if "Z.invariant" in subspaces else subspaces[-1]
+
+
 def teaching_pair(subspaces: Sequence[str]) -> tuple[str, str]:
     """The two subspaces the explorer opens on: (ignores pitch, keeps pitch) when the model has both."""
     for left, right in PAIRS:
