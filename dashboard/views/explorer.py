@@ -90,27 +90,37 @@ def draw(fig: go.Figure, key: str) -> object:
                            config={"scrollZoom": True, "displaylogo": False})
 
 
-def panel(label: str, data: CorpusData, clip: int | None, subs: list[str], moves: dict | None) -> None:
-    """The selected clip: player, neighbours in one of the shown subspaces, how far a trajectory moved it."""
+def moves_chart(moves: dict, subs: list[str]) -> None:
+    """How far the trajectory moved the clip in every subspace, the shown ones highlighted."""
+    st.markdown("**How far the clip moves** (mean cosine distance along the path)")
+    fig = go.Figure(go.Bar(x=list(moves.values()), y=list(moves), orientation="h",
+                           marker_color=["#ff7f50" if s in subs else "#6c8ebf" for s in moves]))
+    fig.update_layout(height=40 + 26 * len(moves), margin=dict(l=0, r=0, t=0, b=0))
+    st.plotly_chart(fig, key="moves", config={"displayModeBar": False})
+
+
+def panel(data: CorpusData, clip: int | None, subs: list[str], per_row: int) -> None:
+    """The selected clip: its player and its neighbours' in one of the shown subspaces, `per_row` players to a
+    row (beside one map: one; under two maps: three, so no player is squeezed until its seek bar goes)."""
     if clip is None:
         st.info("Click a point to listen to it and see its neighbours.", icon=":material/touch_app:")
         return
-    st.markdown(widgets.clip_title(data, clip))
-    widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False), slot="sel")
+    top = st.columns(per_row, gap="medium") if per_row > 1 else [st.container()]
+    with top[0]:
+        st.markdown(widgets.clip_title(data, clip))
+        widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False), slot="sel")
     sub = subs[0]
     if len(subs) > 1 and subs[0] != subs[1]:
-        sub = st.segmented_control("Neighbours from", subs, default=subs[0], key="w.nb_side") or subs[0]
+        with top[-1]:
+            sub = st.segmented_control("Neighbours from", subs, default=subs[0], key="w.nb_side") or subs[0]
     st.markdown(f"**Nearest in `{sub}`**")
-    hits = search(data, query_from_row(data, clip), [sub], N_NEIGHBOURS, exclude=clip)
-    for _, h in hits.iterrows():
-        st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
-        widgets.play_row(data, int(h["row"]), slot="nb")
-    if moves:
-        st.markdown("**How far the clip moves** (mean cosine distance along the path)")
-        fig_m = go.Figure(go.Bar(x=list(moves.values()), y=list(moves), orientation="h",
-                                 marker_color=["#ff7f50" if s in subs else "#6c8ebf" for s in moves]))
-        fig_m.update_layout(height=40 + 26 * len(moves), margin=dict(l=0, r=0, t=0, b=0))
-        st.plotly_chart(fig_m, key="moves", config={"displayModeBar": False})
+    hits = list(search(data, query_from_row(data, clip), [sub], N_NEIGHBOURS, exclude=clip).iterrows())
+    for start in range(0, len(hits), per_row):
+        cols = st.columns(per_row, gap="medium") if per_row > 1 else [st.container()]
+        for col, (_, h) in zip(cols, hits[start:start + per_row], strict=False):
+            with col:
+                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
+                widgets.play_row(data, int(h["row"]), slot="nb")
 
 
 @st.fragment
@@ -119,7 +129,8 @@ def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str,
     pair = teaching_pair(data.subspaces)
     pickers = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.35), gap="small" if side_by_side else "medium")
     with pickers[0]:
-        subs = [widgets.pick_subspace(data.subspaces, default=pair[0])]
+        # the left map keeps its own choice: the shared one is the Retrieval page's search subspace, often a branch
+        subs = [widgets.pick_subspace(data.subspaces, "left" if side_by_side else "subspace", default=pair[0])]
     if side_by_side:
         with pickers[1]:
             subs.append(widgets.pick_subspace(data.subspaces, "beside", "Beside it",
@@ -165,7 +176,12 @@ def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str,
         with cols[i]:
             events.append(draw(fig, "map" if i == 0 else "map_b"))
     with cols[-1]:
-        panel(label, data, clip, subs, moves)
+        if moves:
+            moves_chart(moves, subs)
+        if not side_by_side:
+            panel(data, clip, subs, per_row=1)
+    if side_by_side:
+        panel(data, clip, subs, per_row=3)
     picked = next((p for p in map(widgets.selected_rows, events) if len(p) > 1), [])
     if picked:
         table = data.meta.set_index("row").loc[picked].drop(columns=["labels"], errors="ignore")

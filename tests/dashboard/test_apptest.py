@@ -70,15 +70,26 @@ def test_page_renders_with_expected_widgets(dash_env: DashEnv, page: str) -> Non
 
 def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:
     with app_environment(dash_env.env):
-        at = open_page("explorer", model="ckpt-loevpp", subspace="V", color="(none)")
+        at = open_page("explorer", model="ckpt-loevpp", left="V", color="(none)")
         before = chart_specs(at)[0]["data"][0]
-        sub = at.selectbox(key="w.subspace")
+        sub = at.selectbox(key="w.left")
         assert sub.value == "V"
         sub.set_value("Z.invariant").run()
         assert not at.exception
         after = chart_specs(at)[0]["data"][0]
         assert not np.array_equal(values(after["x"]), values(before["x"]))
-        assert at.query_params["subspace"] in ("Z.invariant", ["Z.invariant"])
+        assert at.query_params["left"] in ("Z.invariant", ["Z.invariant"])
+
+
+def test_the_left_map_keeps_its_own_subspace_and_a_single_map_shares_the_search_one(dash_env: DashEnv) -> None:
+    """The Retrieval page's subspace (often a branch, V.pitch_shift) must not replace the left map of the pair."""
+    with app_environment(dash_env.env):
+        at = open_page("explorer", model="ckpt-loevpp", subspace="Z.time_stretch")
+        assert not at.exception, at.exception
+        assert at.selectbox(key="w.left").value == "V.invariant"  # the teaching pair, not the search subspace
+        at.button_group(key="w.view").set_value("Single map").run()
+        assert not at.exception
+        assert at.selectbox(key="w.subspace").value == "Z.time_stretch"
 
 
 def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: DashEnv) -> None:

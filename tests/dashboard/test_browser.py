@@ -96,7 +96,7 @@ def test_every_pages_url_bookmarks_the_chosen_corpus(browser_page, dash_env: Das
 
 def test_click_a_point_plays_it_and_lists_neighbours(browser_page) -> None:
     url, page = browser_page
-    page.goto(f"{url}/explorer?method=PCA&model=ckpt-loevpp&subspace=Z.pitch_shift&color=key")
+    page.goto(f"{url}/explorer?method=PCA&model=ckpt-loevpp&left=Z.pitch_shift&color=key")
     settle(page)
     assert page.locator("audio").count() == 0
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=60_000)
@@ -106,6 +106,8 @@ def test_click_a_point_plays_it_and_lists_neighbours(browser_page) -> None:
     no_problem(page)
     assert "clip=" in page.url  # the selection is in the URL
     assert page.locator("audio").count() == 6  # the clicked clip + 5 neighbours
+    widths = [a.bounding_box()["width"] for a in page.locator("audio").all()]
+    assert min(widths) >= 280, widths  # under two maps, three to a row: Chromium keeps each seek bar
     assert page.get_by_text("Nearest in").count() == 1
     audio_is_playable(page, page.request)
     page.screenshot(path=str(ARTIFACTS / "dashboard-explorer-clicked.png"))

@@ -124,7 +124,7 @@ def test_the_explorer_opens_on_two_maps_coloured_on_the_circle_of_fifths(dash_en
         at = open_view("explorer", model="ckpt-loevpp")
         assert not at.exception and not problems(at), problems(at)
         assert at.button_group(key="w.view").value == "Side by side"
-        assert at.selectbox(key="w.subspace").value == "V.invariant"
+        assert at.selectbox(key="w.left").value == "V.invariant"
         assert at.selectbox(key="w.beside").value == "V.pitch_shift"
         assert any("What to see" in m.value for m in at.markdown)
         charts = specs(at)
@@ -151,7 +151,7 @@ def test_simclr_shows_its_two_spaces(dash_env: DashEnv) -> None:
     with app_environment(dash_env.env):
         at = open_view("explorer", model="ckpt-simclr")
         assert not at.exception and not problems(at)
-        assert (at.selectbox(key="w.subspace").value, at.selectbox(key="w.beside").value) == ("V", "Z.invariant")
+        assert (at.selectbox(key="w.left").value, at.selectbox(key="w.beside").value) == ("V", "Z.invariant")
         assert any("SimCLR" in m.value for m in at.markdown)
 
 
