@@ -110,7 +110,8 @@ with widgets.guard("Search failed: "):
 shared = len(set(tables[0]["name"]) & set(tables[1]["name"]))
 m2.metric(f"Shared neighbours of this clip (top {K})", f"{shared} / {K}")
 ra, rb = st.columns(2, gap="medium")
-for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tables[1], data_b, (b, sub_b))):
+for side, col, t, data, (name, sub) in (("a", ra, tables[0], data_a, (a, sub_a)),
+                                        ("b", rb, tables[1], data_b, (b, sub_b))):
     with col:
         target = data_a.meta.iloc[clip][pk_label] if pk_label else None
         hit_labels = data.meta[pk_label].iloc[t["row"].to_numpy()] if pk_label in data.meta.columns else None
@@ -120,6 +121,10 @@ for col, t, data, (name, sub) in ((ra, tables[0], data_a, (a, sub_a)), (rb, tabl
         st.markdown(f"**{name} · `{sub}`**{extra}")
         cols = ["rank", "name", "score", *[c for c in widgets.shown_labels(data_a) if c in t.columns]]
         bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
+        if len(t):  # one player per list: hear A's and B's answers to the same clip one after the other
+            names = {int(r): f"{int(k)}. {n}" for r, k, n in zip(t["row"], t["rank"], t["name"], strict=True)}
+            heard = st.selectbox("Listen to", list(names), key=f"cmp_listen_{side}", format_func=names.get)
+            widgets.play_row(data, int(heard), slot=f"cmp_{side}")
 
 st.subheader("Equivariance curves")
 transform = synced(st.segmented_control, "Transform", list(IDENTITY), "transform", default="pitch_shift",

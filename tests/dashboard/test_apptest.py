@@ -311,3 +311,22 @@ def test_compare_opens_two_subspaces_on_two_different_ones(dash_env: DashEnv) ->
                   .startswith("cosine distance")]
         lines = {tr["name"]: tr["line"]["color"] for tr in curves[0]["data"] if tr.get("mode") == "lines+markers"}
         assert len(lines) == 2 and len(set(lines.values())) == 2, lines
+
+
+def test_compare_plays_a_chosen_neighbour_of_each_list(dash_env: DashEnv) -> None:
+    """Each neighbour list has a player: picking its third neighbour plays that clip's file."""
+    with app_environment(dash_env.env):
+        at = open_page("compare", cmp="Two models", model="ckpt-loevpp", model_b="ckpt-simclr")
+        assert not at.exception, at.exception
+        for side in ("a", "b"):
+            box = at.selectbox(key=f"cmp_listen_{side}")
+            assert len(box.options) == 10 and box.options[0].startswith("1. ")
+        played = [a.proto.url for a in at.get("audio")]
+        assert len(played) == 3  # the highlighted clip and one neighbour of each list
+        box = at.selectbox(key="cmp_listen_b")
+        third = next(r for r in range(100_000) if box.format_func(r) == box.options[2])  # options show "3. name"
+        box.set_value(third).run()  # (select_index would pass the shown text as the value)
+        assert not at.exception
+        assert at.selectbox(key="cmp_listen_b").value == third
+        now = [a.proto.url for a in at.get("audio")]
+        assert now[:2] == played[:2] and now[2] != played[2]
