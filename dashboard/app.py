@@ -23,6 +23,9 @@ st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:"
 st.markdown("""<style>
 .st-key-intro p {font-size: 1.02rem; line-height: 1.55; opacity: .88; max-width: 72rem;}
 div[data-testid="stAudio"] audio {height: 36px;}
+/* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector) */
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stAudio"]) {flex-wrap: wrap;}
+[data-testid="stColumn"]:has([data-testid="stAudio"]) {min-width: min(19rem, 100%);}
 [data-testid="stMetricValue"] {font-size: 1.6rem;}
 </style>""", unsafe_allow_html=True)
 

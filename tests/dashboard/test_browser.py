@@ -193,3 +193,19 @@ def test_five_concurrent_sessions_retrieve_on_20k_items(dash_env: DashEnv) -> No
     assert len(result["page_loads_s"]) == 5 and len(result["retrievals_s"]) == 5
     assert result["slowest_s"] == max(result["page_loads_s"] + result["retrievals_s"]) < HANG_GUARD_S
     assert result["pass"] == (result["slowest_s"] < result["target_s"] == 3.0)
+
+
+def test_players_keep_their_seek_bar_in_a_narrow_window(browser_page) -> None:
+    """A 900 px window (sidebar open) leaves about 440 px for a page: rows of players wrap instead of squeezing
+    each one until Chromium drops its seek bar (98 px players on Equivariance had no play button)."""
+    url, page = browser_page
+    page.set_viewport_size({"width": 900, "height": 800})
+    try:
+        for view in ("equivariance", "retrieval?clip=3&k=5"):
+            page.goto(f"{url}/{view}")
+            settle(page)
+            no_problem(page)
+            widths = [a.bounding_box()["width"] for a in page.locator("audio").all()]
+            assert len(widths) >= 6 and min(widths) >= 280, (view, widths)
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1600})
