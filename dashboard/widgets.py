@@ -107,8 +107,10 @@ def colour_labels(data: CorpusData) -> list[str]:
 
 def score_labels(data: CorpusData) -> list[str]:
     """Columns the label P@k may count as a match: as `colour_labels`, less `track` (same-track P@k scores it,
-    and on a real corpus it came first, so the label box showed the same number twice)."""
-    return [c for c in colour_labels(data) if c != "track"]
+    and on a real corpus it came first, so the label box showed the same number twice) and the credits (`source`,
+    the collection a recording came from, and `author`: a match there is mostly the same track again), and the
+    split, which says how a clip was used, not what it sounds like."""
+    return [c for c in colour_labels(data) if c not in ("track", "source", "author", "split")]
 
 
 def pick_color(labels: Sequence[str], name: str = "color") -> str:
@@ -127,6 +129,9 @@ def shown_labels(data: CorpusData, n: int = 3) -> list[str]:
 def clip_title(data: CorpusData, row: int, labels: Sequence[str] | None = None) -> str:
     r = data.meta.iloc[int(row)]
     parts = [f"{c}: {r[c]}" for c in (labels or shown_labels(data)) if c in r and str(r[c]) not in ("nan", "")]
+    with contextlib.suppress(TypeError, ValueError):  # a clip cut from a recording: where in it
+        if "track" in r and float(r.get("start")) >= 0:
+            parts.append(f"at {_clock(float(r['start']))}")
     return f"**{r['name']}**" + (f" · {' · '.join(parts)}" if parts else "")
 
 

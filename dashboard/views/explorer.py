@@ -129,8 +129,8 @@ def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str,
     pair = teaching_pair(data.subspaces)
     pickers = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.35), gap="small" if side_by_side else "medium")
     with pickers[0]:
-        # the left map keeps its own choice: the shared one is the Retrieval page's search subspace, often a branch
-        subs = [widgets.pick_subspace(data.subspaces, "left" if side_by_side else "subspace", default=pair[0])]
+        # the maps keep their own choice: the shared one is the Retrieval page's search subspace, often a branch
+        subs = [widgets.pick_subspace(data.subspaces, "left" if side_by_side else "single", default=pair[0])]
     if side_by_side:
         with pickers[1]:
             subs.append(widgets.pick_subspace(data.subspaces, "beside", "Beside it",

@@ -81,15 +81,18 @@ def test_changing_the_subspace_changes_the_plot(dash_env: DashEnv) -> None:
         assert at.query_params["left"] in ("Z.invariant", ["Z.invariant"])
 
 
-def test_the_left_map_keeps_its_own_subspace_and_a_single_map_shares_the_search_one(dash_env: DashEnv) -> None:
-    """The Retrieval page's subspace (often a branch, V.pitch_shift) must not replace the left map of the pair."""
+def test_the_maps_keep_their_own_subspace_not_the_search_one(dash_env: DashEnv) -> None:
+    """The Retrieval page's subspace (often a branch, V.time_stretch) must replace neither the left map of the
+    pair nor the single map: a key-coloured map of a tempo subspace looks like a model that forgot key."""
     with app_environment(dash_env.env):
         at = open_page("explorer", model="ckpt-loevpp", subspace="Z.time_stretch")
         assert not at.exception, at.exception
         assert at.selectbox(key="w.left").value == "V.invariant"  # the teaching pair, not the search subspace
         at.button_group(key="w.view").set_value("Single map").run()
         assert not at.exception
-        assert at.selectbox(key="w.subspace").value == "Z.time_stretch"
+        assert at.selectbox(key="w.single").value == "V.invariant"
+        at.selectbox(key="w.single").set_value("V.pitch_shift").run()
+        assert at.query_params["subspace"] in ("Z.time_stretch", ["Z.time_stretch"])  # Retrieval's, untouched
 
 
 def test_curve_clip_count_comes_from_the_url_and_reaches_the_curves(dash_env: DashEnv) -> None:

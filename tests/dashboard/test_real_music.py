@@ -113,8 +113,11 @@ def test_same_track_precision_and_credits_on_the_retrieval_page(real_env: dict[s
         box = next(m for m in at.metric if m.label.startswith("Same-track P@5"))
         assert box.value == f"{np.mean(tracks[hits] == tracks[5]):.2f}" and "1 clip(s) of it repeat" in box.help
         assert sum(c.value == CREDIT for c in at.caption) == 6  # the query's player and each neighbour's
-        pk = at.selectbox(key="w.pk_label")  # the label P@k counts the package, not the track (scored above)
-        assert pk.options == ["source", "author", "split"] and metric(at, "P@5 for source")
+        # no label P@k: the package, author and split are credits and bookkeeping, and the track is scored above
+        assert "w.pk_label" not in [s.key for s in at.selectbox]
+        assert not [m for m in at.metric if m.label.startswith("P@")]
+        start = float(data.meta.iloc[5]["start"])  # where in its recording the query was cut
+        assert any(f"· at 0:{int(start):02d}" in m.value for m in at.markdown if data.meta.iloc[5]["name"] in m.value)
         at.slider(key="q-pitch").set_value(2).run()  # a transformed query: its own clip is still left out
         assert not at.exception and metric(at, "Same-track P@5")
 
@@ -124,7 +127,7 @@ def test_a_corpus_without_tracks_shows_no_same_track_score(real_env: dict[str, s
         at = open_page("retrieval")
         assert not [m for m in at.metric if m.label.startswith("Same-track")]
         assert metric(at, "P@7 for key")  # 8 clips: the query's 7 others
-        assert at.selectbox(key="w.pk_label").options == ["split", "key", "tempo", "instrument", "piece", "drums"]
+        assert at.selectbox(key="w.pk_label").options == ["key", "tempo", "instrument", "piece", "drums"]
 
 
 def test_label_choices_leave_out_tracks_and_per_clip_columns() -> None:
@@ -133,11 +136,12 @@ def test_label_choices_leave_out_tracks_and_per_clip_columns() -> None:
     with (Path(__file__).resolve().parents[2] / "assets" / "demo" / "manifest.csv").open() as f:
         demo = [c for c in next(csv.reader(f)) if c not in ("path", "duration")]
     data = SimpleNamespace(label_columns=demo)
-    assert colour_labels(data) == score_labels(data) == demo
+    assert colour_labels(data) == demo  # how a clip was made and used may colour a map, not score a neighbour
+    assert score_labels(data) == [c for c in demo if c not in ("split", "source")] and "source" in demo
     real = SimpleNamespace(label_columns=["track", "start", "source", "author", "licence", "split", "track_split",
                                           "copyright"])
     assert colour_labels(real) == ["track", "source", "author", "split"]
-    assert score_labels(real) == ["source", "author", "split"]
+    assert score_labels(real) == []
 
 
 def test_explorer_colours_a_real_corpus_by_source(real_env: dict[str, str]) -> None:
