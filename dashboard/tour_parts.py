@@ -77,12 +77,15 @@ def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...],
             widgets.play_wave(wave, sr)
 
 
-def nearest(data: CorpusData, query: dict, subs: tuple[str, ...], exclude: int | None = None) -> None:
-    """The 3 nearest clips to `query` in each subspace, side by side, with players."""
+def nearest(data: CorpusData, query: dict, subs: tuple[str, ...], exclude: int | None = None,
+            heading: str = "Nearest in", original: int | None = None) -> None:
+    """The 3 nearest clips to `query` in each subspace, side by side, with players; `original` (the clip a
+    transformed query was made from) is marked where it comes back."""
     for col, sub in zip(st.columns(len(subs)), subs, strict=True):
         with col:
-            st.markdown(f"**Nearest in `{sub}`**")
+            st.markdown(f"**{heading} `{sub}`**")
             hits = neighbour_table(data, search(data, query, [sub], 3, exclude=exclude), widgets.shown_labels(data))
             for _, h in hits.iterrows():
-                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))}")
+                mark = " · **the original**" if original is not None and int(h["row"]) == original else ""
+                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))}{mark}")
                 widgets.play_row(data, int(h["row"]), slot=f"tn-{sub}")

@@ -100,6 +100,7 @@ def throw_away() -> None:
     left.plotly_chart(fig, key="fig-throw-away", config={"displaylogo": False})
     with right:
         wheel(data, clip)
+    st.markdown(f"**Hear it:** {widgets.clip_title(data, clip)}")
     shifted(label, data, clip, (0.0, SHIFT))
 
 
@@ -143,7 +144,8 @@ def heads() -> None:
     fig.update_layout(title=dict(text=f"{label}: its two heads under pitch shift", font=dict(size=14)))
     st.plotly_chart(fig, key="fig-heads", config={"displaylogo": False})
     st.caption("Mean cosine distance between each clip and its shifted copy, over a fixed sample of corpus clips "
-               "(band: 95 % interval). Listen to one clip shifted down and up:")
+               f"(band: 95 % interval). Listen to one clip shifted down and up: "
+               f"{widgets.clip_title(data, clip_of(data))}")
     shifted(label, data, clip_of(data), (-SHIFT, 0.0, SHIFT))
 
 
@@ -269,7 +271,12 @@ def retrieval_by_shifting(label: str, data: CorpusData, ignore: str, keep: str, 
         shifted(label, data, clip, (0.0, SHIFT), stacked=True)
     with right:
         at = SHIFTS.index(SHIFT)
-        nearest(data, {s: np.asarray(traj[s])[at] for s in (keep, ignore)}, (keep, ignore))
+        came = {s: copy_report(traj, SHIFTS, data, clip, s, SHIFT)["rank"] for s in (keep, ignore)}
+        st.caption(f"Searched with the query moved {SHIFT:+g} semitones. This clip's original comes back "
+                   + " and ".join(f"{ordinal(r) if r <= 100 else 'after the 100th'} in `{s}`" for s, r in came.items())
+                   + ".")
+        nearest(data, {s: np.asarray(traj[s])[at] for s in (keep, ignore)}, (keep, ignore),
+                heading=f"Nearest to the {SHIFT:+g} copy in", original=clip)
 
 
 RENDER: dict[str, Callable[[], None]] = {"throw-away": throw_away, "heads": heads, "branches": branches,

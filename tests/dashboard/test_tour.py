@@ -93,6 +93,11 @@ def test_steps_about_keys_work_on_a_corpus_without_key_labels(dash_env: DashEnv,
             share = int(round(100 * bars["V.invariant"][1]))
             assert f"among its first 5 answers for **{share}%**" in text  # the sentence quotes the figure
             assert f"search with {n_test} of its clips" in text and len(at.get("audio")) == 2 + 2 * 3
+            # the lists answer the transposed copy, say so, and say where this clip's original came back
+            assert [m.value for m in at.markdown if m.value.startswith("**Nearest")] == \
+                ["**Nearest to the +4 copy in `V.pitch_shift`**", "**Nearest to the +4 copy in `V.invariant`**"]
+            came = next(c.value for c in at.caption if c.value.startswith("Searched with the query moved +4"))
+            assert "in `V.pitch_shift` and " in came and came.endswith("in `V.invariant`.")
 
 
 def test_the_tour_steps_through_the_url(dash_env: DashEnv) -> None:
