@@ -1,11 +1,13 @@
-"""Tables the pages draw: scores with the best of each column highlighted, a model card's fact sheet, and a
-light HTML table with distance bars (the Retrieval page's, fast for several users at once)."""
+"""Tables the pages draw: scores with the best of each column highlighted, a model card's fact sheet, a light
+HTML table with bars (the Retrieval page's, fast for several users at once) and a heat table of distances."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 BEST_NOTE = "the best value of each column is highlighted (the highest score, the lowest error)"
@@ -71,3 +73,19 @@ def bar_table(df: Any, bars: Sequence[str], top: float, highlight: str | None = 
 .loev-t .b i {{display: block; height: .7em; min-width: 1px; background: #ff7f50; opacity: .75; border-radius: 2px;}}
 </style><div style='overflow-x: auto'><table class='loev-t'><thead><tr>{head}</tr></thead>
 <tbody>{''.join(body)}</tbody></table></div>""")
+
+
+def distance_heatmap(dist: Any, names: Sequence[str]) -> go.Figure:
+    """Each neighbour's cosine distance to the query (`dist`: one row per neighbour, one column per subspace) as a
+    heat table: a pattern down the columns (close in `V.pitch_shift`, far in `V.time_stretch`) says what the
+    neighbours share at a glance, and seven subspaces fit any window (as table columns they ran off the side)."""
+    z = np.asarray(dist, dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in dist.columns], y=list(names), zmin=0.0, zmax=max(float(z.max()) if z.size else 0, 1e-6),
+        colorscale=[[0.0, "#ff7f50"], [1.0, "#262730"]], text=z, texttemplate="%{text:.2f}", xgap=2, ygap=2,
+        hovertemplate="%{y}<br>%{x}: cosine distance %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="distance", side="right"), thickness=10)))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(side="top", automargin=True)
+    fig.update_layout(height=60 + 26 * len(names), margin=dict(l=0, r=0, t=30, b=0))
+    return fig

@@ -25,7 +25,7 @@ from loev_core.explore.transforms import transformed
 from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, MAX_QUERY_SECONDS, UploadError
 from loev_dashboard import cached, widgets
 from loev_dashboard.state import remember, seeded_slider, synced
-from loev_dashboard.tables import bar_table
+from loev_dashboard.tables import bar_table, distance_heatmap
 
 SOURCES = ("Corpus clip", "Upload a file", "Record")
 
@@ -150,11 +150,12 @@ def results(model_label: str, data: CorpusData, query: dict, row: int | None, la
     st.divider()
     presets = presets_for(data.subspaces)
     scored = widgets.score_labels(data)  # none (a folder of tracks): no label P@k, same-track P@k only
-    c1, c2, c3 = st.columns([5, 2, 3], gap="large")
+    # the presets on a row of their own: beside the other controls their last options were cut off
+    mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
+                  required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
+                  "over them.", on_change=_score_by_the_preset_label, args=(scored,))
+    c1, c2, c3 = st.columns([3, 2, 3], gap="large")
     with c1:
-        mode = synced(st.segmented_control, "Search by", ["subspace", *presets], "mode", default="subspace",
-                      required=True, help="Presets combine LOEV++ branches: the score is the mean similarity "
-                      "over them.", on_change=_score_by_the_preset_label, args=(scored,))
         if mode == "subspace":
             subspaces = [widgets.pick_subspace(data.subspaces, default=presets.get("same key", [data.subspaces[0]])[0])]
         else:
@@ -187,17 +188,19 @@ def results(model_label: str, data: CorpusData, query: dict, row: int | None, la
     m2.metric("Best similarity", f"{float(hits['score'].max()):.3f}" if len(hits) else "n/a")
     m3.metric("Corpus searched", f"{len(data):,} clips")
 
-    st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a short bar "
-                "means close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in "
-                "`V.time_stretch` shares the key, not the tempo.")
-    shown = table.drop(columns=["row"]).join(dist.reset_index(drop=True)).rename(columns={"score": "similarity"})
+    shown = table.drop(columns=["row"]).rename(columns={"score": "similarity"})
     if moved and row is not None and int(row) in hits["row"].tolist():  # a transformed query may find its own clip
         at = hits["row"].tolist().index(int(row))
         shown.loc[at, "name"] = f"{shown.loc[at, 'name']} (the query's own clip, untransformed)"
     if target is not None and hit_labels is not None:
         shown.insert(3, f"same {pk_label}", same_label(hit_labels, target, pk_label).tolist())
-    top = float(dist.to_numpy().max()) if dist.size else 1.0  # bars relative to the farthest cell shown
-    bar_table(shown.rename(columns={"rank": "#"}), list(dist.columns), top)
+    bar_table(shown.rename(columns={"rank": "#"}), [], 1.0)
+    st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a bright cell "
+                "means close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in "
+                "`V.time_stretch` shares the key, not the tempo.")
+    names = [f"{r}. {n}" for r, n in zip(table["rank"], table["name"], strict=True)]
+    st.plotly_chart(distance_heatmap(dist, names), key="why", config={"displayModeBar": False})
+    shown = shown.join(dist.reset_index(drop=True))
     context = {"query": data.meta.iloc[int(row)]["name"] if row is not None else "upload or recording",
                "model": model_label, "searched": " + ".join(subspaces)}
     csv = shown.assign(**context)[[*context, *shown.columns]].to_csv(index=False).encode()

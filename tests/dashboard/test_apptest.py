@@ -129,8 +129,11 @@ def test_selection_comes_from_the_url(dash_env: DashEnv) -> None:
         assert at.selectbox(key="w.clip").value == 3
         assert [m.value for m in at.metric if m.label.startswith("P@")]
         assert at.metric[0].label == "P@5 for key"
-        breakdown = [h.proto.body for h in at.html if "loev-t" in h.proto.body]
-        assert breakdown and all(s in breakdown[0] for s in ("V.pitch_shift", "V.time_stretch", "Z.invariant"))
+        why = next(c["data"][0] for c in chart_specs(at) if c["data"][0]["type"] == "heatmap")
+        assert {"V.pitch_shift", "V.time_stretch", "Z.invariant"} <= set(why["x"])  # every subspace, any width
+        assert [y.split(". ")[0] for y in why["y"]] == ["1", "2", "3", "4", "5"]  # one row per neighbour
+        z = np.array([values(r) for r in why["z"]]) if isinstance(why["z"], list) else values(why["z"])
+        assert z.size == 5 * len(why["x"]) and np.all((z > -1e-5) & (z < 2))  # cosine distances
 
 
 @pytest.mark.parametrize("typed, message", [
