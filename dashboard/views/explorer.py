@@ -26,7 +26,7 @@ widgets.intro("Embedding explorer", """Each dot is one clip; clips the model fin
 get neighbouring hues; majors light, minors deep). **Click** a dot to hear it and its neighbours, **lasso** a group
 to export it, or turn on the **trajectory** to watch the clip being pitch-shifted across the maps.""")
 
-c0, c1, c2, c3 = st.columns([2, 1.6, 1.6, 2])
+c0, c1, c2, c3 = st.columns([1.5, 2.3, 2.0, 1.5])  # the two button rows need their width
 with c0:
     label = widgets.pick_model()
 with widgets.guard():
