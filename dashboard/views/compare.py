@@ -7,7 +7,7 @@ import streamlit as st
 
 from loev_core.evaluation.transforms import IDENTITY, UNITS
 from loev_core.explore.projection import METHODS, procrustes_align
-from loev_core.explore.retrieval import neighbour_table, precision_at_k, query_from_row, search
+from loev_core.explore.retrieval import neighbour_table, precision_at_k, query_from_row, same_label, search
 from loev_core.explore.tour import teaching_pair
 from loev_core.explore.transforms import TRAJECTORY_VALUES
 from loev_dashboard import cached, plots, widgets
@@ -79,9 +79,10 @@ m1, m2 = st.columns(2)
 m1.metric("Shape difference after alignment", f"{disparity:.2f}",
           help="Procrustes disparity: 0 = the same map up to rotation and scale, 1 = unrelated.")
 la, lb = st.columns(2, gap="medium")
-fig_a = plots.scatter_map(xy_a[ia], meta, color_by, data_a.label_columns, clip, 500, f"A · {a} · {sub_a}")
-fig_b = plots.scatter_map(aligned, meta, color_by, data_a.label_columns, clip, 500, f"B · {b} · {sub_b} (aligned)")
-fig_b.update_layout(showlegend=False)
+fig_a = plots.scatter_map(xy_a[ia], meta, color_by, data_a.label_columns, clip, 560, f"A · {a} · {sub_a}")
+fig_b = plots.scatter_map(aligned, meta, color_by, data_a.label_columns, clip, 560, f"B · {b} · {sub_b} (aligned)")
+for fig in (fig_a, fig_b):  # the legend under each map: beside one map only, it made the two maps unequal in width
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.01, x=0))
 
 
 def on_pick(key: str) -> None:
@@ -119,8 +120,11 @@ for side, col, t, data, (name, sub) in (("a", ra, tables[0], data_a, (a, sub_a))
         extra = (f" · {score} **{precision_at_k(hit_labels, target, pk_label):.2f}**"
                  if hit_labels is not None else "")
         st.markdown(f"**{name} · `{sub}`**{extra}")
-        cols = ["rank", "name", "score", *[c for c in widgets.shown_labels(data_a) if c in t.columns]]
-        bar_table(t[cols].rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
+        # the label scored above, and whether each neighbour shares it: a half-width table has no room for more
+        shown = t[["rank", "name", "score", *([pk_label] if pk_label in t.columns and pk_label != "track" else [])]]
+        if hit_labels is not None and target is not None:
+            shown = shown.assign(**{f"same {pk_label}": same_label(hit_labels, target, pk_label).tolist()})
+        bar_table(shown.rename(columns={"rank": "#", "score": "similarity"}), [], 1.0)
         if len(t):  # one player per list: hear A's and B's answers to the same clip one after the other
             names = {int(r): f"{int(k)}. {n}" for r, k, n in zip(t["row"], t["rank"], t["name"], strict=True)}
             heard = st.selectbox("Listen to", list(names), key=f"cmp_listen_{side}", format_func=names.get)
