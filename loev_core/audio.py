@@ -310,18 +310,20 @@ def scan_folder(root: str | Path) -> list[Clip]:
     return [Clip(str(p)) for p in sorted(root.rglob("*")) if p.suffix.lower() in AUDIO_EXTENSIONS]
 
 
-def resolve_corpus(source: str | Path, split: str | None = None) -> list[Clip]:
+def resolve_corpus(source: str | Path, split: str | None = None, allow_outside: bool = False) -> list[Clip]:
     """A folder (scanned; uses its manifest.csv when present) or a manifest file; optional split filter.
 
-    A missing source raises FileNotFoundError; a manifest that cannot be used, ManifestError (`read_manifest`)."""
+    A missing source raises FileNotFoundError; a manifest that cannot be used, ManifestError (`read_manifest`).
+    The command line reads a user's own manifests, absolute paths included (`allow_outside`); the dashboard,
+    which serves what it lists, keeps every entry inside the manifest's folder."""
     source = Path(source)
     if source.is_dir():
         manifest = next((source / n for n in ("manifest.csv", "manifest.jsonl") if (source / n).exists()), None)
-        clips = read_manifest(manifest) if manifest else scan_folder(source)
+        clips = read_manifest(manifest, allow_outside) if manifest else scan_folder(source)
     elif source.is_file() and source.suffix.lower() in AUDIO_EXTENSIONS:
         raise ManifestError(f"{source}: one audio file is not a corpus; give the folder that holds it")
     elif source.is_file():
-        clips = read_manifest(source)
+        clips = read_manifest(source, allow_outside)
     else:
         raise FileNotFoundError(f"{source}: no such folder or manifest")
     if split:

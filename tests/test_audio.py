@@ -204,6 +204,23 @@ def test_read_manifest_refuses_paths_outside(tmp_path: Path) -> None:
         assert Path(clips[0].path) == (tmp_path / "outside.wav").resolve()
 
 
+def test_the_command_line_reads_absolute_paths_and_the_dashboard_does_not(tmp_path: Path) -> None:
+    """A researcher's own manifest may list files anywhere (`/data/...`); what the dashboard lists it also serves,
+    so there every entry stays inside the manifest's folder."""
+    from loev_core.explore.paths import PathRefused, corpus_clips
+
+    root = tmp_path / "labels"
+    root.mkdir()
+    _write(tmp_path / "elsewhere.wav", tone(440.0, 0.5, SR), SR, "WAV", "PCM_16")
+    (root / "manifest.csv").write_text(f"path,key\n{tmp_path / 'elsewhere.wav'},C major\n")
+    clips = resolve_corpus(root / "manifest.csv", allow_outside=True)
+    assert [Path(c.path) for c in clips] == [(tmp_path / "elsewhere.wav").resolve()] and clips[0].labels["key"]
+    with pytest.raises(ValueError, match="outside"):
+        resolve_corpus(root / "manifest.csv")
+    with pytest.raises(PathRefused, match="outside"):
+        corpus_clips(root / "manifest.csv", [tmp_path])
+
+
 def test_resolve_corpus_split_filter(tmp_path: Path) -> None:
     root = tmp_path / "c"
     (root / "audio").mkdir(parents=True)

@@ -56,7 +56,7 @@ def parse_labels(row: dict[str, Any]) -> dict[str, Any]:
 def manifest_items(source: str | Path) -> tuple[list[Item], tuple[str, ...]]:
     """Items of a manifest (or a folder with manifest.csv) and the tasks its columns label."""
     try:
-        clips = resolve_corpus(source)
+        clips = resolve_corpus(source, allow_outside=True)
     except (FileNotFoundError, ValueError) as e:
         raise DatasetError(str(e)) from None
     items = []

@@ -217,7 +217,8 @@ class _Batcher:
 
 def _distinct_clips(source: str | Path | Sequence[Clip], split: str | None) -> tuple[list[Clip], int]:
     """The source's clips with absolute paths, each path once (first wins), and how many repeats were dropped."""
-    listed = source if isinstance(source, Sequence) and not isinstance(source, str) else resolve_corpus(source, split)
+    listed = (source if isinstance(source, Sequence) and not isinstance(source, str)
+              else resolve_corpus(source, split, allow_outside=True))
     seen: dict[str, Clip] = {}
     for c in listed:
         path = os.path.abspath(c.path)

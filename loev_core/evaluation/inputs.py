@@ -100,7 +100,7 @@ class EvalCorpus:
 
 def load_corpus(corpus: str | Path, sample_rate: int, opts: EvalOptions) -> EvalCorpus:
     """List, split, sample and decode the corpus (a manifest or a folder of audio)."""
-    listed = resolve_corpus(corpus)
+    listed = resolve_corpus(corpus, allow_outside=True)
     if not listed:
         raise ValueError(f"{corpus}: no audio files (or manifest rows) found")
     made_split = not has_split(listed)

@@ -148,8 +148,8 @@ def _setup(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
 def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bool) -> _Data:
     """This rank's share of every remaining micro-batch (`StepBatchSampler`), audio cached first if asked."""
     t = cfg.train
-    clips = resolve_corpus(t.data, split=t.split or None)
-    mix = resolve_corpus(t.mix_data, split=t.mix_split or None) if t.mix_data else []
+    clips = resolve_corpus(t.data, split=t.split or None, allow_outside=True)
+    mix = resolve_corpus(t.mix_data, split=t.mix_split or None, allow_outside=True) if t.mix_data else []
     if t.mix_data and not mix:
         raise ValueError(f"train.mix_data {t.mix_data}: no clips in split {t.mix_split!r}")
     window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
