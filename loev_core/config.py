@@ -156,7 +156,8 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (mixed precision on GPU only)
-    split: str = "train"  # manifest rows used for training ("" = all rows)
+    split: str = "train"  # manifest rows used for training ("" = all rows of a manifest without other splits,
+    # "*" = every row whatever its split: `loev train` refuses "" when the manifest also has test rows)
     cache_audio: bool = False  # decode the whole corpus into memory once (small corpora, few cores)
     # fine-tuning: start from the weights of this checkpoint (same architecture; Adam starts fresh), and
     # train only parameters whose names start with one of `trainable` (empty: all), e.g. heads.pitch_shift
@@ -174,6 +175,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         _positive(self, "batch_size", "steps", "lr", "accumulate", "checkpoint_every", "log_every", "track_crops")
+        if self.batch_size < 2:  # one clip per batch has no negatives: every loss is 0 and nothing is learnt
+            raise ConfigError(f"train.batch_size must be >= 2 (contrastive learning needs other clips), got "
+                              f"{self.batch_size}")
         if self.warmup_steps < 0 or self.num_workers < 0:
             raise ConfigError("train.warmup_steps and train.num_workers must be >= 0")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):

@@ -1,6 +1,6 @@
 """A validation manifest of pieces the bundled models never saw, not even unlabelled.
 
-The demo configs pre-train on every row of `data/train-corpus` (`train.split: ""`), so the usual
+The demo configs pre-train on every row of `data/train-corpus` (`train.split: "*"`), so the usual
 validation subset (`val-manifest.csv`, held-out pieces of that corpus) was seen during self-supervised
 training and flatters whichever model fits its training clips best. This writes a fresh role=train corpus
 with another seed and keeps only its procedurally composed pieces, whose ids carry the seed and so

@@ -25,17 +25,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     from loev_core.checkpoint import CheckpointError
+    from loev_core.train import preflight
     from loev_core.train.finetune import check_fine_tuning
-    from loev_core.train.loop import train
+    from loev_core.train.loop import TrainingDataError, train
 
+    if args.devices < 1 or args.num_nodes < 1:
+        return _fail("--devices and --num-nodes must be >= 1")
     if args.resume:
+        if args.config or args.run_dir:  # a resume continues the run's own config, in its own folder
+            return _fail("--resume continues RUN with its own config.yaml in its own folder: leave out --config "
+                         "and --run-dir (change a value with --set, e.g. --set train.steps=2000)")
         run_dir = Path(args.resume)
         cfg_path = run_dir / "config.yaml"
         if not cfg_path.exists():
-            print(f"error: {run_dir} is not a run folder (no config.yaml)", file=sys.stderr)
-            return 2
+            return _fail(f"{run_dir} is not a run folder (no config.yaml)")
     elif args.config:
         cfg_path = Path(args.config)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -47,18 +57,31 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(cfg_path, args.set)
         if cfg.train.init or cfg.train.trainable:
             check_fine_tuning(cfg)
+        if not cfg.train.data:
+            return _fail("train.data is empty: set it in the config or with --set train.data=DIR")
+        if args.resume:
+            preflight.check_resume_fits(cfg, run_dir)
+            done = preflight.steps_done(run_dir)
+            if done is not None and done >= cfg.train.steps:
+                print(f"{run_dir} is already at step {done} of {cfg.train.steps}: nothing to do (train on with "
+                      f"--set train.steps={done + cfg.train.steps})")
+                return 0
+        else:
+            preflight.check_run_folder(run_dir)
+        preflight.check_training_data(cfg)
     except (ConfigError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
     if args.num_nodes > 1 and "WORLD_SIZE" not in os.environ:
         print("error: multi-node training is launched with torchrun, e.g.\n  torchrun --nnodes "
               f"{args.num_nodes} --nproc-per-node {args.devices} --rdzv-endpoint HOST:PORT -m loev_core.cli train "
               "--config ...", file=sys.stderr)
         return 2
-    if not cfg.train.data:
-        print("error: train.data is empty: set it in the config or with --set train.data=DIR", file=sys.stderr)
-        return 2
-    out = train(cfg, run_dir, resume=bool(args.resume), devices=args.devices, accelerator=args.accelerator,
-                stop_after=args.stop_after, progress=not args.no_progress)
+    try:
+        out = train(cfg, run_dir, resume=bool(args.resume), devices=args.devices, accelerator=args.accelerator,
+                    stop_after=args.stop_after, progress=not args.no_progress)
+    except TrainingDataError as e:
+        return _fail(str(e), 1)
+    except OSError as e:  # a run folder that cannot be written (read-only, a file in the way)
+        return _fail(f"cannot write the run folder {run_dir}: {e.strerror or e}", 1)
     print(f"run folder: {out}")
     return 0

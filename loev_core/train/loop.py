@@ -30,6 +30,7 @@ from loev_core.model import LOEVModel, build_model
 from loev_core.train import distributed as D
 from loev_core.train.data import CropDataset, StepBatchSampler, collate_crops, long_tracks, mixed_items
 from loev_core.train.finetune import freeze_norm_statistics, init_weights, trainable_parameters
+from loev_core.train.preflight import split_filter
 from loev_core.train.provenance import CorpusRecord, corpus_record, data_summary, history_so_far, stage_record
 from loev_core.train.record import RunReport
 from loev_core.train.state import TRAIN_STATE, load_train_state, save_train_state
@@ -148,10 +149,10 @@ def _setup(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
 def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bool) -> _Data:
     """This rank's share of every remaining micro-batch (`StepBatchSampler`), audio cached first if asked."""
     t = cfg.train
-    clips = resolve_corpus(t.data, split=t.split or None, allow_outside=True)
-    mix = resolve_corpus(t.mix_data, split=t.mix_split or None, allow_outside=True) if t.mix_data else []
+    clips = resolve_corpus(t.data, split=split_filter(t.split), allow_outside=True)
+    mix = resolve_corpus(t.mix_data, split=split_filter(t.mix_split), allow_outside=True) if t.mix_data else []
     if t.mix_data and not mix:
-        raise ValueError(f"train.mix_data {t.mix_data}: no clips in split {t.mix_split!r}")
+        raise TrainingDataError(f"train.mix_data {t.mix_data}: no clips in split {t.mix_split!r}")
     window = cfg.audio.clip_seconds * (1 if cfg.augment.crop == "same" else cfg.augment.n_views)
     long = long_tracks(clips + mix, t.track_crops, window)
     places = [t.track_crops if is_long else 1 for is_long in long]
@@ -179,10 +180,15 @@ def _precision(device: torch.device, precision: str) -> _Precision:
     return _Precision(enabled, dtype, torch.amp.GradScaler(enabled=enabled and dtype == torch.float16))
 
 
+class TrainingDataError(ValueError):
+    """The training data cannot make a batch (no clips in a split, a batch of unreadable files): the user's to
+    fix, said in one line by `loev train`."""
+
+
 def _full_batch(windows: torch.Tensor, n_bad: int) -> torch.Tensor:
     """Keep every rank's batch the same size: unreadable files are replaced by good windows of the batch."""
     if windows.numel() == 0:
-        raise RuntimeError("a whole batch of training files was unreadable; check the corpus")
+        raise TrainingDataError("a whole batch of training files was unreadable; check the corpus")
     return windows[torch.arange(windows.shape[0] + n_bad) % windows.shape[0]] if n_bad else windows
 
 

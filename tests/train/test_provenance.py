@@ -56,7 +56,7 @@ def test_mixed_training_records_both_corpora_and_every_stage(tiny_corpus: Path, 
                  "--run-dir", str(base), "--no-progress"]) == 0
     (tmp_path / "cfg.yaml").unlink()
     cfg = write_cfg(tmp_path, tiny_corpus, train={"steps": 3, "init": str(base / "model"),
-                                                 "mix_data": str(other), "mix_split": "", "mix_share": 0.5})
+                                                 "mix_data": str(other), "mix_split": "*", "mix_share": 0.5})
     ft = tmp_path / "ft"
     assert loev(["train", "--config", str(cfg), "--run-dir", str(ft), "--no-progress"]) == 0
     assert loev(["train", "--resume", str(ft), "--set", "train.steps=4", "--no-progress"]) == 0
