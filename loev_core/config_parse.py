@@ -149,5 +149,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         data = apply_overrides(data, overrides)
     try:
         return config_from_dict(data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    except ConfigError as e:  # blame the --set that named the key, not the file that never had it
+        named = [item.split("=", 1)[0].strip() for item in overrides or () if "=" in item]
+        blamed = next((key for key in named if key and key in str(e)), None)
+        raise ConfigError(f"--set {blamed}: {e}" if blamed else f"{path}: {e}") from None

@@ -57,3 +57,15 @@ def test_overrides(tmp_path: Path) -> None:
     assert (cfg.train.steps, cfg.loss.temperature, cfg.model.variant_augs) == (7, 0.2, ("pitch_shift",))
     with pytest.raises(ConfigError, match="key=value"):
         apply_overrides({}, ["nonsense"])
+
+
+def test_a_bad_override_is_blamed_on_the_set_not_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  kind: simclr\n")
+    with pytest.raises(ConfigError, match=r"^--set train\.bogus: unknown config key train\.bogus"):
+        load_config(p, ["train.bogus=3"])
+    with pytest.raises(ConfigError, match=r"^--set train\.steps: .*expected int"):
+        load_config(p, ["train.steps=abc"])
+    p.write_text("model:\n  kind: simclr\n  bogus: 1\n")
+    with pytest.raises(ConfigError, match=f"^{p}: unknown config key model.bogus"):
+        load_config(p, ["train.steps=7"])
