@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from loev_core.datasets.tasks import DATASETS
 from loev_core.evaluation.dataset_run import ProtocolOptions
@@ -75,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--corpus", metavar="DIR|MANIFEST",
                         help="folder (its manifest.csv, else every audio file in it) or a manifest; labels "
-                             "(key, tempo, instrument), track and a train|test split column are optional "
+                             "(key, tempo, instrument, piece), track and a train|test split column are optional "
                              "(without track, each file of 30 s or more is one recording)")
     source.add_argument("--dataset", metavar="NAME",
                         help="a dataset on disk read through mirdata (never downloaded): " + ", ".join(DATASETS))
@@ -120,8 +122,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pitch-shift probe input: clean+shifted embeddings (pair) or shifted only")
     parser.add_argument("--interval", choices=("bootstrap", "t"), default=d.interval,
                         help="95%% interval of the curves")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size,
+                        help=f"clips embedded at once (default {d.batch_size}; lower it if memory runs short)")
+    parser.add_argument("--seed", type=int, default=d.seed,
+                        help=f"seed of every sample, split and noise draw, so a rerun gives the same numbers "
+                             f"(default {d.seed})")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = torch default; 1 is fastest on a busy shared CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -212,6 +217,21 @@ def run_reference(args: argparse.Namespace, probes: tuple[str, ...]) -> int:
     return 0
 
 
+def out_problem(out: str | Path) -> str | None:
+    """Why the results cannot be written to `out` (a file in the way, no permission), checked before an
+    evaluation of minutes is run for nothing; None when the folder is there and writable."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a folder (nothing was written)"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"cannot create --out {out}: {e.strerror or e}"
+    if not os.access(out, os.W_OK | os.X_OK):
+        return f"cannot write into --out {out}: permission denied"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -227,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         print("loev eval: give one --name per --checkpoint", file=sys.stderr)
         return 2
     probes = tuple(p.strip() for p in args.probes.split(",") if p.strip())
-    problem = dataset_misuse(args)
+    problem = dataset_misuse(args) or out_problem(args.out)
     if problem:
         print(f"loev eval: {problem}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from loev_core.evaluation.plots import (
     recordings_png,
 )
 from loev_core.evaluation.report_recordings import recordings_section
+from loev_core.evaluation.seen import trained_on_note
 from loev_core.evaluation.summary import distance_at
 from loev_core.files import atomic_write_text
 
@@ -122,7 +123,15 @@ def moves_without_grading(curve: dict[str, Any] | None, moved: float = 0.1, grad
 
 def _curve_clips(results: dict[str, Any]) -> str:
     every = results.get("curve_rows", "test split") != "test split"
-    return "clips (no split column: train and test, no model trained on either)" if every else "test clips"
+    note = trained_on_note(results)
+    return f"clips (no split column: every clip is scored{'; ' + note if note else ''})" if every else "test clips"
+
+
+def _seen_warning(results: dict[str, Any]) -> list[str]:
+    """With a split column, a model that trained on the test rows is named at the top (without one, the curve
+    note says it)."""
+    every = results.get("curve_rows", "test split") != "test split"
+    return [] if every or not results.get("seen") else [f"Warning: {trained_on_note(results)}.", ""]
 
 
 def _sampled(results: dict[str, Any]) -> str:
@@ -177,7 +186,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"Probes fit on train, scored on test; pitch-shift probe on {results['n_shift_clips']} clips "
         f"(input: {results['options']['shift_input']}); curves on {results['n_curve_clips']} {_curve_clips(results)}; "
         f"{results['n_query_clips']} transformed queries per transform; {results['seconds']} s.", "",
-        *skipped_lines(results),
+        *skipped_lines(results), *_seen_warning(results),
         "## Targets", "", targets_table(results), "",
         f"## Probes on frozen embeddings (test split; cells: {kinds})", "", *_few_test_clips(results),
         probes_table(results), "",

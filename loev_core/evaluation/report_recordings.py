@@ -8,6 +8,7 @@ from typing import Any
 
 from loev_core.evaluation.markdown import fmt as _f
 from loev_core.evaluation.markdown import table as _table
+from loev_core.evaluation.seen import trained_on_note
 from loev_core.evaluation.summary import interval_of, tracks_word
 
 
@@ -65,7 +66,9 @@ def recordings_section(results: dict[str, Any]) -> list[str]:
     tracks = ("" if rec.get("tracks_from", "track column") == "track column" else
               f" (no track column: each {'' if every else 'test '}file of "
               f"{rec['tracks_from'].removeprefix('files of ')} is one track)")
-    scored = " No split column, so no model trained on any of them: every file is scored." if every else ""
+    note = trained_on_note(results)
+    scored = f" No split column: every file is scored ({note})." if every and note else (
+        " No split column: every file is scored." if every else "")
     listed = rec.get("n_tracks_listed", rec["n_tracks"])
     sampled = (f" A seeded sample of {rec['n_tracks']} of the {listed} tracks (every window is held in memory)."
                if listed > rec["n_tracks"] else "")

@@ -26,6 +26,7 @@ from loev_core.evaluation.probes import PROBE_KINDS
 from loev_core.evaluation.repeats import REPEAT_SHARE
 from loev_core.evaluation.retrieval import KS
 from loev_core.evaluation.scoring import CurveResults, ModelScores, run_curves, score_model
+from loev_core.evaluation.seen import seen_by
 from loev_core.evaluation.track_retrieval import evaluate_tracks
 from loev_core.model import LOEVModel
 
@@ -154,6 +155,9 @@ def evaluate(checkpoints: Sequence[str | Path], corpus: str | Path, out_dir: str
         recordings["rows"] = "every file (no split column)" if data.made_split else "test split"
         results["recordings"] = recordings
         results["timings"]["recordings"] = recordings["seconds"]
+    scored_rows = ("*",) if data.made_split else ("test",)  # every row is scored when the split was made here
+    results["seen"] = {name: why for name, model in models.models.items()
+                       if (why := seen_by(model.metadata, corpus, scored_rows))}
     results["summary"] = check_targets(results)
     results["seconds"] = round(time.time() - t0, 1)
     write_report(results, Path(out_dir), readme=readme)

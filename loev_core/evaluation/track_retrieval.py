@@ -257,6 +257,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
     twins = repeats(clips.waves, clips.tracks, opts.repeat_share)
     stretch, n_stretch = stretch_distances(models, test, clips.rows, sample_rate, window, span, opts)
     scores: dict[str, Any] = {}
+    asked_once = np.zeros(0)
     invariant: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # Z.invariant's same-track hits, for the pairs below
     for name, model in models.items():
         def embed(waves: torch.Tensor, what: str, model: Any = model, name: str = name) -> dict[str, np.ndarray]:
@@ -280,6 +281,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
                                "confused": confused_pairs(clean[s], clips.tracks, nearest=nearest)}
             if s == "Z.invariant":
                 invariant[name] = same, asked
+            asked_once = asked  # the same clips in every subspace: those with another clip of their track
     simclr = next((n for n, m in models.items() if getattr(m, "kind", "") == "simclr" and n in invariant), None)
     for name, (same, asked) in invariant.items():  # "no model below SimCLR": the paired difference, same queries
         if simclr is not None and name != simclr:
@@ -288,6 +290,7 @@ def evaluate_tracks(models: Mapping[str, Any], test: Split, sample_rate: int, wi
     counts = clips.per_track
     return {"n_tracks": len(counts), "n_tracks_listed": clips.n_listed, "n_clips": len(clips.tracks),
             "min_clips_per_track": min(counts.values()),
+            "n_asked_clips": len(asked_once), "n_asked_tracks": len(set(asked_once.tolist())),
             "repeat_share": opts.repeat_share, "n_repeated_clips": repeated_count(twins),
             "tracks_from": f"files of {RECORDING_SECONDS:g} s or more" if clips.from_files else "track column",
             "window_seconds": window / sample_rate, "degradation": dataclasses.asdict(deg),
