@@ -100,10 +100,11 @@ class _Data:
 
     loader: DataLoader
     corpora: tuple[CorpusRecord, ...]
+    unreadable_files: int  # files left out of the draws (decoded up front: `train.cache_audio`)
 
-    def summary(self, skipped_files: int) -> dict[str, Any]:
+    def summary(self, unreadable_draws: int) -> dict[str, Any]:
         """The corpora as recorded in checkpoints."""
-        return data_summary(self.corpora, skipped_files)
+        return data_summary(self.corpora, self.unreadable_files, unreadable_draws)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class _Progress:
     micro: int
     losses: dict[str, float] = field(default_factory=dict)  # mean over the step's micro-batches so far
     last: dict[str, float] = field(default_factory=dict)  # of the last finished step
-    skipped_files: int = 0
+    unreadable_draws: int = 0  # draws of a file that failed to decode, replaced by a good window of the batch
 
 
 def _setup(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.device, world: int) -> _Setup:
@@ -164,14 +165,17 @@ def _data(cfg: ExperimentConfig, start: int, rank: int, world: int, progress: bo
         if mix:
             corpora += (corpus_record(t.mix_data, t.mix_split, mix, t.mix_share),)
     dataset = CropDataset(clips + mix, cfg.audio.sample_rate, window, items)
-    if t.cache_audio:
-        dataset.preload(progress=progress and rank == 0)
-    sampler = StepBatchSampler(len(items), t.batch_size, start * t.accumulate, t.steps * t.accumulate, t.seed,
-                               rank, world, t.track_crops, [long[i] for i in items])
+    unreadable = dataset.preload(progress=progress and rank == 0) if t.cache_audio else 0
+    if unreadable:  # decoded once already: leave the files that failed out of every draw (the same on a resume)
+        dataset.items = [i for i in items if dataset.cache[i] is not None]
+        if not dataset.items:
+            raise TrainingDataError(f"none of the {len(clips) + len(mix)} training files decodes; check the corpus")
+    sampler = StepBatchSampler(len(dataset.items), t.batch_size, start * t.accumulate, t.steps * t.accumulate,
+                               t.seed, rank, world, t.track_crops, [long[i] for i in dataset.items])
     workers = 0 if t.cache_audio else t.num_workers
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_crops,
                         persistent_workers=False, prefetch_factor=4 if workers else None)
-    return _Data(loader, corpora)
+    return _Data(loader, corpora, unreadable)
 
 
 def _precision(device: torch.device, precision: str) -> _Precision:
@@ -215,7 +219,7 @@ def _optimizer_step(setup: _Setup, precision: _Precision, lr: float) -> None:
 
 def _provenance(cfg: ExperimentConfig, run_dir: Path, setup: _Setup, data: _Data, state: _Progress) -> dict:
     """`data` (this stage's corpora) and `history` (every stage so far, this one up to the current step)."""
-    summary = data.summary(state.skipped_files)
+    summary = data.summary(state.unreadable_draws)
     stage = stage_record(cfg.to_dict(), run_dir, setup.start, state.step, summary)
     return {"data": summary, "history": [*setup.history, stage]}
 
@@ -233,7 +237,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, device: torch.dev
     setup.net.train()
     freeze_norm_statistics(setup.model, t.trainable)
     for windows, n_bad in data.loader:
-        state.skipped_files += n_bad
+        state.unreadable_draws += n_bad
         last_micro = (state.micro + 1) % t.accumulate == 0
         losses = _backward(cfg, setup, precision, _full_batch(windows, n_bad), state.micro, rank, world, last_micro)
         for k, v in losses.items():

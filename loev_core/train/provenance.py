@@ -70,10 +70,13 @@ def corpus_record(source: str, split: str, clips: Sequence[Clip], share: float) 
                         content_hash(clips))
 
 
-def data_summary(corpora: Sequence[CorpusRecord], skipped_files: int) -> dict[str, Any]:
-    """The `data` entry of a checkpoint. `clips`/`source` keep the single-corpus form older readers know."""
+def data_summary(corpora: Sequence[CorpusRecord], skipped_files: int, unreadable_draws: int = 0) -> dict[str, Any]:
+    """The `data` entry of a checkpoint. `clips`/`source` keep the single-corpus form older readers know;
+    `skipped_files` counts files (left out of the draws), `unreadable_draws` draws of a file that failed to
+    decode at crop time (without `train.cache_audio` a bad file is only found when drawn)."""
     return {"clips": sum(c.clips for c in corpora), "source": " + ".join(c.source for c in corpora),
-            "skipped_files": skipped_files, "corpora": [c.to_dict() for c in corpora]}
+            "skipped_files": skipped_files, "unreadable_draws": unreadable_draws,
+            "corpora": [c.to_dict() for c in corpora]}
 
 
 def stage_record(cfg_dict: dict[str, Any], run_dir: Path, start: int, end: int, data: dict[str, Any]) -> dict:

@@ -192,3 +192,10 @@ def test_cached_audio_and_bad_files_skipped(tiny_corpus: Path, tmp_path: Path) -
     assert loev(["train", "--config", str(cfg), "--run-dir", str(run), "--no-progress"]) == 0
     meta = read_metadata(run / "model")
     assert meta["steps"] == 2 and meta["data"]["clips"] == 18
+    # the file that failed to decode is counted once and never drawn (not replaced by copies of other windows)
+    assert (meta["data"]["skipped_files"], meta["data"]["unreadable_draws"]) == (1, 0)
+    cfg = write_cfg(tmp_path, corpus, train={"steps": 5, "cache_audio": False})  # 20 draws: every file once
+    run = tmp_path / "streamed"  # decoded at crop time: a bad file is only found when drawn, and each draw counts
+    assert loev(["train", "--config", str(cfg), "--run-dir", str(run), "--no-progress"]) == 0
+    meta = read_metadata(run / "model")
+    assert meta["data"]["skipped_files"] == 0 and meta["data"]["unreadable_draws"] >= 1
