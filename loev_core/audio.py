@@ -64,10 +64,19 @@ def audio_info(path: str | Path) -> tuple[int, float, int]:
             dur = float(librosa.get_duration(path=str(path)))
         return sr, dur, 1
     except Exception as e:
-        raise _unreadable(path, type(e).__name__) from None
+        raise _unreadable(path, _reason(e)) from None
 
 
 FFMPEG_FORMATS = (".m4a", ".aac", ".mp4", ".wma")  # libsndfile cannot decode these; librosa needs ffmpeg
+
+
+PLAIN_REASONS = {"NoBackendError": "no decoder recognises its format", "EOFError": "it ends too early (cut short?)"}
+
+
+def _reason(e: BaseException) -> str:
+    """A decoder's failure in words (not a Python class name): known kinds plainly, else its own first line."""
+    text = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+    return PLAIN_REASONS.get(type(e).__name__) or text or "the decoders could not read it"
 
 
 def _unreadable(path: Path, why: str) -> AudioError:
@@ -117,7 +126,7 @@ def _decode(path: Path, offset: float, duration: float | None,
             y = np.atleast_2d(y).T.astype(np.float32)
             return y, int(sr)
         except Exception:
-            raise _unreadable(path, f"{type(first).__name__}: {first}") from None
+            raise _unreadable(path, _reason(first)) from None
 
 
 def _all_finite(x: np.ndarray) -> bool:
