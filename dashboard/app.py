@@ -26,6 +26,14 @@ div[data-testid="stAudio"] audio {height: 36px;}
 /* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector) */
 [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stAudio"]) {flex-wrap: wrap;}
 [data-testid="stColumn"]:has([data-testid="stAudio"]) {min-width: min(19rem, 100%);}
+/* a form's button beside its box keeps its label; a model card's facts and curves stack in a narrow window */
+[data-testid="stColumn"]:has(> [data-testid="stVerticalBlock"] > [data-testid="stElementContainer"] > div >
+  [data-testid="stFormSubmitButton"]) {min-width: max-content;}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] > [data-testid="stVerticalBlock"] >
+  [data-testid="stElementContainer"] > [data-testid="stHtml"] .loev-kv) {flex-wrap: wrap;}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] > [data-testid="stVerticalBlock"] >
+  [data-testid="stElementContainer"] > [data-testid="stHtml"] .loev-kv) > [data-testid="stColumn"]
+  {min-width: min(20rem, 100%);}
 [data-testid="stMetricValue"] {font-size: 1.6rem;}
 </style>""", unsafe_allow_html=True)
 

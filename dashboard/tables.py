@@ -34,9 +34,9 @@ def kv_table(rows: dict[str, Any]) -> None:
     body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
     st.html(f"""<style>
 .loev-kv {{border-collapse: collapse; width: 100%; font-size: .9rem;}}
-.loev-kv th {{text-align: left; font-weight: 500; opacity: .7; padding: 4px 12px 4px 0; white-space: nowrap;
+.loev-kv th {{text-align: left; font-weight: 500; opacity: .7; padding: 4px 12px 4px 0; width: 9.5em;
   vertical-align: top; border-bottom: 1px solid #2a2a2a;}}
-.loev-kv td {{padding: 4px 0; border-bottom: 1px solid #2a2a2a; word-break: break-word;}}
+.loev-kv td {{padding: 4px 0; border-bottom: 1px solid #2a2a2a; overflow-wrap: anywhere;}}
 </style><table class='loev-kv'>{body}</table>""")
 
 
