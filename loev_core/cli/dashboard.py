@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint folder or .safetensors (repeatable; default: the bundled demo models)")
     p.add_argument("--corpus", default=None, help="audio folder, manifest, or `loev index` folder "
                    "(default: assets/demo)")
-    p.add_argument("--port", type=int, default=8501, help="default 8501")
+    p.add_argument("--port", type=port_number, default=8501, help="1-65535 (default 8501)")
     p.add_argument("--address", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--cache-dir", default=None, help="where embeddings, maps and indexes are kept")
     p.add_argument("--allow", action="append", default=[], metavar="DIR",
@@ -57,6 +57,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="... one clip every S seconds of a track (default 30)")
     p.add_argument("--max-clips", type=int, default=20, metavar="N",
                    help="... at most N clips per track, evenly spaced (default 20)")
+
+
+def port_number(text: str) -> int:
+    """An argparse `type`: a TCP port a server can listen on (1-65535)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {port}")
+    return port
+
+
+def port_problem(address: str, port: int) -> str | None:
+    """Why the server could not listen on `address:port` (a bind test, released at once), or None, so a busy
+    port is said before the server's URL is printed."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as e:
+        return f"cannot listen on {address}: {e.strerror or e}"
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no obstacle
+        try:
+            s.bind(where)
+        except OSError as e:
+            return f"port {port} on {address} is not available ({e.strerror or e}); choose another with --port"
+    return None
 
 
 def build_env(args: argparse.Namespace) -> dict[str, str]:
@@ -133,7 +163,7 @@ def check(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = check(args)
+    problem = check(args) or (None if args.prepare else port_problem(args.address, args.port))
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

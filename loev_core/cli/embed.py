@@ -4,20 +4,58 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from loev_core.embeddings.compute import EmbedOptions, EmbedReport
+if TYPE_CHECKING:  # imported when used: `loev search --help` need not load torch for these helpers
+    from loev_core.embeddings.compute import EmbedOptions, EmbedReport
+
+
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse `type`: an integer >= `least`, so a bad count is one usage error, not a crash mid-run."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse `type`: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def out_problem(out: str, kind: str | None = None) -> str | None:
+    """Why `--out` cannot be written (one line), or None: checked before a model is loaded or a file read."""
+    from loev_core.embeddings.folders import output_problem
+
+    problem = output_problem(out, kind or ("file" if Path(out).suffix == ".npz" else "folder"))
+    return f"--out: {problem}" if problem else None
 
 
 def add_embed_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with `loev index`, which embeds first."""
-    parser.add_argument("--batch-size", type=int, default=64, help="clips per model call (default 64)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--batch-size", type=at_least(1), default=64, help="clips per model call (default 64)")
+    parser.add_argument("--workers", type=at_least(0), default=None,
                         help="decoding processes (default: half the CPU cores, at most 4; 0 = none)")
-    parser.add_argument("--chunk-seconds", type=float, default=None,
+    parser.add_argument("--chunk-seconds", type=positive_seconds, default=None,
                         help="one row per chunk of this length instead of one per file")
-    parser.add_argument("--split", default=None, help="only manifest rows with this split")
+    parser.add_argument("--split", default=None,
+                        help="only manifest rows with this split (the manifest must have a split column)")
     parser.add_argument("--no-resume", action="store_true", help="discard earlier shards and start over")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -27,6 +65,8 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
 
 def embed_options(args: argparse.Namespace, checkpoint: str | None = None) -> EmbedOptions:
     """The `add_embed_options` flags as `embed_corpus` options (`checkpoint` is recorded in embed.json)."""
+    from loev_core.embeddings.compute import EmbedOptions
+
     return EmbedOptions(batch_size=args.batch_size, workers=args.workers, chunk_seconds=args.chunk_seconds,
                         split=args.split, resume=not args.no_resume, progress=not args.quiet, checkpoint=checkpoint,
                         precision=args.precision)
@@ -64,9 +104,14 @@ def run(args: argparse.Namespace) -> int:
     from loev_core.checkpoint import CheckpointError, load_model
     from loev_core.embeddings.compute import embed_corpus
 
+    problem = out_problem(args.out)
+    if problem:
+        print(f"loev embed: error: {problem}", file=sys.stderr)
+        return 2
     try:
+        options = embed_options(args, args.checkpoint)
         model = load_model(args.checkpoint)
-        report = embed_corpus(model, args.audio, args.out, embed_options(args, args.checkpoint))
+        report = embed_corpus(model, args.audio, args.out, options)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"loev embed: error: {e}", file=sys.stderr)
         return 2

@@ -6,19 +6,20 @@ import argparse
 import sys
 import time
 
-from loev_core.cli.embed import add_embed_options, embed_options
+from loev_core.cli.embed import add_embed_options, at_least, embed_options, out_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model checkpoint (folder or .safetensors)")
     parser.add_argument("--audio", help="audio folder (recursive) or CSV/JSONL manifest")
     parser.add_argument("--embeddings", help="index existing `loev embed` output instead of embedding")
-    parser.add_argument("--out", required=True, help="index folder")
-    parser.add_argument("--exact-threshold", type=int, default=50_000,
+    parser.add_argument("--out", required=True, help="index folder: a new one, or an index to rebuild (replaced "
+                        "only once the new index is complete)")
+    parser.add_argument("--exact-threshold", type=at_least(0), default=50_000,
                         help="exact search up to this many items, approximate above (default 50000)")
     parser.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivf"), default="auto",
                         help="force an index type (default: auto from --exact-threshold)")
-    parser.add_argument("--ef-search", type=int, default=None, help="HNSW efSearch (recall/speed trade-off)")
+    parser.add_argument("--ef-search", type=at_least(1), default=None, help="HNSW efSearch (recall/speed trade-off)")
     add_embed_options(parser)
 
 
@@ -31,11 +32,16 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.embeddings) == bool(args.checkpoint and args.audio):
         print("loev index: error: give --checkpoint and --audio, or --embeddings", file=sys.stderr)
         return 2
+    problem = out_problem(args.out, "index")  # before anything is loaded or embedded
+    if problem:
+        print(f"loev index: error: {problem}", file=sys.stderr)
+        return 2
     params = IndexParams() if args.ef_search is None else replace(IndexParams(), ef_search=args.ef_search)
     t0 = time.perf_counter()
     try:
+        options = embed_options(args)
         embeddings = (load_embeddings(args.embeddings) if args.embeddings
-                      else embed_for_index(args.checkpoint, args.audio, args.out, embed_options(args)))
+                      else embed_for_index(args.checkpoint, args.audio, args.out, options))
         index = build_index(embeddings, args.out, exact_threshold=args.exact_threshold, kind=args.kind, params=params)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"loev index: error: {e}", file=sys.stderr)

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from loev_core.audio import AudioError, Clip, resolve_corpus
+from loev_core.audio import AudioError, Clip
 from loev_core.checkpoint import model_id
 from loev_core.embeddings.decode import (
     DecodedFiles,
@@ -33,6 +33,7 @@ from loev_core.embeddings.decode import (
     decode_threads,
     decoded_in_threads,
     default_workers,
+    distinct_clips,
     init_worker,
 )
 from loev_core.embeddings.store import (
@@ -93,6 +94,14 @@ class EmbedOptions:
     wait_lock: bool = False  # wait for another writer of the folder instead of raising FolderBusyError
     precision: str = "auto"  # "fp32" | "bf16" (`LOEVModel.embed`) | "auto": `resolve_precision`; recorded, never mixed
     threads: int | None = None  # torch threads for the model during the run; None: `model_threads(workers)`
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would embed nothing or never finish, before any file is read."""
+        for name, least in (("batch_size", 1), ("shard_size", 1), ("workers", 0), ("chunk_seconds", 0.0),
+                            ("long_seconds", 0.0), ("stream_seconds", 0.0)):
+            value, whole = getattr(self, name), isinstance(least, int)
+            if value is not None and not (value >= least if whole else value > least):  # `not`: NaN is refused too
+                raise ValueError(f"{name} must be {'at least' if whole else 'more than'} {least:g}, got {value}")
 
 
 def resolve_precision(model: Any, precision: str = "auto") -> str:
@@ -215,18 +224,6 @@ class _Batcher:
         self.bar.update(1)
 
 
-def _distinct_clips(source: str | Path | Sequence[Clip], split: str | None) -> tuple[list[Clip], int]:
-    """The source's clips with absolute paths, each path once (first wins), and how many repeats were dropped."""
-    listed = (source if isinstance(source, Sequence) and not isinstance(source, str)
-              else resolve_corpus(source, split, allow_outside=True))
-    seen: dict[str, Clip] = {}
-    for c in listed:
-        path = os.path.abspath(c.path)
-        if path not in seen:
-            seen[path] = Clip(path, dict(c.labels))
-    return list(seen.values()), len(listed) - len(seen)
-
-
 def _embed_new(model: Any, clips: list[Clip], todo: list[tuple[int, str]], writer: ShardWriter,
                options: EmbedOptions, report: EmbedReport) -> None:
     """Decode and embed the files in `todo` into shards; finished files are kept even when interrupted."""
@@ -283,7 +280,7 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
     """
     t0 = time.perf_counter()
     options = replace(options, precision=resolve_precision(model, options.precision))
-    clips, n_duplicates = _distinct_clips(source, options.split)
+    clips, n_duplicates = distinct_clips(source, options.split)
     out = Path(out_path)
     report = EmbedReport(out, len(clips), n_duplicates=n_duplicates)
     folder = parts_dir(out)

@@ -1,4 +1,5 @@
-"""Decoding for `embed_corpus`: files into segments, in worker processes or decode-ahead threads.
+"""Decoding for `embed_corpus`: which files (each once, of one split), then files into segments, in worker
+processes or decode-ahead threads.
 
 A file is one segment, or (over `long_seconds`, or with `chunk_seconds`) a stream of chunks, so a
 2-hour file never sits in memory. A file that cannot be decoded yields one error item with the
@@ -11,12 +12,13 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from loev_core.audio import AudioError, AudioTooLong, load_audio, stream_audio
+from loev_core.audio import AudioError, AudioTooLong, Clip, load_audio, resolve_corpus, stream_audio
 
 Item = tuple[int, float, "torch.Tensor | None", bool, "str | None", float]  # idx, offset, wave, last, error, s
 T = TypeVar("T")
@@ -148,3 +150,29 @@ def default_workers() -> int:
 def decode_threads() -> int:
     """Decoding threads when there are no decoding processes: two (one on a 1-core machine)."""
     return min(2, os.cpu_count() or 2)
+
+
+def distinct_clips(source: str | Path | Sequence[Clip], split: str | None) -> tuple[list[Clip], int]:
+    """The source's clips with absolute paths, each path once (first wins), and how many repeats were dropped."""
+    listed = (list(source) if isinstance(source, Sequence) and not isinstance(source, str)
+              else resolve_corpus(source, None, allow_outside=True))
+    if split:
+        listed = select_split(listed, split, source if isinstance(source, (str, Path)) else "the clips")
+    seen: dict[str, Clip] = {}
+    for c in listed:
+        path = os.path.abspath(c.path)
+        if path not in seen:
+            seen[path] = Clip(path, dict(c.labels))
+    return list(seen.values()), len(listed) - len(seen)
+
+
+def select_split(clips: list[Clip], split: str, source: str | Path) -> list[Clip]:
+    """The clips of one split (entries without a split are in every one), or a ValueError naming the splits
+    there are: a split that matches nothing, or a source without splits, is a mistake worth saying."""
+    present = sorted({str(c.labels["split"]) for c in clips if "split" in c.labels})
+    if not present:
+        raise ValueError(f"{source} has no split column (a folder without a manifest, or a manifest without "
+                         f"'split'), so split {split!r} cannot be chosen: leave the split out to use every file")
+    if split not in present:
+        raise ValueError(f"{source}: no entry has split {split!r}; the splits there are {', '.join(present)}")
+    return [c for c in clips if c.labels.get("split", split) == split]

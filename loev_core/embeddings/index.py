@@ -2,9 +2,11 @@
 
 Vectors are L2-normalised before indexing and querying, so inner product is cosine. Below
 `exact_threshold` items the index is exact (IndexFlatIP); above it HNSW (default) or IVF. An index
-folder holds `<nn>-<safe name>.faiss` per subspace, `meta.jsonl` (row i = FAISS id i) and
-`index.json`, written last, so a folder without it is an unfinished build. FAISS files and JSON
-only: nothing is unpickled when loading.
+folder holds `<nn>-<safe name>.faiss` per subspace, `meta.jsonl` (row i = FAISS id i), `index.json`
+and, when it embedded the audio itself, `embeddings/`. A (re)build is assembled in a hidden sibling
+folder and swapped in whole when complete (`loev_core.embeddings.folders`), so an interrupted rebuild
+leaves the previous index as it was, and no file of it outlives a rebuild. FAISS files and JSON only:
+nothing is unpickled when loading.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import datetime as _dt
 import json
 import logging
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,14 +25,15 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from loev_core.embeddings.folders import check_index_folder, clear_stage, reuse_embeddings, staging_dir, swap_in
 from loev_core.embeddings.store import Embeddings, load_embeddings, meta_frame
-from loev_core.files import atomic_write_bytes, atomic_write_text
+from loev_core.files import atomic_write_bytes, atomic_write_text, folder_lock
 
 if TYPE_CHECKING:
     from loev_core.embeddings.compute import EmbedOptions
 
-__all__ = ["Embeddings", "Index", "IndexParams", "build_index", "embed_for_index", "load_embeddings", "load_index",
-           "normalize", "search_audio"]
+__all__ = ["Embeddings", "Index", "IndexParams", "ModelMismatch", "build_index", "check_query", "embed_for_index",
+           "load_embeddings", "load_index", "normalize", "search_audio"]
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 KINDS = ("auto", "flat", "hnsw", "ivf")
@@ -119,36 +123,51 @@ def build_index(embeddings: Embeddings, out_dir: str | Path, *, exact_threshold:
     """Build one index per subspace of `embeddings` into `out_dir` and return it loaded.
 
     Embeddings on disk are read with `load_embeddings`; `embed_for_index` computes them from audio.
-    index.json records their provenance and is written last (an unfinished build has none).
+    The new index replaces a previous one at `out_dir` only once complete (see the module docstring);
+    a folder holding anything but an index is refused rather than replaced.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "index.json").unlink(missing_ok=True)  # readers must never pair an old index.json with new files
+    real = check_index_folder(Path(out_dir))
     if not embeddings.vectors:
         raise ValueError(f"{embeddings.source or 'embeddings'}: no embeddings to index (every file was skipped?)")
-    entries = _write_subspace_indexes(embeddings, out, list(subspaces or embeddings.vectors), kind, exact_threshold,
-                                      params)
-    meta = embeddings.meta
-    atomic_write_text(out / "meta.jsonl", "".join(json.dumps(r) + "\n" for r in _meta_rows(meta)))
-    info = embeddings.provenance.index_fields() | {
-        "format_version": FORMAT_VERSION, "metric": "inner_product", "normalized": True, "count": len(meta),
-        "exact_threshold": exact_threshold, "params": asdict(params), "subspaces": entries,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-    atomic_write_text(out / "index.json", json.dumps(info, indent=2))
-    return Index(out)
+    stage = staging_dir(real)
+    with folder_lock(stage):
+        keep, embeddings = clear_stage(embeddings, real, stage)
+        try:
+            entries = _write_subspace_indexes(embeddings, stage, list(subspaces or embeddings.vectors), kind,
+                                              exact_threshold, params)
+            meta = embeddings.meta
+            atomic_write_text(stage / "meta.jsonl", "".join(json.dumps(r) + "\n" for r in _meta_rows(meta)))
+            info = embeddings.provenance.index_fields() | {
+                "format_version": FORMAT_VERSION, "metric": "inner_product", "normalized": True, "count": len(meta),
+                "exact_threshold": exact_threshold, "params": asdict(params), "subspaces": entries,
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+            atomic_write_text(stage / "index.json", json.dumps(info, indent=2))
+        except BaseException:
+            if keep is None:  # nothing worth resuming: no half-built folder is left behind
+                shutil.rmtree(stage, ignore_errors=True)
+            raise
+        swap_in(stage, real)
+    return Index(real)  # not `out`: a relative path may have named the working folder, which the swap replaced
 
 
 def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Path,
                     options: EmbedOptions | None = None) -> Embeddings:
-    """Embed `audio` with `checkpoint` into `out_dir/embeddings` (resumable), for `build_index(.., out_dir)`,
-    whose index.json then also records where the embeddings are and the number of bad files."""
-    from loev_core.checkpoint import load_model
-    from loev_core.embeddings.compute import EmbedOptions, embed_corpus
+    """Embed `audio` with `checkpoint` for `build_index(.., out_dir)`, whose index.json then also records where
+    the embeddings are and the number of bad files. They are written into the rebuild's staging folder
+    (resumable after an interruption), seeded with the current index's embeddings when the same model made
+    them the same way, so a rebuild embeds only the files that are new."""
+    from loev_core.checkpoint import load_model, model_id
+    from loev_core.embeddings.compute import EmbedOptions, embed_corpus, resolve_precision
 
+    real = check_index_folder(Path(out_dir))  # before the model is loaded or anything is embedded
     model = load_model(checkpoint)
-    folder = Path(out_dir) / "embeddings"
-    report = embed_corpus(model, audio, folder,
-                          replace(options or EmbedOptions(), checkpoint=str(Path(checkpoint).resolve())))
+    options = replace(options or EmbedOptions(), checkpoint=str(Path(checkpoint).resolve()))
+    folder = staging_dir(real) / "embeddings"
+    same = {"model_id": model_id(model), "chunk_seconds": options.chunk_seconds,
+            "subspaces": list(model.subspaces), "precision": resolve_precision(model, options.precision)}
+    if options.resume:
+        reuse_embeddings(real / "embeddings", folder, same)
+    report = embed_corpus(model, audio, folder, options)
     if report.n_clips == 0:
         raise FileNotFoundError(f"{audio}: no audio files (wav, flac, ogg, mp3, ...) or manifest rows to index")
     if report.n_embedded == 0:
@@ -207,7 +226,12 @@ class Index:
 
         Returns (scores [Q, k], ids [Q, k]); ids are rows of `.meta`, -1 where fewer than k items.
         """
+        if int(k) < 1:
+            raise ValueError(f"k (the number of neighbours) must be at least 1, got {k}")
         if isinstance(queries, Mapping):
+            if subspace not in queries:
+                raise ValueError(f"the query has no subspace {subspace!r} (it has {', '.join(queries)}): it was "
+                                 "embedded by a model without it")
             queries = queries[subspace]
         index = self.faiss_index(subspace)
         q = normalize(queries)
@@ -231,16 +255,44 @@ def load_index(directory: str | Path) -> Index:
     return Index(directory)
 
 
+class ModelMismatch(ValueError):
+    """A query model other than the index's: cosine scores across two models' spaces mean nothing."""
+
+    def __init__(self, index: Index, expected: str, actual: str) -> None:
+        self.expected, self.actual = expected, actual
+        made_by = index.checkpoint or "checkpoint not recorded"
+        super().__init__(f"{index.dir} was built with model {expected} ({made_by}), the query model is {actual}: "
+                         "scores across two models mean nothing")
+
+
+def check_query(path: str | Path) -> Path:
+    """`path` when it can be a query (one existing file); else a ValueError that says what it is."""
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{p} is a folder: a query is one audio file")
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    return p
+
+
 def search_audio(index: str | Path | Index, model: Any, audio_path: str | Path, subspace: str,
-                 k: int = 10) -> pd.DataFrame:
-    """Embed `audio_path` as the corpus was embedded, then return its top-k table in `subspace`."""
+                 k: int = 10, any_model: bool = False) -> pd.DataFrame:
+    """Embed `audio_path` as the corpus was embedded, then return its top-k table in `subspace`.
+
+    A model other than the index's is refused (ModelMismatch) unless `any_model`, which only warns."""
     from loev_core.checkpoint import model_id
     from loev_core.embeddings.compute import embed_file
 
     index = index if isinstance(index, Index) else Index(index)
-    expected = index.info.get("model_id")
+    expected = index.info.get("model_id") or index.info.get("checkpoint_id")  # the latter: older index.json
     if expected and model_id(model) != expected:
+        if not any_model:
+            raise ModelMismatch(index, expected, model_id(model))
         log.warning("%s was built with model %s, the query uses %s: scores will not be meaningful",
                     index.dir, expected, model_id(model))
+    if subspace not in model.subspaces:
+        raise ValueError(f"the query model has no subspace {subspace!r} (it has {', '.join(model.subspaces)}); "
+                         f"this index has {', '.join(index.subspaces)}")
+    check_query(audio_path)
     streaming = {k: index.info[k] for k in ("long_seconds", "stream_seconds") if index.info.get(k)}
     return index.results(embed_file(model, audio_path, **streaming), subspace, k)

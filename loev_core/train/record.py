@@ -64,7 +64,7 @@ class RunReport:
         if self.metrics is None:
             return
         self.bar.update(1)
-        self.bar.set_postfix({k.replace("_", "")[:8]: f"{v:.3f}" for k, v in losses.items()})
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})  # whole names: "pitchshi" read badly
         if step % self.train.log_every == 0 or step == self.train.steps:
             self.metrics.write(step, lr, losses, time.perf_counter() - self.t0)
 
