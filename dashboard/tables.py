@@ -1,5 +1,5 @@
 """Tables the pages draw: scores with the best of each column highlighted, a model card's fact sheet, a light
-HTML table with bars (the Retrieval page's, fast for several users at once) and a heat table of distances."""
+HTML table with bars and a heat table of distances (the Retrieval page's, fast for several users at once)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 BEST_NOTE = "the best value of each column is highlighted (the highest score, the lowest error)"
@@ -75,17 +74,29 @@ def bar_table(df: Any, bars: Sequence[str], top: float, highlight: str | None = 
 <tbody>{''.join(body)}</tbody></table></div>""")
 
 
-def distance_heatmap(dist: Any, names: Sequence[str]) -> go.Figure:
-    """Each neighbour's cosine distance to the query (`dist`: one row per neighbour, one column per subspace) as a
-    heat table: a pattern down the columns (close in `V.pitch_shift`, far in `V.time_stretch`) says what the
-    neighbours share at a glance, and seven subspaces fit any window (as table columns they ran off the side)."""
+def heat_table(dist: Any, names: Sequence[str]) -> None:
+    """Each neighbour's cosine distance to the query (`dist`: one row per neighbour, one column per subspace) as
+    a light HTML heat table: the closer, the brighter the cell, so a pattern down the columns (close in
+    `V.pitch_shift`, far in `V.time_stretch`) says what the neighbours share at a glance. Headers break at their
+    dots and underscores, so seven subspaces fit a laptop window (as bar columns they ran off the side), and no
+    chart library is loaded (the Retrieval page stays fast for several users at once)."""
+    import html
+
     z = np.asarray(dist, dtype=float)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in dist.columns], y=list(names), zmin=0.0, zmax=max(float(z.max()) if z.size else 0, 1e-6),
-        colorscale=[[0.0, "#ff7f50"], [1.0, "#262730"]], text=z, texttemplate="%{text:.2f}", xgap=2, ygap=2,
-        hovertemplate="%{y}<br>%{x}: cosine distance %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="distance", side="right"), thickness=10)))
-    fig.update_yaxes(autorange="reversed", automargin=True)
-    fig.update_xaxes(side="top", automargin=True)
-    fig.update_layout(height=60 + 26 * len(names), margin=dict(l=0, r=0, t=30, b=0))
-    return fig
+    top = max(float(z.max()) if z.size else 0.0, 1e-6)
+    head = "".join(f"<th>{html.escape(str(c)).replace('.', '.<wbr>').replace('_', '_<wbr>')}</th>"
+                   for c in dist.columns)
+    rows = []
+    for name, values in zip(names, z, strict=True):
+        cells = "".join(f"<td style='background: rgba(255,127,80,{0.85 * (1 - min(v, top) / top):.2f})'>{v:.2f}</td>"
+                        for v in values)
+        rows.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
+    st.html(f"""<style>
+.loev-heat {{border-collapse: separate; border-spacing: 2px; font-size: .84rem;}}
+.loev-heat th {{font-weight: 600; opacity: .75; padding: 2px 6px; text-align: left; vertical-align: bottom;}}
+.loev-heat thead th {{max-width: 6.5em;}}
+.loev-heat tbody th {{font-weight: 400; white-space: nowrap;}}
+.loev-heat td {{padding: 3px 8px; text-align: center; font-variant-numeric: tabular-nums; border-radius: 2px;
+  min-width: 3.2em;}}
+</style><div style='overflow-x: auto'><table class='loev-heat'><thead><tr><th></th>{head}</tr></thead>
+<tbody>{''.join(rows)}</tbody></table></div>""")

@@ -25,7 +25,7 @@ from loev_core.explore.transforms import transformed
 from loev_core.explore.uploads import AUDIO_UPLOAD_TYPES, MAX_QUERY_SECONDS, UploadError
 from loev_dashboard import cached, widgets
 from loev_dashboard.state import remember, seeded_slider, synced
-from loev_dashboard.tables import bar_table, distance_heatmap
+from loev_dashboard.tables import bar_table, heat_table
 
 SOURCES = ("Corpus clip", "Upload a file", "Record")
 
@@ -198,8 +198,7 @@ def results(model_label: str, data: CorpusData, query: dict, row: int | None, la
     st.markdown("**Why is this a neighbour?** Its cosine distance to the query in every subspace: a bright cell "
                 "means close in that subspace (0 = same direction). A clip close in `V.pitch_shift` but far in "
                 "`V.time_stretch` shares the key, not the tempo.")
-    names = [f"{r}. {n}" for r, n in zip(table["rank"], table["name"], strict=True)]
-    st.plotly_chart(distance_heatmap(dist, names), key="why", config={"displayModeBar": False})
+    heat_table(dist, [f"{r}. {n}" for r, n in zip(table["rank"], table["name"], strict=True)])
     shown = shown.join(dist.reset_index(drop=True))
     context = {"query": data.meta.iloc[int(row)]["name"] if row is not None else "upload or recording",
                "model": model_label, "searched": " + ".join(subspaces)}
