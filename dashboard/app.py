@@ -23,9 +23,10 @@ st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:"
 st.markdown("""<style>
 .st-key-intro p {font-size: 1.02rem; line-height: 1.55; opacity: .88; max-width: 72rem;}
 div[data-testid="stAudio"] audio {height: 36px;}
-/* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector) */
+/* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector); a player
+   left alone on a row keeps its width instead of stretching across the page */
 [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stAudio"]) {flex-wrap: wrap;}
-[data-testid="stColumn"]:has([data-testid="stAudio"]) {min-width: min(19rem, 100%);}
+[data-testid="stColumn"]:has([data-testid="stAudio"]) {min-width: min(16rem, 100%); flex-grow: 0;}
 /* a form's button beside its box keeps its label; a model card's facts and curves stack in a narrow window */
 [data-testid="stColumn"]:has(> [data-testid="stVerticalBlock"] > [data-testid="stElementContainer"] > div >
   [data-testid="stFormSubmitButton"]) {min-width: max-content;}

@@ -60,13 +60,14 @@ def bar_table(df: Any, bars: Sequence[str], top: float, highlight: str | None = 
                 cells.append(f"<td>{'✔' if v is True else '·' if v is False else html.escape(str(v))}</td>")
             elif isinstance(v, float):
                 cells.append(f"<td>{v:.3f}</td>")
-            else:
-                cells.append(f"<td>{html.escape(str(v))}</td>")
+            else:  # text (a long recording name) may wrap; numbers and bars stay on one line
+                cells.append(f"<td class='t'>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     st.html(f"""<style>
 .loev-t {{border-collapse: collapse; width: 100%; font-size: .86rem;}}
 .loev-t th {{text-align: left; font-weight: 600; opacity: .75; padding: 4px 8px; border-bottom: 1px solid #444;}}
 .loev-t td {{padding: 3px 8px; border-bottom: 1px solid #2a2a2a; white-space: nowrap;}}
+.loev-t td.t {{white-space: normal; overflow-wrap: anywhere; min-width: 4em;}}
 .loev-t .b {{display: flex; align-items: center; gap: .4em; min-width: 6.5em;}}
 .loev-t .b span {{width: 3.2em; font-variant-numeric: tabular-nums; opacity: .85;}}
 .loev-t .b i {{display: block; height: .7em; min-width: 1px; background: #ff7f50; opacity: .75; border-radius: 2px;}}

@@ -105,7 +105,7 @@ def panel(data: CorpusData, clip: int | None, subs: list[str], per_row: int) -> 
     if clip is None:
         st.info("Click a point to listen to it and see its neighbours.", icon=":material/touch_app:")
         return
-    top = st.columns(per_row, gap="medium") if per_row > 1 else [st.container()]
+    top = st.columns(per_row, gap="small") if per_row > 1 else [st.container()]
     with top[0]:
         st.markdown(widgets.clip_title(data, clip))
         widgets.play_row(data, clip, autoplay=st.session_state.pop("_autoplay", False), slot="sel")
@@ -116,7 +116,7 @@ def panel(data: CorpusData, clip: int | None, subs: list[str], per_row: int) -> 
     st.markdown(f"**Nearest in `{sub}`**")
     hits = list(search(data, query_from_row(data, clip), [sub], N_NEIGHBOURS, exclude=clip).iterrows())
     for start in range(0, len(hits), per_row):
-        cols = st.columns(per_row, gap="medium") if per_row > 1 else [st.container()]
+        cols = st.columns(per_row, gap="small") if per_row > 1 else [st.container()]
         for col, (_, h) in zip(cols, hits[start:start + per_row], strict=False):
             with col:
                 st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
@@ -127,7 +127,7 @@ def panel(data: CorpusData, clip: int | None, subs: list[str], per_row: int) -> 
 def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str, color: str) -> None:
     """Subspace pickers, the map(s) and everything a click changes: rerun alone when a point is picked."""
     pair = teaching_pair(data.subspaces)
-    pickers = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.35), gap="small" if side_by_side else "medium")
+    pickers = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.5), gap="small" if side_by_side else "medium")
     with pickers[0]:
         # the maps keep their own choice: the shared one is the Retrieval page's search subspace, often a branch
         subs = [widgets.pick_subspace(data.subspaces, "left" if side_by_side else "single", default=pair[0])]
@@ -147,7 +147,7 @@ def map_and_panel(label: str, data: CorpusData, side_by_side: bool, method: str,
     keyed = plots.is_key_column(color_by, meta[color_by] if color_by in meta.columns else None)
     if side_by_side:
         st.markdown(what_to_see(data, subs[0], subs[1], color))
-    cols = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.35), gap="small" if side_by_side else "medium")
+    cols = st.columns(PAIR_COLUMNS if side_by_side else (3, 1.5), gap="small" if side_by_side else "medium")
     with cols[-1]:
         if keyed:
             counts = meta[color_by].astype(str).value_counts().to_dict()

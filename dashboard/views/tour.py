@@ -287,11 +287,11 @@ content, nav = st.container(), st.container()
 with nav:  # drawn before the step, so a step that stops on a problem still leaves the way on
     st.divider()
     i = STEPS.index(step)
-    p, n, _ = st.columns([1, 1, 5])
-    p.button("Previous", icon=":material/arrow_back:", disabled=i == 0, on_click=go, args=(STEPS[max(i - 1, 0)],),
-             width="stretch")
-    n.button("Next", icon=":material/arrow_forward:", disabled=i == len(STEPS) - 1, type="primary", on_click=go,
-             args=(STEPS[min(i + 1, len(STEPS) - 1)],), width="stretch")
+    with st.container(horizontal=True):  # buttons as wide as their labels, in any window
+        st.button("Previous", icon=":material/arrow_back:", disabled=i == 0, on_click=go,
+                  args=(STEPS[max(i - 1, 0)],))
+        st.button("Next", icon=":material/arrow_forward:", disabled=i == len(STEPS) - 1, type="primary", on_click=go,
+                  args=(STEPS[min(i + 1, len(STEPS) - 1)],))
 with content:
     st.subheader(TITLES[step])
     with widgets.guard(), st.spinner("Preparing this step (the first time only)..."):
