@@ -23,10 +23,16 @@ st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:"
 st.markdown("""<style>
 .st-key-intro p {font-size: 1.02rem; line-height: 1.55; opacity: .88; max-width: 72rem;}
 div[data-testid="stAudio"] audio {height: 36px;}
-/* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector); a player
-   left alone on a row keeps its width instead of stretching across the page */
+/* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector); in a
+   grid of players (`widgets.player_grid`), one left alone by the wrap keeps its width instead of stretching */
 [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stAudio"]) {flex-wrap: wrap;}
-[data-testid="stColumn"]:has([data-testid="stAudio"]) {min-width: min(16rem, 100%); flex-grow: 0;}
+[data-testid="stColumn"]:has([data-testid="stAudio"]) {min-width: min(16rem, 100%);}
+[class*="st-key-players-"] [data-testid="stColumn"] {flex-grow: 0;}
+/* a row of controls wraps before a column cuts off its own buttons (View, Projection, Transform at 900 px) */
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] > [data-testid="stVerticalBlock"] >
+  [data-testid="stElementContainer"]:only-child > [data-testid="stButtonGroup"]) {flex-wrap: wrap;}
+[data-testid="stColumn"]:has(> [data-testid="stVerticalBlock"] > [data-testid="stElementContainer"]:only-child >
+  [data-testid="stButtonGroup"]) {min-width: max-content;}
 /* a form's button beside its box keeps its label; a model card's facts and curves stack in a narrow window */
 [data-testid="stColumn"]:has(> [data-testid="stVerticalBlock"] > [data-testid="stElementContainer"] > div >
   [data-testid="stFormSubmitButton"]) {min-width: max-content;}

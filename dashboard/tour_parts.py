@@ -69,12 +69,13 @@ def shifted(label: str, data: CorpusData, clip: int, amounts: tuple[float, ...],
     credit = widgets.clip_credit(data, clip)
     if credit:  # copies of a credited recording: credited like its player
         st.caption(credit)
-    cols = [st.container() for _ in amounts] if stacked else st.columns(len(amounts))
-    for col, amount, wave in zip(cols, amounts, versions, strict=True):
-        with col:
-            k = moved_key(data, clip, amount)
-            st.caption(f"**{'original' if amount == 0 else f'{amount:+g} semitones'}** {k}")
-            widgets.play_wave(wave, sr)
+    with widgets.player_grid(f"shifted-{'-'.join(f'{a:g}' for a in amounts)}"):
+        cols = [st.container() for _ in amounts] if stacked else st.columns(len(amounts), gap="small")
+        for col, amount, wave in zip(cols, amounts, versions, strict=True):
+            with col:
+                k = moved_key(data, clip, amount)
+                st.caption(f"**{'original' if amount == 0 else f'{amount:+g} semitones'}** {k}")
+                widgets.play_wave(wave, sr)
 
 
 def nearest(data: CorpusData, query: dict, subs: tuple[str, ...], exclude: int | None = None,

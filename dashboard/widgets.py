@@ -203,6 +203,12 @@ def play_row(data: CorpusData, row: int, autoplay: bool = False, slot: str = "")
     play_original(data, row, slot)
 
 
+def player_grid(name: str) -> Any:
+    """A container for rows of players (`name` unique on the page): a player the window's width pushes onto a
+    row of its own keeps the others' width (app.py's CSS) instead of stretching across the page."""
+    return st.container(key=f"players-{name}")
+
+
 def play_wave(wave: Any, sample_rate: int) -> None:
     arr = np.asarray(wave, dtype=np.float32)
     peak = float(np.abs(arr).max()) if arr.size else 0.0

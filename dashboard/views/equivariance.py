@@ -100,14 +100,16 @@ def listen(label: str, transform: str, values: tuple) -> None:
     if credit:  # the transformed copies below are this recording too: credited like its player
         st.caption(credit)
     per_row = 4
-    for start in range(0, len(step), per_row):
-        cols = st.columns(per_row)
-        for col, (v, wave) in zip(cols, list(zip(step, versions, strict=True))[start:start + per_row], strict=False):
-            with col:
-                tag = ("original" if v == IDENTITY[transform] else f"×{v:g} speed" if transform == "time_stretch"
-                       else f"{v:+g} {UNITS[transform]}")
-                st.caption(f"**{tag}**")
-                widgets.play_wave(wave, sr)
+    with widgets.player_grid("steps"):
+        for start in range(0, len(step), per_row):
+            cols = st.columns(per_row, gap="small")
+            for col, (v, wave) in zip(cols, list(zip(step, versions, strict=True))[start:start + per_row],
+                                      strict=False):
+                with col:
+                    tag = ("original" if v == IDENTITY[transform] else f"×{v:g} speed" if transform == "time_stretch"
+                           else f"{v:+g} {UNITS[transform]}")
+                    st.caption(f"**{tag}**")
+                    widgets.play_wave(wave, sr)
 
 
 listen(chosen[0], transform, values)

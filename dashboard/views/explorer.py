@@ -115,12 +115,13 @@ def panel(data: CorpusData, clip: int | None, subs: list[str], per_row: int) -> 
             sub = st.segmented_control("Neighbours from", subs, default=subs[0], key="w.nb_side") or subs[0]
     st.markdown(f"**Nearest in `{sub}`**")
     hits = list(search(data, query_from_row(data, clip), [sub], N_NEIGHBOURS, exclude=clip).iterrows())
-    for start in range(0, len(hits), per_row):
-        cols = st.columns(per_row, gap="small") if per_row > 1 else [st.container()]
-        for col, (_, h) in zip(cols, hits[start:start + per_row], strict=False):
-            with col:
-                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
-                widgets.play_row(data, int(h["row"]), slot="nb")
+    with widgets.player_grid("neighbours"):
+        for start in range(0, len(hits), per_row):
+            cols = st.columns(per_row, gap="small") if per_row > 1 else [st.container()]
+            for col, (_, h) in zip(cols, hits[start:start + per_row], strict=False):
+                with col:
+                    st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · sim {h['score']:.2f}")
+                    widgets.play_row(data, int(h["row"]), slot="nb")
 
 
 @st.fragment

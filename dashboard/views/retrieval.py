@@ -208,12 +208,14 @@ def results(model_label: str, data: CorpusData, query: dict, row: int | None, la
 
     st.markdown("**Listen to the neighbours**")
     per_row = 3
-    for start in range(0, len(table), per_row):
-        cols = st.columns(per_row, gap="small")  # three 16rem players fit a 1280 px window
-        for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
-            with col:
-                st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · similarity {h['score']:.3f}")
-                widgets.play_row(data, int(h["row"]), slot="n")
+    with widgets.player_grid("neighbours"):
+        for start in range(0, len(table), per_row):
+            cols = st.columns(per_row, gap="small")  # three 16rem players fit a 1280 px window
+            for col, (_, h) in zip(cols, table.iloc[start:start + per_row].iterrows(), strict=False):
+                with col:
+                    st.caption(f"{int(h['rank'])}. {widgets.clip_title(data, int(h['row']))} · similarity "
+                               f"{h['score']:.3f}")
+                    widgets.play_row(data, int(h["row"]), slot="n")
 
 
 results(label, data, query, row, labels, moved)
