@@ -23,19 +23,29 @@ def record(source: Path, split: str, clips: list) -> dict:
     return {"source": str(source), "split": split, "clips": len(clips), "sha256": content_hash(clips)}
 
 
-def test_a_recorded_corpus_is_seen_by_folder_split_or_content(tmp_path: Path) -> None:
+def test_a_recorded_corpus_is_seen_file_by_file_or_by_content(tmp_path: Path) -> None:
     corpus = make_tone_corpus(tmp_path / "corpus")  # manifest.csv with a train|test split column
     train = resolve_corpus(corpus, "train")
     on_train = {"data": {"corpora": [record(corpus / "manifest.csv", "train", train)]}}
     assert seen_by(on_train, corpus, ("test",)) is None  # held out: its test rows were never trained on
-    assert "split train" in seen_by(on_train, corpus, ("*",))  # every row scored: the train rows are among them
+    assert f"{len(train)} of the 12 files scored here" in seen_by(on_train, corpus, ("*",))  # every row scored
     every = {"history": [{"data": {"corpora": [record(corpus, "*", resolve_corpus(corpus))]}}]}  # an earlier stage
     assert recorded_corpora(every)[0]["split"] == "*" and "every row" in seen_by(every, corpus, ("test",))
-    moved = tmp_path / "moved"  # the same files somewhere else: found by their content
+
+    lines = (corpus / "manifest.csv").read_text().splitlines()
+    (corpus / "other.csv").write_text("\n".join([lines[0], *[r for r in lines[1:] if ",test," in r]]) + "\n")
+    assert seen_by(on_train, corpus / "other.csv", ("*",)) is None  # another manifest of the folder: no file shared
+    (corpus / "some.csv").write_text("\n".join([lines[0], *[r for r in lines[1:] if ",train," in r][:3]]) + "\n")
+    assert "3 of the 3 files" in seen_by(on_train, corpus / "some.csv", ("*",))  # a subset of the training files
+
+    moved = tmp_path / "moved"  # the recorded folder is gone, its files copied elsewhere: found by their content
     shutil.copytree(corpus, moved)
-    assert f"same {len(resolve_corpus(corpus))} files" in seen_by(every, moved, ("test",))
+    (moved / "other.csv").unlink()
+    (moved / "some.csv").unlink()
+    gone = {"data": {"corpora": [{**record(corpus, "*", resolve_corpus(corpus)), "source": str(tmp_path / "gone")}]}}
+    assert f"same {len(resolve_corpus(corpus))} files" in seen_by(gone, moved, ("test",))
     (moved / "c0.wav").write_bytes(b"changed")
-    assert seen_by(every, moved, ("test",)) is None
+    assert seen_by(gone, moved, ("test",)) is None
     assert seen_by({}, corpus, ("*",)) is None and seen_by({"data": {"clips": 3}}, corpus, ("*",)) is None
 
 
