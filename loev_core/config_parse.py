@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -108,7 +109,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ConfigError(f"override {item!r} must look like section.key=value")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw)
+            value = "" if not raw.strip() else yaml.safe_load(raw)  # `--set train.split=` means the empty string
         except yaml.YAMLError as e:
             raise ConfigError(f"override {key}: cannot parse {raw!r}: {e}") from None
         node = out
@@ -119,6 +120,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise ConfigError(f"override {key}: {p} is not a section")
         node[parts[-1]] = value
     return out
+
+
+def _names(message: str, key: str) -> bool:
+    """Does a ConfigError's message name `key` or one of its sections (`modle` of `modle.width`)?"""
+    parts = key.split(".")
+    return any(re.search(rf"(?<![\w.]){re.escape('.'.join(parts[:n]))}(?![\w])", message)
+               for n in range(len(parts), 0, -1))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
@@ -151,5 +159,5 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         return config_from_dict(data)
     except ConfigError as e:  # blame the --set that named the key, not the file that never had it
         named = [item.split("=", 1)[0].strip() for item in overrides or () if "=" in item]
-        blamed = next((key for key in named if key and key in str(e)), None)
+        blamed = next((key for key in named if key and _names(str(e), key)), None)
         raise ConfigError(f"--set {blamed}: {e}" if blamed else f"{path}: {e}") from None

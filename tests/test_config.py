@@ -66,6 +66,9 @@ def test_a_bad_override_is_blamed_on_the_set_not_the_file(tmp_path: Path) -> Non
         load_config(p, ["train.bogus=3"])
     with pytest.raises(ConfigError, match=r"^--set train\.steps: .*expected int"):
         load_config(p, ["train.steps=abc"])
+    with pytest.raises(ConfigError, match=r"^--set modle\.width: unknown config key modle"):  # a misspelt section
+        load_config(p, ["modle.width=3"])
+    assert load_config(p, ["train.split="]).train.split == ""  # nothing after '=': the empty string
     p.write_text("model:\n  kind: simclr\n  bogus: 1\n")
     with pytest.raises(ConfigError, match=f"^{p}: unknown config key model.bogus"):
         load_config(p, ["train.steps=7"])

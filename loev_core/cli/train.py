@@ -30,6 +30,17 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _has_gpus(devices: int) -> bool:
+    """Under torchrun each process brings its own device; otherwise this machine must have `devices` of them."""
+    return "WORLD_SIZE" in os.environ or _cuda_count() >= devices
+
+
 def run(args: argparse.Namespace) -> int:
     from loev_core.checkpoint import CheckpointError
     from loev_core.train import preflight
@@ -38,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.devices < 1 or args.num_nodes < 1:
         return _fail("--devices and --num-nodes must be >= 1")
+    if args.accelerator == "gpu" and not _has_gpus(args.devices):
+        return _fail(f"--accelerator gpu needs {args.devices} CUDA device(s) and this machine has "
+                     f"{_cuda_count()}: train on the CPU (leave out --accelerator) or on a GPU machine")
     if args.resume:
         if args.config or args.run_dir:  # a resume continues the run's own config, in its own folder
             return _fail("--resume continues RUN with its own config.yaml in its own folder: leave out --config "
@@ -69,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             preflight.check_run_folder(run_dir)
         preflight.check_training_data(cfg)
+        preflight.check_processes(cfg, args.devices * args.num_nodes)
     except (ConfigError, CheckpointError) as e:
         return _fail(str(e))
     if args.num_nodes > 1 and "WORLD_SIZE" not in os.environ:

@@ -93,3 +93,12 @@ def check_resume_fits(cfg: ExperimentConfig, run_dir: Path) -> None:
         detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
         raise ConfigError(f"cannot resume {run_dir}: its checkpoint does not fit these settings ({detail}). "
                           "A --set that changes the model cannot be used with --resume; the run is unchanged") from None
+
+
+def check_processes(cfg: ExperimentConfig, processes: int) -> None:
+    """Every process takes an equal share of each batch (`StepBatchSampler`): say so before a run folder is made
+    rather than in a traceback from each spawned process."""
+    if cfg.train.batch_size % processes:
+        raise ConfigError(f"train.batch_size {cfg.train.batch_size} cannot be shared by {processes} processes: "
+                          f"choose a batch size divisible by {processes} (--set train.batch_size=...) or other "
+                          "--devices")

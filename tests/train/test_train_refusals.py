@@ -88,3 +88,18 @@ def test_every_row_on_purpose_and_an_empty_folder(tiny_corpus: Path, tmp_path: P
     cfg = write_cfg(tmp_path, empty)
     assert loev(["train", "--config", str(cfg), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
     assert "no audio files" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_processes_that_cannot_share_the_batch_or_missing_gpus(tiny_corpus: Path, tmp_path: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked before a run folder exists (a spawned process's traceback used to leave one that blocked the
+    corrected retry)."""
+    import loev_core.cli.train as cli_train
+
+    cfg = write_cfg(tmp_path, tiny_corpus)  # batch size 4
+    run = tmp_path / "run"
+    assert loev(["train", "--config", str(cfg), "--run-dir", str(run), "--devices", "3", "--no-progress"]) == 2
+    assert "cannot be shared by 3 processes" in capsys.readouterr().err and not run.exists()
+    monkeypatch.setattr(cli_train, "_cuda_count", lambda: 0)  # a machine without CUDA, whatever this one has
+    assert loev(["train", "--config", str(cfg), "--run-dir", str(run), "--accelerator", "gpu", "--no-progress"]) == 2
+    assert "needs 1 CUDA device(s) and this machine has 0" in capsys.readouterr().err and not run.exists()
