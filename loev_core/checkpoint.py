@@ -52,8 +52,16 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
 
 
 def _resolve(path: str | Path) -> Path:
+    """The weights file of a checkpoint file, an exported model's folder, or a finished run folder (its
+    `model/`); a run without its final model yet is named as such."""
     p = Path(path)
+    if p.is_dir() and not (p / MODEL_FILE).is_file() and (p / "model" / MODEL_FILE).is_file():
+        p = p / "model"  # `loev train` writes the finished model there
     if p.is_dir():
+        state = p / "checkpoints" / "last.safetensors"
+        if state.is_file():
+            raise CheckpointError(f"{path}: a training run without its final model yet: resume it (`loev train "
+                                  f"--resume {path}`), or use its last state, {state}")
         p = p / MODEL_FILE
     if not p.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")

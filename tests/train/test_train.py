@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 import yaml
 
 from loev_core import ExperimentConfig, load_model
-from loev_core.checkpoint import read_metadata
+from loev_core.checkpoint import CheckpointError, read_metadata
 from loev_core.cli import main as loev
 from loev_core.config_parse import config_from_dict
 
@@ -56,7 +56,10 @@ def test_train_resume_export(tiny_corpus: Path, tmp_path: Path) -> None:
     part = tmp_path / "part"
     assert loev(["train", "--config", str(cfg), "--run-dir", str(part), "--no-progress", "--stop-after", "3"]) == 0
     assert not (part / "model").exists()
+    with pytest.raises(CheckpointError, match="a training run without its final model yet"):
+        load_model(part)  # says what the folder is and what to do
     assert loev(["train", "--resume", str(part), "--no-progress"]) == 0
+    assert load_model(part).metadata["steps"] == 6  # a finished run folder loads as its model
     assert losses(part) == pytest.approx(curve, rel=1e-4, abs=1e-5)
 
     out = tmp_path / "exported"
