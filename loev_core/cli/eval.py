@@ -232,6 +232,26 @@ def out_problem(out: str | Path) -> str | None:
     return None
 
 
+def readme_problem(readme: str | Path | None) -> str | None:
+    """Why `--readme` cannot take the results table (missing, a folder, no eval markers), said before the
+    evaluation runs rather than after it."""
+    if readme is None:
+        return None
+    from loev_core.evaluation.markdown import README_END, README_START, REAL_END, REAL_START
+
+    path = Path(readme)
+    if not path.is_file():
+        return f"--readme {path}: {'a folder, not a file' if path.is_dir() else 'no such file'}"
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        return f"--readme {path}: cannot read it ({e})"
+    if not any(0 <= text.find(a) < text.find(b) for a, b in ((README_START, README_END), (REAL_START, REAL_END))):
+        return (f"--readme {path}: has neither '{README_START}' ... '{README_END}' nor '{REAL_START}' ... "
+                f"'{REAL_END}' to put the table between")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -247,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         print("loev eval: give one --name per --checkpoint", file=sys.stderr)
         return 2
     probes = tuple(p.strip() for p in args.probes.split(",") if p.strip())
-    problem = dataset_misuse(args) or out_problem(args.out)
+    problem = dataset_misuse(args) or out_problem(args.out) or readme_problem(args.readme)
     if problem:
         print(f"loev eval: {problem}", file=sys.stderr)
         return 2

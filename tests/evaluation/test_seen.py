@@ -68,7 +68,7 @@ def test_eval_names_a_model_scored_on_its_own_training_files(tmp_path: Path) -> 
     assert "**trained is not held out here: it trained on" in md and "no model trained on" not in md
 
 
-def test_an_out_that_cannot_be_written_is_refused_before_evaluating(tmp_path: Path, capsys) -> None:
+def test_an_out_or_readme_that_cannot_be_written_is_refused_before_evaluating(tmp_path: Path, capsys) -> None:
     corpus = make_tone_corpus(tmp_path / "tones")
     ckpt = str(save_model(tiny_model("simclr"), tmp_path / "m"))
     precious = tmp_path / "precious.txt"
@@ -77,6 +77,12 @@ def test_an_out_that_cannot_be_written_is_refused_before_evaluating(tmp_path: Pa
     assert "is a file, not a folder" in capsys.readouterr().err and precious.read_text() == "keep me"
     assert main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus), "--out", str(precious / "sub")]) == 2
     assert "cannot create --out" in capsys.readouterr().err
+    out = tmp_path / "eval"
+    for readme, told in ((tmp_path / "nothing.md", "no such file"), (corpus, "a folder, not a file"),
+                         (precious, "has neither")):
+        assert main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus), "--out", str(out),
+                     "--readme", str(readme)]) == 2
+        assert told in capsys.readouterr().err and not (out / "results.json").exists()  # refused before evaluating
 
 
 def recordings(asked_tracks: int, p1: float) -> dict:
