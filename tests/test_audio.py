@@ -204,9 +204,10 @@ def test_read_manifest_refuses_paths_outside(tmp_path: Path) -> None:
         assert Path(clips[0].path) == (tmp_path / "outside.wav").resolve()
 
 
-def test_the_command_line_reads_absolute_paths_and_the_dashboard_does_not(tmp_path: Path) -> None:
+def test_the_command_line_reads_absolute_paths_and_the_dashboard_only_inside_its_folders(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A researcher's own manifest may list files anywhere (`/data/...`); what the dashboard lists it also serves,
-    so there every entry stays inside the manifest's folder."""
+    so there every entry must lie inside the allowed folders (`--allow DIR` adds one)."""
     from loev_core.explore.paths import PathRefused, corpus_clips
 
     root = tmp_path / "labels"
@@ -217,8 +218,14 @@ def test_the_command_line_reads_absolute_paths_and_the_dashboard_does_not(tmp_pa
     assert [Path(c.path) for c in clips] == [(tmp_path / "elsewhere.wav").resolve()] and clips[0].labels["key"]
     with pytest.raises(ValueError, match="outside"):
         resolve_corpus(root / "manifest.csv")
-    with pytest.raises(PathRefused, match="outside"):
-        corpus_clips(root / "manifest.csv", [tmp_path])
+    with pytest.raises(PathRefused, match="outside the allowed folders.*--allow DIR"):
+        corpus_clips(root / "manifest.csv", [root])
+    assert [c.path for c in corpus_clips(root / "manifest.csv", [root, tmp_path])] == [c.path for c in clips]
+    from loev_core.cli import main
+
+    err = tmp_path / "none"  # `loev dashboard --corpus` says it at start, with the remedy (nothing is served)
+    assert main(["dashboard", "--corpus", str(root / "manifest.csv"), "--prepare", "--cache-dir", str(err)]) == 2
+    assert "add --allow DIR" in capsys.readouterr().err
 
 
 def test_resolve_corpus_split_filter(tmp_path: Path) -> None:

@@ -146,14 +146,20 @@ def check(args: argparse.Namespace) -> str | None:
         return f"{corpus}: no such corpus folder or manifest"
     if args.corpus:  # say it now, not as a list of steps that could not be prepared
         from loev_core.audio import resolve_corpus
-        from loev_core.explore.paths import is_index_folder
+        from loev_core.explore.paths import is_index_folder, outside_roots
+        from loev_core.explore.session import load_settings
 
         if not is_index_folder(corpus):
             try:
-                if not resolve_corpus(corpus):
-                    return f"{corpus}: no audio files (wav, flac, ogg, mp3, ...) or manifest rows in it"
+                clips = resolve_corpus(corpus, allow_outside=True)
             except ValueError as e:  # a manifest that cannot be used (ManifestError), one audio file
                 return str(e)
+            if not clips:
+                return f"{corpus}: no audio files (wav, flac, ogg, mp3, ...) or manifest rows in it"
+            outside = outside_roots(clips, load_settings(build_env(args)).roots)  # the folders the app will allow
+            if outside is not None:  # the dashboard plays what a corpus lists: only inside allowed folders
+                return (f"{corpus}: its entry {outside!r} is outside the folders the dashboard may serve files from; "
+                        "add --allow DIR for the folder that holds its audio")
     if not args.checkpoint and not bundled_checkpoints():
         print("note: the bundled models are missing (assets/checkpoints); the dashboard will say how to add one",
               file=sys.stderr)

@@ -43,17 +43,34 @@ def is_index_folder(path: Path) -> bool:
     return path.is_dir() and (path / INDEX_SPEC).is_file()
 
 
+def outside_roots(clips: Sequence[Clip], roots: Sequence[Path]) -> str | None:
+    """The first clip path outside every allowed folder (the dashboard serves what a corpus lists), or None."""
+    allowed = [Path(r).resolve() for r in roots]
+    for c in clips:
+        p = Path(c.path).resolve()
+        if not any(p == r or p.is_relative_to(r) for r in allowed):
+            return c.path
+    return None
+
+
 def corpus_clips(source: Path, roots: Sequence[Path]) -> list[Clip]:
-    """Clips of a corpus folder or manifest, refusing manifests that point outside their folder."""
+    """Clips of a corpus folder or manifest. A manifest may list files anywhere inside the allowed folders
+    (absolute paths included, as the command line reads them); an entry outside them is refused, since every
+    listed file can be played."""
     source = resolve_allowed(source, roots, "corpus")
     try:
-        clips = resolve_corpus(source)
-    except ValueError as e:  # read_manifest: an entry escapes the manifest's folder, or has no path
+        clips = resolve_corpus(source, allow_outside=True)
+    except ValueError as e:  # read_manifest: an entry has no path, a malformed manifest
         raise PathRefused(f"Refused corpus: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise PathRefused(f"Cannot read the corpus {source}: {e}") from None
     if not clips:
         raise PathRefused(f"The corpus {source} holds no audio files (wav, flac, ogg, mp3, ...).")
+    outside = outside_roots(clips, roots)
+    if outside is not None:
+        raise PathRefused(f"Refused corpus {source}: its entry {outside!r} is outside the allowed folders "
+                          f"({', '.join(str(r) for r in roots)}). Start `loev dashboard` with --allow DIR for the "
+                          "folder that holds its audio.")
     return clips
 
 
