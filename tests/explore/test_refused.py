@@ -38,7 +38,7 @@ def test_paths_outside_roots_are_refused(tmp_path: Path) -> None:
 def test_manifest_pointing_outside_the_allowed_folders_is_refused(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "manifest.csv").write_text("path,key\n../outside.wav,C\n")
-    with pytest.raises(PathRefused, match="'../outside.wav' is outside the allowed folders"):
+    with pytest.raises(PathRefused, match="outside.wav' is outside the allowed folders"):
         corpus_clips(tmp_path / "c", [tmp_path / "c"])
     assert len(corpus_clips(tmp_path / "c", [tmp_path])) == 1  # inside an allowed folder: served like any other
     (tmp_path / "empty").mkdir()
