@@ -71,7 +71,8 @@ def open_dataset(name: str, data_home: str | Path, index: str | Path | None = No
     mirdata = import_mirdata()
     home = Path(data_home).expanduser()
     if not home.is_dir():
-        raise DatasetError(f"--data-home {home}: no such folder; give the folder that holds {name} "
+        raise DatasetError(f"--data-home {home}: {'a file, not a folder' if home.exists() else 'no such folder'}; "
+                           f"give the folder that holds {name} "
                            f"(mirdata's default is ~/mir_datasets/{name})")
     ds = mirdata.initialize(name, data_home=str(home))
     path = locate_index(name, ds, home, index)
