@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import loev_core
@@ -44,3 +45,19 @@ def test_load_model_embed_round_trip(tmp_path) -> None:
     loaded = loev_core.load_model(path)
     out = loaded.embed(torch.randn(16000 * 4) * 0.1, 16000)
     assert set(out) == set(loaded.subspaces) and out["V"].ndim == 2
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--seconds=0", "--seconds must be a finite number of seconds > 0, got 0"),
+    ("--seconds=-1", "--seconds must be a finite number of seconds > 0, got -1"),
+    ("--seconds=nan", "--seconds must be a finite number of seconds > 0, got nan"),
+    ("--seconds=inf", "--seconds must be a finite number of seconds > 0, got inf"),
+    ("--case-timeout=-1", "--case-timeout must be a finite number of seconds >= 0 (0: no limit), got -1"),
+    ("--classes=yaml", "unknown fuzz classes yaml; known: "),
+])
+def test_bench_fuzz_refuses_bad_budgets_in_one_line(option: str, message: str, tmp_path, capsys) -> None:
+    pytest.importorskip("hypothesis")
+    assert main(["bench", "fuzz", option, "--out", str(tmp_path / "f")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"loev bench fuzz: error: {message}") and captured.err.count("\n") == 1
+    assert captured.out == "" and not (tmp_path / "f").exists()

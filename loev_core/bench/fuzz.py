@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import resource
 import signal
@@ -217,12 +218,25 @@ def native_stderr_to(path: str | None) -> Iterator[None]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=60.0, help="time per class")
+    parser.add_argument("--seconds", type=float, default=60.0, help="time per class (> 0)")
     parser.add_argument("--classes", default=",".join(CLASSES), help="comma-separated: " + ", ".join(CLASSES))
-    parser.add_argument("--case-timeout", type=float, default=30.0, help="seconds one case may take")
+    parser.add_argument("--case-timeout", type=float, default=30.0, help="seconds one case may take (0: no limit)")
     parser.add_argument("--out", default="runs/fuzz-failures", help="where failing cases are saved")
     parser.add_argument("--native-stderr", default=os.devnull,
                         help="where the C decoders' messages go while fuzzing (default: discarded)")
+
+
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line's options, or None: `loev bench fuzz` prints it and exits 2. (`measure`
+    itself takes `seconds=0`, one case per class, which tests use as the smallest budget.)"""
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        return f"--seconds must be a finite number of seconds > 0, got {args.seconds:g}"
+    if not (math.isfinite(args.case_timeout) and args.case_timeout >= 0):
+        return f"--case-timeout must be a finite number of seconds >= 0 (0: no limit), got {args.case_timeout:g}"
+    unknown = [k.strip() for k in args.classes.split(",") if k.strip() and k.strip() not in CLASSES]
+    if unknown:
+        return f"unknown fuzz classes {', '.join(unknown)}; known: {', '.join(CLASSES)}"
+    return None
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from loev_core.corpus.generate import FORMATS, generate_corpus
+from loev_core.corpus.generate import FORMATS, SAMPLE_RATES, generate_corpus
 
 T = TypeVar("T")
 
@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=sorted(FORMATS), default="ogg", help="audio format (ogg = vorbis)")
     parser.add_argument("--seconds", type=float, nargs=2, default=(3.0, 4.0), metavar=("MIN", "MAX"),
                         help="clip length range in seconds")
-    parser.add_argument("--sample-rate", type=int, default=16000)
-    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    parser.add_argument("--sample-rate", type=int, default=16000,
+                        help=f"Hz, {SAMPLE_RATES[0]} to {SAMPLE_RATES[1]} (default 16000)")
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes, 1 or more (default: all cores)")
     parser.add_argument("--synth", choices=("auto", "fluidsynth", "additive"), default="auto",
                         help="auto uses FluidSynth when a GM soundfont is installed, else a numpy synthesiser")
     parser.add_argument("--soundfont", default=None, help="GM .sf2 file (default: $LOEV_SOUNDFONT or Debian's)")
@@ -61,7 +62,7 @@ def _built(command: str, build: Callable[[], T]) -> T | None:
     try:
         return build()
     except (DebianError, ValueError) as e:
-        print(f"loev corpus {command}: {e}", file=sys.stderr)
+        print(f"loev corpus {command}: error: {e}", file=sys.stderr)
         return None
 
 
@@ -126,14 +127,15 @@ def run(args: argparse.Namespace) -> int:
     if args.source == "real-demo":
         return run_demo(args)
     if args.out is None or args.clips is None:
-        print("error: the generated corpus needs --out DIR and --clips N (or `loev corpus real --out DIR`)",
-              file=sys.stderr)
+        print("loev corpus: error: the generated corpus needs --out DIR and --clips N (or `loev corpus real --out "
+              "DIR`)", file=sys.stderr)
         return 2
-    if args.clips < 1:
-        print("error: --clips must be at least 1")
+    try:
+        manifest = generate_corpus(args.out, args.clips, args.seed, role=args.role,
+                                   clip_seconds=tuple(args.seconds), sample_rate=args.sample_rate, fmt=args.format,
+                                   workers=args.workers, synth=args.synth, soundfont=args.soundfont)
+    except ValueError as e:  # a bad setting, or a synthesiser/soundfont that cannot run (SynthError)
+        print(f"loev corpus: error: {e}", file=sys.stderr)
         return 2
-    manifest = generate_corpus(args.out, args.clips, args.seed, role=args.role, clip_seconds=tuple(args.seconds),
-                               sample_rate=args.sample_rate, fmt=args.format, workers=args.workers,
-                               synth=args.synth, soundfont=args.soundfont)
     print(f"manifest: {manifest}")
     return 0

@@ -154,6 +154,15 @@ def gather(package: str, root: Path, out: Path, opts: RealOptions, skipped: Coun
     return tracks
 
 
+def check_folders(out: Path, cache: Path) -> None:
+    """ValueError when --out or --cache names a file: said before any download, not a FileExistsError later."""
+    for flag, folder in (("--out", out), ("--cache", cache)):
+        bad = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if bad is not None:
+            raise ValueError(f"{flag} {folder} is not a folder ({bad} is a file)" if bad != folder
+                             else f"{flag} {folder} is a file, not a folder")
+
+
 def write_manifest(path: Path, tracks: list[Track], relabel_unseen: bool = False) -> None:
     """manifest.csv; with `relabel_unseen`, the train rows plus the hold-out package as `test` (for evaluating
     on the unseen source with `loev eval --corpus DIR/manifest-unseen.csv`)."""
@@ -205,7 +214,8 @@ def summarise(tracks: list[Track]) -> dict[str, Any]:
 def build_real_corpus(out_dir: str | Path, cache: str | Path | None = None, options: RealOptions | None = None,
                       progress: bool = True) -> RealCorpus:
     """Download (or reuse) the .debs into `cache` (default `out_dir/debs`), unpack them, keep their music
-    tracks under `out_dir/audio/`, write manifest.csv, manifest-unseen.csv, licences/ and corpus.json.
+    tracks under `out_dir/audio/`, write manifest.csv, licences/ and corpus.json, and with a hold-out package
+    manifest-unseen.csv (without one there is no unseen source to evaluate, so no such file).
 
     Raises `DebianError` (no apt-get, no registry, bad .deb) and ValueError (bad options)."""
     opts = options or RealOptions()
@@ -219,6 +229,7 @@ def build_real_corpus(out_dir: str | Path, cache: str | Path | None = None, opti
     t0 = time.perf_counter()
     out = Path(out_dir)
     cache_dir = Path(cache) if cache is not None else out / "debs"
+    check_folders(out, cache_dir)
     paths = debian.download(opts.packages, cache_dir, progress)
     debs = {n: debian.describe(p) for n, p in paths.items()}
     wanted = settings(opts, debs)
@@ -239,7 +250,10 @@ def build_real_corpus(out_dir: str | Path, cache: str | Path | None = None, opti
         raise DebianError(f"no music tracks of at least {opts.min_seconds:g} s found in {', '.join(opts.packages)}")
     tracks = split_tracks(tracks, opts)
     write_manifest(out / "manifest.csv", tracks)
-    write_manifest(out / "manifest-unseen.csv", tracks, relabel_unseen=True)
+    if opts.holdout is not None:
+        write_manifest(out / "manifest-unseen.csv", tracks, relabel_unseen=True)
+    else:  # an earlier build's, for a hold-out this corpus no longer has
+        (out / "manifest-unseen.csv").unlink(missing_ok=True)
     per = summarise(tracks)
     for name, p in per.items():
         p["skipped"] = dict(skipped[name])

@@ -14,6 +14,7 @@ travel along in licences/. A rerun with the same .debs and settings changes noth
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -65,10 +66,11 @@ def build_real_demo(out_dir: str | Path, cache: str | Path | None = None, option
 
     Raises `DebianError` (no apt-get, no registry, no dpkg-deb, a bad .deb) and ValueError (bad options)."""
     opts = options or DemoOptions()
-    if opts.clips_per_track < 1 or opts.clip_seconds <= 0:
+    if opts.clips_per_track < 1 or not 0 < opts.clip_seconds < math.inf:
         raise ValueError("clips_per_track must be >= 1 and clip_seconds > 0")
     out = Path(out_dir)
     cache_dir = Path(cache) if cache is not None else out / "debs"
+    real.check_folders(out, cache_dir)
     t0 = time.perf_counter()
     wanted = _wanted(opts, cache_dir, progress)
     done = real.up_to_date(out, wanted)

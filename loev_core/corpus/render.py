@@ -24,6 +24,10 @@ CHANNELS = {"melody": 0, "harmony": 1, "bass": 2, "drums": 9}
 TARGET_RMS = 0.1  # -20 dBFS
 
 
+class SynthError(ValueError):
+    """The synthesiser asked for cannot run (soundfont missing, unreadable or not loadable; no FluidSynth)."""
+
+
 def find_soundfont() -> str | None:
     """$LOEV_SOUNDFONT, else the first Debian/Fedora GM soundfont that exists."""
     env = os.environ.get("LOEV_SOUNDFONT")
@@ -197,6 +201,56 @@ def finish(wave: np.ndarray, sample_rate: int, duration: float) -> np.ndarray:
     if peak > 0.99:
         y *= 0.99 / peak
     return y.astype(np.float32)
+
+
+def check_soundfont(path: str) -> None:
+    """Raise SynthError unless `path` is a readable RIFF SoundFont (or DLS) file: checked in the parent so a
+    bad --soundfont is one clear line before any worker starts, not a failure in every worker."""
+    p = Path(path)
+    if not p.exists():
+        raise SynthError(f"soundfont {path} does not exist")
+    if not p.is_file():
+        raise SynthError(f"soundfont {path} is not a file")
+    try:
+        with p.open("rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        raise SynthError(f"cannot read soundfont {path}: {e.strerror or e}") from None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] not in (b"sfbk", b"DLS "):
+        raise SynthError(f"{path} is not a SoundFont (.sf2) file")
+
+
+def resolve_synth(synth: str, soundfont: str | None = None) -> tuple[str, str | None]:
+    """("fluidsynth", soundfont path) or ("additive", None): `auto` decided once, in the parent process.
+
+    A soundfont named by the caller must be usable whatever `synth` is (except additive, which ignores it);
+    auto falls back to the additive synthesiser only when FluidSynth or a GM soundfont is not installed."""
+    if synth not in ("auto", "fluidsynth", "additive"):
+        raise ValueError(f"synth must be auto, fluidsynth or additive, got {synth!r}")
+    if synth == "additive":
+        return "additive", None
+    if soundfont is not None:
+        check_soundfont(soundfont)
+    try:
+        import fluidsynth  # noqa: F401
+    except (ImportError, OSError) as e:
+        if synth == "fluidsynth":
+            raise SynthError(f"FluidSynth is not available ({e}); install pyfluidsynth and libfluidsynth, "
+                             "or use --synth additive") from None
+        log.warning("FluidSynth unavailable (%s): using the additive fallback synthesiser", e)
+        return "additive", None
+    sf2 = soundfont or find_soundfont()
+    try:
+        if sf2 is None:
+            raise SynthError("no General MIDI soundfont found: pass --soundfont FILE or set LOEV_SOUNDFONT")
+        if soundfont is None:
+            check_soundfont(sf2)
+    except SynthError as e:
+        if synth == "fluidsynth":
+            raise
+        log.warning("FluidSynth unavailable (%s): using the additive fallback synthesiser", e)
+        return "additive", None
+    return "fluidsynth", sf2
 
 
 def make_renderer(synth: str, sample_rate: int, soundfont: str | None = None) -> FluidRenderer | AdditiveRenderer:

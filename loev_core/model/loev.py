@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 import weakref
 from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -17,6 +20,50 @@ from loev_core.model.inference import PRECISIONS, InferencePlan, parameter_key
 
 # model -> {precision: (parameter key, InferencePlan)}; outside the module so copies and pickles skip it
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+MIN_CLIP_SAMPLES = 64  # a [B, T] with T below this (and B > T) is almost surely [samples, channels]
+
+
+def _as_float_tensor(wave: Any) -> torch.Tensor:
+    """A float tensor from a tensor, numpy array or (nested) list of numbers. Integer samples are PCM: scaled to
+    [-1, 1) by their type's range (int16 / 32768), unsigned ones centred first (uint8 128 -> 0)."""
+    if not isinstance(wave, torch.Tensor):
+        try:
+            arr = np.asarray(wave)
+        except ValueError:  # ragged lists
+            raise ValueError("wave is a ragged list: clips of a [B, T] batch must all have the same length") from None
+        if arr.dtype.kind not in "fiu":
+            raise ValueError(f"wave must hold real numbers (audio samples), got numpy dtype {arr.dtype}")
+        wave = torch.from_numpy(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("=")))
+    if wave.is_floating_point():
+        return wave
+    if wave.dtype == torch.bool or wave.is_complex():
+        raise ValueError(f"wave must hold real audio samples, got dtype {wave.dtype}")
+    info = torch.iinfo(wave.dtype)
+    if info.min == 0:  # unsigned PCM is offset binary
+        return (wave.double() - (info.max + 1) / 2).div((info.max + 1) / 2).float()
+    return wave.double().div(-info.min).float()
+
+
+def _checked_wave(wave: Any, sample_rate: Any) -> tuple[torch.Tensor, int]:
+    """(clips [B, T] as float, rate) or a ValueError saying in one sentence what is wrong with the input; a
+    valid float tensor passes through without a copy."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real) \
+            or not float(sample_rate).is_integer() or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    wave = _as_float_tensor(wave)
+    if wave.dim() == 0:
+        raise ValueError("wave is a single number, not audio: pass samples as [T] or [B, T]")
+    if wave.dim() > 2:
+        raise ValueError(f"wave must be [T] (one clip) or [B, T] (a batch of mono clips), got shape "
+                         f"{tuple(wave.shape)}; mix or pick channels to mono first")
+    if wave.numel() == 0:
+        raise ValueError(f"wave is empty (shape {tuple(wave.shape)}): there is no audio to embed")
+    if wave.dim() == 2 and wave.shape[1] < MIN_CLIP_SAMPLES and wave.shape[0] > wave.shape[1]:
+        raise ValueError(f"wave of shape {tuple(wave.shape)} looks like channels-last audio [samples, channels]; "
+                         "pass [channels, samples] (wave.T) or mono")
+    if not torch.isfinite(wave.sum(dtype=torch.float64)):  # one reduction, no copy; NaN or inf anywhere shows
+        raise ValueError("wave holds NaN or infinite samples; embeddings of them would be NaN")
+    return (wave.unsqueeze(0) if wave.dim() == 1 else wave), int(sample_rate)
 
 
 class LOEVModel(nn.Module):
@@ -87,7 +134,7 @@ class LOEVModel(nn.Module):
         return out
 
     @torch.inference_mode()
-    def embed(self, wave: torch.Tensor, sample_rate: int, batch_size: int = 64,
+    def embed(self, wave: torch.Tensor | np.ndarray | list, sample_rate: int, batch_size: int = 64,
               precision: str = "fp32") -> dict[str, torch.Tensor]:
         """Embed clips of any length at any rate: [B, T] or [T] -> {subspace: [B, D]} on CPU.
 
@@ -96,11 +143,13 @@ class LOEVModel(nn.Module):
         `precision` "bf16" runs the convolutions in bfloat16 (within cosine 0.999 of "fp32" on the
         bundled models; fast on CPUs with AVX512-BF16 or AMX). On CPU in eval mode the network runs
         through `model.inference.InferencePlan` (same values as `forward`, about 5x faster).
+        `wave` may also be a numpy array or a list of numbers (integer PCM is scaled to [-1, 1)); an empty,
+        non-finite, channels-last or more than 2-D input, or a sample rate that is not a positive whole
+        number, is a ValueError.
         """
-        if wave.dim() == 1:
-            wave = wave.unsqueeze(0)
+        wave, sample_rate = _checked_wave(wave, sample_rate)
         device = next(self.parameters()).device
-        wave = resample(wave.float().cpu(), int(sample_rate), self.sample_rate)
+        wave = resample(wave.float().cpu(), sample_rate, self.sample_rate)
         n = self.config.audio.clip_samples
         run = self._embed_forward(precision, device)
         if wave.shape[-1] == n:  # clips of exactly the training length (embed_corpus's batches): one chunk each

@@ -158,11 +158,14 @@ def test_cli_builds_from_the_cache_without_apt(cache: Path, tmp_path: Path, monk
     monkeypatch.setenv("PATH", str(tools))
     args = ["corpus", "real", "--out", str(tmp_path / "c"), "--cache", str(cache), "--holdout", "none", "--quiet",
             "--packages", "asc-music,nexuiz-music", "--min-seconds", "1"]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "manifest-unseen.csv").write_text("an earlier build's, with a hold-out\n")
     assert loev_main(args) == 0
     assert "asc-music: 4 tracks" in capsys.readouterr().out
     assert loev_main(args) == 0
     assert "up to date" in capsys.readouterr().out
     assert {r["split"] for r in rows(tmp_path / "c" / "manifest.csv")} == {"train", "test"}
+    assert not (tmp_path / "c" / "manifest-unseen.csv").exists()  # --holdout none: no unseen source to evaluate
 
 
 def test_no_apt_get_and_no_registry_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -182,6 +185,19 @@ def test_no_apt_get_and_no_registry_are_clear_errors(tmp_path: Path, monkeypatch
     assert "cannot download" in err and "network unreachable" in err
     assert loev_main(["corpus", "real", "--out", str(tmp_path / "c"), "--holdout", "no-such-pkg"]) == 2
     assert loev_main(["corpus", "--out", str(tmp_path / "g")]) == 2  # generated corpus still needs --clips
+
+
+@pytest.mark.parametrize("command", ["real", "real-demo"])
+def test_out_or_cache_that_is_a_file(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    assert loev_main(["corpus", command, "--out", str(afile), "--cache", str(tmp_path / "debs"), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"loev corpus {command}: error: --out {afile} is a file, not a folder\n"
+    assert loev_main(["corpus", command, "--out", str(tmp_path / "c"), "--cache", str(afile), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"loev corpus {command}: error: --cache {afile} is a file, not a folder\n"
+    assert loev_main(["corpus", command, "--out", str(afile / "sub"), "--quiet"]) == 2
+    assert f"--out {afile / 'sub'} is not a folder ({afile} is a file)" in capsys.readouterr().err
+    assert afile.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
 def test_copyright_parsing() -> None:
