@@ -28,22 +28,27 @@ def at_least(least: int) -> Callable[[str], int]:
     return parse
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse `type`: a finite number of seconds > 0."""
+def chunk_seconds(text: str) -> float:
+    """An argparse `type`: a finite chunk length of at least 0.5 s (`EmbedOptions` says why), so a tiny one is
+    a usage error rather than a run that never ends."""
+    from loev_core.embeddings.compute import MIN_CHUNK_SECONDS
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    if not (math.isfinite(value) and value >= MIN_CHUNK_SECONDS):
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_CHUNK_SECONDS:g} seconds (a shorter chunk is "
+                                         f"shorter than the model can hear a key or a tempo in), got {text}")
     return value
 
 
-def out_problem(out: str, kind: str | None = None) -> str | None:
-    """Why `--out` cannot be written (one line), or None: checked before a model is loaded or a file read."""
+def out_problem(out: str, kind: str | None = None, indexed: str | None = None) -> str | None:
+    """Why `--out` cannot be written (one line), or None: checked before a model is loaded or a file read
+    (`indexed`: the `--embeddings` an index is built from)."""
     from loev_core.embeddings.folders import output_problem
 
-    problem = output_problem(out, kind or ("file" if Path(out).suffix == ".npz" else "folder"))
+    problem = output_problem(out, kind or ("file" if Path(out).suffix == ".npz" else "folder"), indexed)
     return f"--out: {problem}" if problem else None
 
 
@@ -52,8 +57,8 @@ def add_embed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=at_least(1), default=64, help="clips per model call (default 64)")
     parser.add_argument("--workers", type=at_least(0), default=None,
                         help="decoding processes (default: half the CPU cores, at most 4; 0 = none)")
-    parser.add_argument("--chunk-seconds", type=positive_seconds, default=None,
-                        help="one row per chunk of this length instead of one per file")
+    parser.add_argument("--chunk-seconds", type=chunk_seconds, default=None,
+                        help="one row per chunk of this length (at least 0.5) instead of one per file")
     parser.add_argument("--split", default=None,
                         help="only manifest rows with this split (the manifest must have a split column)")
     parser.add_argument("--no-resume", action="store_true", help="discard earlier shards and start over")
@@ -90,6 +95,7 @@ def print_report(report: EmbedReport, as_json: bool = False) -> None:
           f"{report.n_new} decoded now, {report.n_resumed} done earlier; "
           f"{report.audio_seconds:.0f} s of audio in {report.wall_seconds:.1f} s "
           f"({report.realtime_factor:.0f}x real time)")
+    print_changes(report)
     if report.n_duplicates:
         print(f"{report.n_duplicates} duplicate path(s) in the source were embedded once")
     if report.n_skipped:
@@ -98,6 +104,14 @@ def print_report(report: EmbedReport, as_json: bool = False) -> None:
             print(f"  {path}: {reason}")
         if report.n_skipped > 10:
             print(f"  ... and {report.n_skipped - 10} more")
+
+
+def print_changes(report: EmbedReport) -> None:
+    """What a rerun replaced or dropped of the earlier output (shared with `loev index`)."""
+    if report.n_changed:
+        print(f"embedded {report.n_changed} changed file(s) again (size or modification time differ)")
+    if report.n_dropped:
+        print(f"dropped {report.n_dropped} earlier row(s) of files no longer in the source")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,13 +5,13 @@ process runs the model on batches of equal-length waves. Files over `long_second
 `stream_seconds` chunks whose embeddings are averaged (duration-weighted), so a 2-hour file never sits
 in memory. Bad files (`AudioError` or any other decoding failure) are skipped and listed with their
 reason; finished files land in atomically written shards (`loev_core.embeddings.store`), so a rerun
-does only what is left.
+does only what is left: new files and files changed since (`loev_core.embeddings.resume`), while rows of files
+no longer in the source are dropped.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -36,20 +36,14 @@ from loev_core.embeddings.decode import (
     distinct_clips,
     init_worker,
 )
-from loev_core.embeddings.store import (
-    ShardWriter,
-    finished_paths,
-    load_embeddings,
-    merge_shards,
-    parts_dir,
-    write_merged,
-    write_skipped_csv,
-)
-from loev_core.files import FolderBusyError, atomic_write_text, folder_lock
+from loev_core.embeddings.resume import file_stamp, finished_files, is_done, write_outputs
+from loev_core.embeddings.store import ShardWriter, load_embeddings, parts_dir
+from loev_core.files import FolderBusyError, folder_lock
 
 __all__ = ["EmbedOptions", "EmbedReport", "FolderBusyError", "embed_corpus", "embed_file", "load_embeddings",
            "model_id", "resolve_precision"]
 FORMAT_VERSION = 1
+MIN_CHUNK_SECONDS = 0.5  # shorter chunks are shorter than the model can hear a key or a tempo in
 LONG_SECONDS = 600.0
 STREAM_SECONDS = 60.0
 
@@ -64,6 +58,8 @@ class EmbedReport:
     n_skipped: int = 0  # bad files in the output (this run and earlier ones)
     n_new: int = 0  # files decoded by this run (embedded or skipped)
     n_resumed: int = 0  # files finished by an earlier run, not decoded again
+    n_changed: int = 0  # files embedded again because their size or mtime changed since an earlier run
+    n_dropped: int = 0  # rows of earlier runs dropped: their files are no longer in the source
     n_rows: int = 0
     n_duplicates: int = 0  # repeated paths in the source, embedded once
     audio_seconds: float = 0.0  # audio embedded by this run
@@ -97,11 +93,14 @@ class EmbedOptions:
 
     def __post_init__(self) -> None:
         """Refuse settings that would embed nothing or never finish, before any file is read."""
-        for name, least in (("batch_size", 1), ("shard_size", 1), ("workers", 0), ("chunk_seconds", 0.0),
-                            ("long_seconds", 0.0), ("stream_seconds", 0.0)):
+        for name, least in (("batch_size", 1), ("shard_size", 1), ("workers", 0), ("long_seconds", 0.0),
+                            ("stream_seconds", 0.0)):
             value, whole = getattr(self, name), isinstance(least, int)
             if value is not None and not (value >= least if whole else value > least):  # `not`: NaN is refused too
                 raise ValueError(f"{name} must be {'at least' if whole else 'more than'} {least:g}, got {value}")
+        if self.chunk_seconds is not None and not self.chunk_seconds >= MIN_CHUNK_SECONDS:
+            raise ValueError(f"chunk_seconds must be at least {MIN_CHUNK_SECONDS:g} (a shorter chunk is shorter than "
+                             f"the model can hear a key or a tempo in), got {self.chunk_seconds}")
 
 
 def resolve_precision(model: Any, precision: str = "auto") -> str:
@@ -254,29 +253,14 @@ def _embed_new(model: Any, clips: list[Clip], todo: list[tuple[int, str]], write
             writer.flush()
 
 
-def _write_outputs(folder: Path, out: Path, info: dict[str, Any], report: EmbedReport) -> None:
-    """Merge every shard: fill the report's totals, write skipped.csv, embed.json and (for a .npz) the file."""
-    vectors, rows, skipped = merge_shards(folder)
-    report.n_rows, report.skipped = len(rows), sorted(skipped)
-    report.n_embedded, report.n_skipped = len({r["path"] for r in rows}), len(skipped)
-    csv_path = folder / "skipped.csv" if folder == out else out.with_name(out.stem + ".skipped.csv")
-    write_skipped_csv(csv_path, skipped)
-    report.skipped_csv = csv_path
-    summary = {**info, "n_files": report.n_embedded, "n_rows": report.n_rows, "n_skipped": report.n_skipped,
-               "dims": {k: int(v.shape[1]) for k, v in vectors.items()}}
-    atomic_write_text(folder / "embed.json", json.dumps(summary, indent=2))
-    if folder != out:
-        write_merged(out, vectors, rows, skipped, summary)
-
-
 def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str | Path,
                  options: EmbedOptions = EmbedOptions()) -> EmbedReport:
     """Embed every clip of `source` (folder, manifest or list of Clip) into `out_path`.
 
     `out_path` is a folder of shards, or a `.npz` file (shards then go to `<out>.parts/` and are
     merged into the file at the end). A rerun with `options.resume` skips every file already embedded
-    or already found bad. Another process writing to the same folder raises FolderBusyError (or, with
-    `options.wait_lock`, is waited for).
+    or already found bad and not changed since, and drops the rows of files no longer in `source`. Another
+    process writing to the same folder raises FolderBusyError (or, with `options.wait_lock`, is waited for).
     """
     t0 = time.perf_counter()
     options = replace(options, precision=resolve_precision(model, options.precision))
@@ -290,11 +274,13 @@ def embed_corpus(model: Any, source: str | Path | Sequence[Clip], out_path: str 
             "sample_rate": int(model.sample_rate), "long_seconds": options.long_seconds,
             "stream_seconds": options.stream_seconds, "precision": options.precision}
     with folder_lock(folder, wait=options.wait_lock):
-        done = finished_paths(folder, info, options.resume)
-        todo = [(i, c.path) for i, c in enumerate(clips) if c.path not in done]
+        done = finished_files(folder, info, options.resume)
+        stamps = {c.path: file_stamp(c.path) for c in clips}  # before decoding: a file changed meanwhile is redone
+        todo = [(i, c.path) for i, c in enumerate(clips) if not is_done(done, c.path, stamps[c.path])]
         report.n_resumed, report.n_new = len(clips) - len(todo), len(todo)
-        writer = ShardWriter(folder, info, options.shard_size, options.shard_seconds)
+        report.n_changed = sum(path in done for _, path in todo)
+        writer = ShardWriter(folder, info, options.shard_size, options.shard_seconds, stamps)
         _embed_new(model, clips, todo, writer, options, report)
-        _write_outputs(folder, out, info, report)
+        write_outputs(folder, out, set(stamps), info, report)
     report.wall_seconds = time.perf_counter() - t0
     return report

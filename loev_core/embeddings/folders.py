@@ -4,31 +4,41 @@ A bad `--out` (an existing file, a folder that cannot be written) is found befor
 file decoded, with one line saying why, and nothing is written. An index is (re)built in a hidden sibling
 folder and swapped in only when complete: in one step where the system can exchange two folders
 (Linux `renameat2(RENAME_EXCHANGE)`), else by two renames, so an interrupted rebuild leaves the previous
-index usable, and nothing of it (subspaces of another model, an old `embeddings/`) outlives a rebuild.
+index usable, and nothing of it (subspaces of another model, an old `embeddings/`) outlives a rebuild. A
+rebuild holds the staging folder's lock (`index_lock`) from before anything is reused or embedded until the
+swap, so a second writer of the same index is refused at once instead of losing its index to the first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from loev_core.embeddings.store import Embeddings, read_shard_index, shard_paths
-from loev_core.files import LOCK_NAME
+from loev_core.files import LOCK_NAME, FolderBusyError, folder_lock
 
 # what `build_index` and `embed_for_index` put in an index folder; a folder holding anything else is not replaced
 INDEX_FILES = re.compile(r"index\.json|meta\.jsonl|embeddings|\.lock|.+\.faiss|\..+\.tmp")
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
+# what index.json and the embeddings' embed.json both record: they differ when embeddings/ is not the index's own
+MADE_ALIKE = ("model_id", "sample_rate", "long_seconds", "stream_seconds")
+_held = threading.local()  # staging folders this thread holds the lock of (`index_lock` is re-entrant)
 
 
-def output_problem(out: str | Path, kind: str = "folder") -> str | None:
+def output_problem(out: str | Path, kind: str = "folder", indexed: str | Path | None = None) -> str | None:
     """Why `out` cannot be written, in one line, or None. `kind`: "folder" (created if missing), "file"
-    (written, with its `<name>.parts/` folder beside it) or "index" (a folder rebuilt beside itself)."""
+    (written, with its `<name>.parts/` folder beside it) or "index" (a folder rebuilt beside itself; `indexed`:
+    the embeddings it is built from, kept by the rebuild when they are its `embeddings/`)."""
     p = Path(out)
     if kind == "file":
         if p.is_dir():
@@ -40,7 +50,7 @@ def output_problem(out: str | Path, kind: str = "folder") -> str | None:
     if p.exists() and not p.is_dir():
         return f"{p} is an existing file, not a folder: give a new or existing folder"
     if kind == "index":
-        problem = _foreign(p)
+        problem = _foreign(p, indexed)
         return problem or _unwritable(p.resolve().parent)  # the rebuild is assembled beside it
     return _unwritable(p)
 
@@ -61,23 +71,91 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
-def _foreign(folder: Path) -> str | None:
-    """Why `folder` must not be replaced by an index (it holds other files), or None."""
+def _foreign(folder: Path, indexed: str | Path | None = None) -> str | None:
+    """Why `folder` must not be replaced by an index (it holds other files, or embeddings not its own), or None."""
     if not folder.is_dir():
         return None
     other = sorted(p.name for p in folder.iterdir() if not INDEX_FILES.fullmatch(p.name))
-    if not other:
-        return None
-    shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
-    return f"{folder} is not an index folder (it holds {shown}): give a new folder, or an index folder to rebuild"
+    if other:
+        shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+        why = f"it holds {shown}"
+    elif (folder / "embeddings").exists() and not _same(indexed, folder / "embeddings"):
+        why = _foreign_embeddings(folder)
+    else:
+        why = None
+    return why and f"{folder} is not an index folder ({why}): give a new folder, or an index folder to rebuild"
 
 
-def check_index_folder(out: Path) -> Path:
+def _same(a: str | Path | None, b: Path) -> bool:
+    return a is not None and Path(a).resolve() == b.resolve()
+
+
+def _foreign_embeddings(folder: Path) -> str | None:
+    """Why `folder/embeddings` is not the index's own (so a rebuild must not replace it), or None: index.json
+    must name it, and it must be made by the model and settings index.json records."""
+    emb = folder / "embeddings"
+    try:
+        info = json.loads((folder / "index.json").read_text())
+    except FileNotFoundError:
+        return "it holds embeddings/ but no index.json"
+    except (OSError, ValueError):
+        return "it holds embeddings/ and an unreadable index.json"
+    if not emb.is_dir() or info.get("embeddings") != "embeddings":
+        return "its embeddings/ is not the index's own: index.json does not name it"
+    try:
+        made = json.loads((emb / "embed.json").read_text()) if (emb / "embed.json").is_file() else \
+            read_shard_index(shard_paths(emb)[0])[2] if shard_paths(emb) else {}
+    except (OSError, ValueError, KeyError):
+        return "its embeddings/ cannot be read"
+    for key in MADE_ALIKE:
+        if key in info and key in made and info[key] != made[key]:
+            return f"its embeddings/ was made with {key} {made[key]!r}, the index with {info[key]!r}"
+    return None
+
+
+def check_index_folder(out: Path, indexed: str | Path | None = None) -> Path:
     """`out` resolved, after refusing one that is a file, holds other files than an index's, or cannot be written."""
-    problem = output_problem(out, "index")
+    problem = output_problem(out, "index", indexed)
     if problem:
         raise ValueError(problem)
     return out.resolve()
+
+
+@contextlib.contextmanager
+def index_lock(out: Path) -> Iterator[None]:
+    """Hold the writer lock of the rebuild of index folder `out` (its staging folder's `.lock`), re-entrant within a
+    thread. Another holder: FolderBusyError naming it. A staging folder left with nothing but the lock is removed."""
+    stage, held = staging_dir(out), _held.__dict__.setdefault("stages", set())
+    if stage in held:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        for _ in range(3):  # the folder may be swapped in (renamed away) by its writer between opening and locking
+            try:
+                stack.enter_context(folder_lock(stage))
+            except FolderBusyError:
+                owner = _lock_owner(stage) or "another process"
+                raise FolderBusyError(f"{out} is being written by another loev process ({owner}): wait for it to "
+                                      "finish, or write to another folder") from None
+            if _lock_owner(stage) == f"pid {os.getpid()}":
+                break
+            stack.close()
+        else:
+            raise FolderBusyError(f"{out} is being rebuilt by other loev processes in turn: try again")
+        held.add(stage)
+        try:
+            yield
+        finally:
+            held.discard(stage)
+            if stage.is_dir() and [p.name for p in stage.iterdir()] == [LOCK_NAME]:
+                shutil.rmtree(stage, ignore_errors=True)
+
+
+def _lock_owner(stage: Path) -> str | None:
+    try:
+        return (stage / LOCK_NAME).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def staging_dir(out: Path) -> Path:

@@ -17,20 +17,18 @@ import logging
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faiss
 import numpy as np
 import pandas as pd
 
-from loev_core.embeddings.folders import check_index_folder, clear_stage, reuse_embeddings, staging_dir, swap_in
+from loev_core.embeddings.folders import check_index_folder, clear_stage, index_lock, staging_dir, swap_in
+from loev_core.embeddings.rebuild import embed_for_index
 from loev_core.embeddings.store import Embeddings, load_embeddings, meta_frame
-from loev_core.files import atomic_write_bytes, atomic_write_text, folder_lock
-
-if TYPE_CHECKING:
-    from loev_core.embeddings.compute import EmbedOptions
+from loev_core.files import atomic_write_bytes, atomic_write_text
 
 __all__ = ["Embeddings", "Index", "IndexParams", "ModelMismatch", "build_index", "check_query", "embed_for_index",
            "load_embeddings", "load_index", "normalize", "search_audio"]
@@ -124,13 +122,14 @@ def build_index(embeddings: Embeddings, out_dir: str | Path, *, exact_threshold:
 
     Embeddings on disk are read with `load_embeddings`; `embed_for_index` computes them from audio.
     The new index replaces a previous one at `out_dir` only once complete (see the module docstring);
-    a folder holding anything but an index is refused rather than replaced.
+    a folder holding anything but an index (or embeddings/ not its own) is refused rather than replaced, and
+    another process rebuilding it at the same time raises FolderBusyError.
     """
-    real = check_index_folder(Path(out_dir))
+    real = check_index_folder(Path(out_dir), embeddings.source)
     if not embeddings.vectors:
         raise ValueError(f"{embeddings.source or 'embeddings'}: no embeddings to index (every file was skipped?)")
     stage = staging_dir(real)
-    with folder_lock(stage):
+    with index_lock(real):
         keep, embeddings = clear_stage(embeddings, real, stage)
         try:
             entries = _write_subspace_indexes(embeddings, stage, list(subspaces or embeddings.vectors), kind,
@@ -148,33 +147,6 @@ def build_index(embeddings: Embeddings, out_dir: str | Path, *, exact_threshold:
             raise
         swap_in(stage, real)
     return Index(real)  # not `out`: a relative path may have named the working folder, which the swap replaced
-
-
-def embed_for_index(checkpoint: str | Path, audio: str | Path, out_dir: str | Path,
-                    options: EmbedOptions | None = None) -> Embeddings:
-    """Embed `audio` with `checkpoint` for `build_index(.., out_dir)`, whose index.json then also records where
-    the embeddings are and the number of bad files. They are written into the rebuild's staging folder
-    (resumable after an interruption), seeded with the current index's embeddings when the same model made
-    them the same way, so a rebuild embeds only the files that are new."""
-    from loev_core.checkpoint import load_model, model_id
-    from loev_core.embeddings.compute import EmbedOptions, embed_corpus, resolve_precision
-
-    real = check_index_folder(Path(out_dir))  # before the model is loaded or anything is embedded
-    model = load_model(checkpoint)
-    options = replace(options or EmbedOptions(), checkpoint=str(Path(checkpoint).resolve()))
-    folder = staging_dir(real) / "embeddings"
-    same = {"model_id": model_id(model), "chunk_seconds": options.chunk_seconds,
-            "subspaces": list(model.subspaces), "precision": resolve_precision(model, options.precision)}
-    if options.resume:
-        reuse_embeddings(real / "embeddings", folder, same)
-    report = embed_corpus(model, audio, folder, options)
-    if report.n_clips == 0:
-        raise FileNotFoundError(f"{audio}: no audio files (wav, flac, ogg, mp3, ...) or manifest rows to index")
-    if report.n_embedded == 0:
-        raise ValueError(f"{audio}: none of its {report.n_clips} file(s) could be decoded; the reasons are in "
-                         f"{report.skipped_csv or folder}")
-    loaded = load_embeddings(folder)
-    return replace(loaded, provenance=replace(loaded.provenance, embeddings="embeddings", n_skipped=report.n_skipped))
 
 
 class Index:

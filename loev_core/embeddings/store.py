@@ -2,8 +2,10 @@
 
 Each shard `shard-NNNNN.npz` is self-contained: one float32 array per subspace (`emb:<name>`), the
 rows' metadata as JSON strings (`__meta__`), the files found bad while it was filled (`__skipped__`),
-and the producing model's id (`__info__`). A shard appears only through `os.replace` of a fsynced
-temp file, so after a kill -9 every visible shard is complete and a rerun resumes from them.
+the producing model's id (`__info__`) and each file's size and mtime when it was read (`__stamps__`, so a
+rerun embeds a changed file again; shards written before it lack it). When a path is in several shards
+(it changed and was embedded again), the latest shard holding it wins. A shard appears only through
+`os.replace` of a fsynced temp file, so after a kill -9 every visible shard is complete and a rerun resumes from them.
 Everything is plain arrays (numbers and unicode); loading uses `allow_pickle=False`.
 """
 
@@ -26,8 +28,9 @@ from loev_core.files import atomic_write_bytes, atomic_write_text
 
 SHARD_PATTERN = re.compile(r"^shard-(\d{5,})\.npz$")
 EMB_PREFIX = "emb:"
-META_KEY, SKIP_KEY, INFO_KEY = "__meta__", "__skipped__", "__info__"
+META_KEY, SKIP_KEY, INFO_KEY, STAMP_KEY = "__meta__", "__skipped__", "__info__", "__stamps__"
 RESERVED_COLUMNS = ("path", "offset", "duration", "labels")
+Stamp = list[int] | None  # [size, mtime_ns] of a file when it was read; None: it could not be stat'ed
 
 
 def _json_array(items: Iterable[Any]) -> np.ndarray:
@@ -52,13 +55,17 @@ def remove_stale_temps(directory: Path) -> int:
 
 
 def write_shard(path: Path, rows: list[dict[str, Any]], vectors: dict[str, list[np.ndarray]],
-                skipped: list[tuple[str, str]], info: dict[str, Any]) -> None:
-    """Write one shard atomically; `vectors[name]` holds one [D] array per row of `rows`."""
+                skipped: list[tuple[str, str]], info: dict[str, Any],
+                stamps: dict[str, Stamp] | None = None) -> None:
+    """Write one shard atomically; `vectors[name]` holds one [D] array per row of `rows`, `stamps` the
+    (size, mtime_ns) of its files as they were when read."""
     arrays: dict[str, np.ndarray] = {
         META_KEY: _json_array(rows),
         SKIP_KEY: _json_array([list(s) for s in skipped]),
         INFO_KEY: np.array(json.dumps(info)),
     }
+    if stamps is not None:
+        arrays[STAMP_KEY] = np.array(json.dumps(stamps))
     for name, vs in vectors.items():
         arrays[EMB_PREFIX + name] = (np.stack(vs).astype(np.float32) if vs
                                      else np.zeros((0, 0), np.float32))
@@ -72,6 +79,23 @@ def read_shard_index(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, 
         skipped = [(str(p), str(r)) for p, r in (json.loads(s) for s in z[SKIP_KEY].tolist())]
         info = json.loads(str(z[INFO_KEY]))
     return rows, skipped, info
+
+
+def read_shard_stamps(path: Path) -> dict[str, Stamp] | None:
+    """{path: [size, mtime_ns] or None (could not be read)} of a shard's files; None for a shard written
+    before stamps were recorded (its files are trusted by path)."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z[STAMP_KEY])) if STAMP_KEY in z.files else None
+
+
+def latest_shard(indexes: list[tuple[list[dict[str, Any]], list[tuple[str, str]], Any]]) -> dict[str, int]:
+    """{path: position of the last shard holding it} over `read_shard_index` results in write order: only
+    that shard's rows (or skip) of the path count, earlier ones were replaced when it changed."""
+    latest: dict[str, int] = {}
+    for k, (rows, skipped, _) in enumerate(indexes):
+        latest.update((r["path"], k) for r in rows)
+        latest.update((s[0], k) for s in skipped)
+    return latest
 
 
 def read_vectors(path: Path) -> dict[str, np.ndarray]:
@@ -93,17 +117,20 @@ def meta_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def merge_shards(directory: Path) -> tuple[dict[str, np.ndarray], list[dict[str, Any]], list[tuple[str, str]]]:
-    """Concatenate every shard of `directory` in write order."""
+    """Concatenate every shard of `directory` in write order, each path from the latest shard holding it."""
     parts: dict[str, list[np.ndarray]] = {}
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
-    for p in shard_paths(directory):
-        r, s, _ = read_shard_index(p)
-        rows += r
-        skipped += s
+    shards = shard_paths(directory)
+    indexes = [read_shard_index(p) for p in shards]
+    latest = latest_shard(indexes)
+    for k, (p, (r, s, _)) in enumerate(zip(shards, indexes, strict=True)):
+        mask = np.array([latest[x["path"]] == k for x in r], dtype=bool)
+        rows += [x for x, m in zip(r, mask, strict=True) if m]
+        skipped += [x for x in s if latest[x[0]] == k]
         for name, arr in read_vectors(p).items():
-            if arr.shape[0]:
-                parts.setdefault(name, []).append(arr)
+            if arr.shape[0] and mask.any():
+                parts.setdefault(name, []).append(arr[mask])
     vectors = {k: np.concatenate(v) for k, v in parts.items()}
     for name, arr in vectors.items():
         if arr.shape[0] != len(rows):
@@ -185,8 +212,10 @@ class ShardWriter:
     """Collects finished files and writes a shard every `shard_size` files or `shard_seconds`
     (so a kill -9 loses at most that much work)."""
 
-    def __init__(self, folder: Path, info: dict[str, Any], shard_size: int, shard_seconds: float) -> None:
+    def __init__(self, folder: Path, info: dict[str, Any], shard_size: int, shard_seconds: float,
+                 stamps: dict[str, Stamp] | None = None) -> None:
         self.folder, self.info, self.size, self.seconds = folder, info, shard_size, shard_seconds
+        self.stamps = stamps or {}  # {path: stamp taken before the file was decoded}
         existing = shard_paths(folder)
         self.next = int(SHARD_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 0
         self._reset()
@@ -195,12 +224,14 @@ class ShardWriter:
         self.rows: list[dict[str, Any]] = []
         self.vectors: dict[str, list[np.ndarray]] = {k: [] for k in self.info["subspaces"]}
         self.skipped: list[tuple[str, str]] = []
+        self.written: dict[str, Stamp] = {}
         self.files, self.last = 0, time.monotonic()
 
     def add(self, rows: list[tuple[dict[str, Any], dict[str, np.ndarray]]]) -> None:
         """All rows of one finished file (one row, or one per chunk)."""
         for meta, vec in rows:
             self.rows.append(meta)
+            self.written[meta["path"]] = self.stamps.get(meta["path"])
             for k, lst in self.vectors.items():
                 lst.append(vec[k])
         self.files += 1
@@ -208,6 +239,7 @@ class ShardWriter:
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped.append((path, reason))
+        self.written[path] = self.stamps.get(path)
         self.files += 1
         self._maybe_flush()
 
@@ -218,30 +250,9 @@ class ShardWriter:
     def flush(self) -> None:
         if self.files:
             write_shard(self.folder / f"shard-{self.next:05d}.npz", self.rows, self.vectors, self.skipped,
-                        self.info)
+                        self.info, self.written)
             self.next += 1
         self._reset()
-
-
-def finished_paths(folder: Path, info: dict[str, Any], resume: bool) -> set[str]:
-    """Paths finished by earlier runs (embedded or skipped). Shards of another model or setting are
-    refused rather than mixed in (shards without a precision are float32); `resume=False` deletes them."""
-    remove_stale_temps(folder)
-    shards = shard_paths(folder)
-    if not resume:
-        for p in shards:
-            p.unlink()
-        return set()
-    done: set[str] = set()
-    for p in shards:
-        rows, skipped, old = read_shard_index(p)
-        for key, default in (("model_id", None), ("chunk_seconds", None), ("subspaces", None), ("precision", "fp32")):
-            if old.get(key, default) != info[key]:
-                raise ValueError(f"{p}: written with a different {key} ({old.get(key, default)!r} != {info[key]!r}); "
-                                 "use another output, or resume=False (--no-resume) to start over")
-        done.update(r["path"] for r in rows)
-        done.update(s[0] for s in skipped)
-    return done
 
 
 def write_skipped_csv(path: Path, skipped: list[tuple[str, str]]) -> None:

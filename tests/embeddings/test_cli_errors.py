@@ -155,11 +155,11 @@ def test_counts_and_lengths_out_of_range_are_refused(setup: dict[str, Path], tmp
     base = ["embed", "--checkpoint", str(setup["ckpt"]), "--audio", str(setup["audio"]), "--out", str(tmp_path / "e")]
     for flag, value, said in (("--batch-size", "0", "must be at least 1, got 0"),
                               ("--workers", "-1", "must be at least 0, got -1"),
-                              ("--chunk-seconds", "0", "must be more than 0 seconds"),
-                              ("--chunk-seconds", "-2.5", "must be more than 0 seconds"),
-                              ("--chunk-seconds", "nan", "must be more than 0 seconds")):
-        refused([*base, flag, value], capsys, f"argument {flag}: {said}")
-    for bad in ({"batch_size": 0}, {"chunk_seconds": 0.0}, {"workers": -1}):
+                              *(("--chunk-seconds", v, "must be at least 0.5 seconds") for v in
+                                ("0", "-2.5", "nan", "0.001", "0.49"))):
+        last = refused([*base, flag, value], capsys, f"argument {flag}: {said}")
+    assert last.endswith("(a shorter chunk is shorter than the model can hear a key or a tempo in), got 0.49")
+    for bad in ({"batch_size": 0}, {"chunk_seconds": 0.01}, {"chunk_seconds": float("nan")}, {"workers": -1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             EmbedOptions(**bad)
     assert not (tmp_path / "e").exists()
