@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -219,17 +218,11 @@ def run_reference(args: argparse.Namespace, probes: tuple[str, ...]) -> int:
 
 def out_problem(out: str | Path) -> str | None:
     """Why the results cannot be written to `out` (a file in the way, no permission), checked before an
-    evaluation of minutes is run for nothing; None when the folder is there and writable."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        return f"--out {out} is a file, not a folder (nothing was written)"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        return f"cannot create --out {out}: {e.strerror or e}"
-    if not os.access(out, os.W_OK | os.X_OK):
-        return f"cannot write into --out {out}: permission denied"
-    return None
+    evaluation of minutes is run for nothing (the embedding commands' check); None when it can."""
+    from loev_core.embeddings.folders import output_problem
+
+    problem = output_problem(out)
+    return f"--out: {problem} (nothing was written)" if problem else None
 
 
 def readme_problem(readme: str | Path | None) -> str | None:

@@ -74,9 +74,9 @@ def test_an_out_or_readme_that_cannot_be_written_is_refused_before_evaluating(tm
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
     assert main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus), "--out", str(precious), "--quiet"]) == 2
-    assert "is a file, not a folder" in capsys.readouterr().err and precious.read_text() == "keep me"
+    assert "is an existing file, not a folder" in capsys.readouterr().err and precious.read_text() == "keep me"
     assert main(["eval", "--checkpoint", ckpt, "--corpus", str(corpus), "--out", str(precious / "sub")]) == 2
-    assert "cannot create --out" in capsys.readouterr().err
+    assert "is a file, not a folder, so" in capsys.readouterr().err
     out = tmp_path / "eval"
     for readme, told in ((tmp_path / "nothing.md", "no such file"), (corpus, "a folder, not a file"),
                          (precious, "has neither")):
