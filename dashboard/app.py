@@ -22,7 +22,8 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="LOEV Explorer", page_icon=":material/graphic_eq:", layout="wide")
 st.markdown("""<style>
 .st-key-intro p {font-size: 1.02rem; line-height: 1.55; opacity: .88; max-width: 72rem;}
-div[data-testid="stAudio"] audio {height: 36px;}
+audio[data-testid="stAudio"], [data-testid="stAudio"] audio {max-width: 36rem;}  /* a lone player: no page-wide bar */
+[data-testid="stButtonGroup"] div:has(> button) {flex-wrap: wrap;}  /* options wrap rather than hide */
 /* a row of players wraps before a player gets too narrow for its seek bar (a narrow window, a projector); in a
    grid of players (`widgets.player_grid`), one left alone by the wrap keeps its width instead of stretching */
 [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stAudio"]) {flex-wrap: wrap;}
