@@ -60,7 +60,8 @@ def test_rerun_embeds_changed_files_again_and_drops_removed_ones(tmp_path: Path)
         paths = list(loaded.meta["path"])
         assert sorted(paths) == current and len(paths) == len(set(paths)) == report.n_rows == 6
         by_path = dict(zip(paths, loaded.vectors["V"], strict=True))
-        np.testing.assert_allclose(by_path[str(files[1])], embed_file(FakeModel(), files[1])["V"], rtol=1e-5)
+        np.testing.assert_allclose(by_path[str(files[1])], embed_file(FakeModel(), files[1])["V"],
+                                   rtol=1e-4)  # batched vs alone: float sums differ with the thread count
         assert not np.allclose(by_path[str(files[1])], old[str(files[1])])
         np.testing.assert_array_equal(by_path[str(files[2])], old[str(files[2])])  # unchanged: not redone
     # a subset of the source: nothing embedded, only the subset is left
