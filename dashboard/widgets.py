@@ -110,7 +110,7 @@ def score_labels(data: CorpusData) -> list[str]:
     and on a real corpus it came first, so the label box showed the same number twice) and the credits (`source`,
     the collection a recording came from, and `author`: a match there is mostly the same track again), and the
     split, which says how a clip was used, not what it sounds like."""
-    return [c for c in colour_labels(data) if c not in ("track", "source", "author", "split")]
+    return [c for c in colour_labels(data) if c != "track" and c not in NOT_SHOWN]
 
 
 def pick_color(labels: Sequence[str], name: str = "color") -> str:

@@ -75,20 +75,20 @@ def is_done(done: dict[str, Stamp | str], path: str, stamp: Stamp) -> bool:
     return path in done and done[path] in (TRUSTED, stamp)
 
 
-def prune_shards(folder: Path, keep: set[str]) -> tuple[int, int]:
+def prune_shards(folder: Path, keep: set[str]) -> int:
     """Rewrite (atomically; a hard-linked original elsewhere is untouched) or delete the shards holding rows of
-    paths not in `keep` or replaced by a later shard. Returns the rows dropped: (not in `keep`, replaced)."""
+    paths not in `keep` or replaced by a later shard. Returns the rows dropped of paths not in `keep` (a
+    replaced row is counted as its file's new embedding, `EmbedReport.n_changed`)."""
     shards = shard_paths(folder)
     indexes = [read_shard_index(p) for p in shards]
     latest = latest_shard(indexes)
-    gone = replaced = 0
+    gone = 0
     for k, (p, (rows, skipped, info)) in enumerate(zip(shards, indexes, strict=True)):
         mask = np.array([latest[r["path"]] == k and r["path"] in keep for r in rows], dtype=bool)
         kept_skips = [s for s in skipped if latest[s[0]] == k and s[0] in keep]
         if mask.all() and len(kept_skips) == len(skipped):
             continue
-        out = [r["path"] not in keep for r, m in zip(rows, mask, strict=True) if not m]
-        gone, replaced = gone + sum(out), replaced + len(out) - sum(out)
+        gone += sum(r["path"] not in keep for r, m in zip(rows, mask, strict=True) if not m)
         if not mask.any() and not kept_skips:
             p.unlink()
             continue
@@ -97,13 +97,13 @@ def prune_shards(folder: Path, keep: set[str]) -> tuple[int, int]:
         vectors = {name: list(arr[mask]) for name, arr in read_vectors(p).items()}
         write_shard(p, [r for r, m in zip(rows, mask, strict=True) if m], vectors, kept_skips, info,
                     None if stamps is None else {x: stamps.get(x) for x in paths})
-    return gone, replaced
+    return gone
 
 
 def write_outputs(folder: Path, out: Path, keep: set[str], info: dict[str, Any], report: EmbedReport) -> None:
     """Drop rows not of the current source (`keep`), merge every shard: fill the report's totals, write
     skipped.csv, embed.json and (for a .npz) the file."""
-    report.n_dropped = prune_shards(folder, keep)[0]
+    report.n_dropped = prune_shards(folder, keep)
     vectors, rows, skipped = merge_shards(folder)
     report.n_rows, report.skipped = len(rows), sorted(skipped)
     report.n_embedded, report.n_skipped = len({r["path"] for r in rows}), len(skipped)
